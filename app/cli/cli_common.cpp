@@ -1,0 +1,65 @@
+#include "cli_common.h"
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <iostream>
+
+#include "docdsa/engine/model_locator.h"
+
+namespace docdsa::cli {
+
+Globals& globals() {
+  static Globals g;
+  return g;
+}
+
+void add_global_options(CLI::App& app) {
+  Globals& g = globals();
+  app.add_option("-m,--model", g.model_path, "GGUF model file (default: $DOCDSA_MODEL, then the downloaded default model)");
+  app.add_option("-t,--threads", g.threads, "Worker threads (default: all cores)")->check(CLI::NonNegativeNumber);
+  app.add_flag("-v,--verbose", g.verbose, "More log output (repeat for debug)");
+  app.add_flag("--json", g.json, "Machine-readable JSON output");
+}
+
+void setup_logging() {
+  auto logger = spdlog::stderr_color_mt("docdsa");
+  spdlog::set_default_logger(logger);
+  spdlog::set_pattern("%^[%l]%$ %v");
+  const int v = globals().verbose;
+  spdlog::set_level(v >= 2 ? spdlog::level::debug : v == 1 ? spdlog::level::info : spdlog::level::warn);
+}
+
+int report(const Error& e) {
+  const int code = e.code == ErrorCode::kInvalidArgument ? kUsage : e.code == ErrorCode::kCancelled ? kInterrupted : kFailed;
+  if (globals().json) {
+    print_json({{"error", {{"code", error_code_name(e.code)}, {"message", e.message}}}});
+  } else {
+    std::cerr << "docdsa: " << e.message << "\n";
+  }
+  return code;
+}
+
+void print_json(const nlohmann::json& j) { std::cout << j.dump(2) << std::endl; }
+
+std::unique_ptr<Model> load_model_or_report(int* exit_code) {
+  auto path = locate_model(globals().model_path);
+  if (!path.ok()) {
+    report(path.error());
+    *exit_code = kNoModel;
+    return nullptr;
+  }
+  spdlog::info("loading model {}", *path);
+  auto m = Model::load(*path);
+  if (!m.ok()) {
+    report(m.error());
+    *exit_code = m.error().code == ErrorCode::kNotFound ? kNoModel : kFailed;
+    return nullptr;
+  }
+  const auto& c = (*m)->config();
+  spdlog::info("{} ({}): {} layers, n_embd {}, heads {}/{}, vocab {}, trained ctx {}", c.name, c.arch, c.n_layer, c.n_embd,
+               c.n_head, c.n_head_kv, c.n_vocab, c.n_ctx_train);
+  return std::move(*m);
+}
+
+}  // namespace docdsa::cli

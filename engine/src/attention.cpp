@@ -1,0 +1,113 @@
+// Dense causal attention over the KV cache for one layer, spread over the thread pool.
+// Prefill: one task per (KV head, block of query tokens), the group's query heads sharing
+// each key block. Decode (few query rows): the keys of each head are also split across
+// tasks (split-K) and the partial softmax results merged, so both cores stay busy.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "docdsa/engine/session.h"
+#include "docdsa/kernels/attention.h"
+
+namespace docdsa {
+namespace {
+constexpr int kQueryTokens = 16;   // query tokens per task
+constexpr int kMinKeysPerSplit = 512;
+}  // namespace
+
+void Session::attention(int il, int n, int p0) {
+  const ModelConfig& c = model_.config();
+  const int hd = c.head_dim, n_kv = c.n_head_kv, group = c.n_head / c.n_head_kv;
+  const int q_dim = c.n_head * hd, kv_dim = n_kv * hd;
+  const uint16_t* kc = k_cache_[static_cast<size_t>(il)].data();
+  const uint16_t* vc = v_cache_[static_cast<size_t>(il)].data();
+  const int64_t kstride = k_head_stride();
+  const int n_tblk = (n + kQueryTokens - 1) / kQueryTokens;
+  const int n_keys_max = p0 + n;
+  // Split keys when there are fewer (head, token block) tasks than a few per thread.
+  int n_split = 1;
+  const int base_tasks = n_kv * n_tblk;
+  if (base_tasks < 2 * pool_.size()) {
+    n_split = std::max(1, std::min((2 * pool_.size() + base_tasks - 1) / base_tasks, n_keys_max / kMinKeysPerSplit));
+  }
+  int split_len = (n_keys_max + n_split - 1) / n_split;
+  split_len = (split_len + kernels::kKeyBlock - 1) / kernels::kKeyBlock * kernels::kKeyBlock;
+  const size_t rows_per_task = static_cast<size_t>(kQueryTokens) * group;
+  if (n_split > 1) {
+    attn_part_.resize(static_cast<size_t>(base_tasks) * n_split * rows_per_task * hd);
+    attn_lse_.resize(static_cast<size_t>(base_tasks) * n_split * rows_per_task);
+  }
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const float* q = q_.data();
+  float* attn = attn_.data();
+
+  pool_.run(base_tasks * n_split, [&](int task, int) {
+    const int split = task % n_split;
+    const int bt = task / n_split;
+    const int g = bt / n_tblk;
+    const int t0 = (bt % n_tblk) * kQueryTokens;
+    const int nt = std::min(kQueryTokens, n - t0);
+    thread_local std::vector<float> qbuf, obuf;
+    thread_local std::vector<int32_t> nkeys;
+    qbuf.resize(static_cast<size_t>(nt) * group * hd);
+    obuf.resize(qbuf.size());
+    nkeys.resize(static_cast<size_t>(nt) * group);
+    // Rows ordered (token, head in group).
+    for (int t = 0; t < nt; ++t)
+      for (int h = 0; h < group; ++h) {
+        const int row = t * group + h;
+        std::memcpy(&qbuf[static_cast<size_t>(row) * hd], q + (t0 + t) * q_dim + (g * group + h) * hd, sizeof(float) * hd);
+        nkeys[static_cast<size_t>(row)] = p0 + t0 + t + 1;
+      }
+    kernels::AttentionArgs a;
+    a.head_dim = hd;
+    a.n_rows = nt * group;
+    a.q = qbuf.data();
+    a.q_stride = hd;
+    a.n_keys = nkeys.data();
+    a.k = kc + g * kstride;
+    a.v = vc + g * hd;
+    a.v_stride = kv_dim;
+    a.scale = scale;
+    if (n_split == 1) {
+      a.out = obuf.data();
+      a.out_stride = hd;
+      kernels::attention(a);
+      for (int t = 0; t < nt; ++t)
+        for (int h = 0; h < group; ++h)
+          std::memcpy(attn + (t0 + t) * q_dim + (g * group + h) * hd, &obuf[static_cast<size_t>(t * group + h) * hd], sizeof(float) * hd);
+      return;
+    }
+    a.key_begin = split * split_len;
+    a.key_end = a.key_begin + split_len;
+    const size_t slot = static_cast<size_t>(bt) * n_split + split;
+    a.out = attn_part_.data() + slot * rows_per_task * hd;
+    a.out_stride = hd;
+    a.lse = attn_lse_.data() + slot * rows_per_task;
+    kernels::attention(a);
+  });
+  if (n_split == 1) return;
+  pool_.run(base_tasks, [&](int bt, int) {
+    const int g = bt / n_tblk;
+    const int t0 = (bt % n_tblk) * kQueryTokens;
+    const int nt = std::min(kQueryTokens, n - t0);
+    std::vector<const float*> outs(static_cast<size_t>(n_split)), lses(static_cast<size_t>(n_split));
+    for (int s = 0; s < n_split; ++s) {
+      const size_t slot = static_cast<size_t>(bt) * n_split + s;
+      outs[static_cast<size_t>(s)] = attn_part_.data() + slot * rows_per_task * hd;
+      lses[static_cast<size_t>(s)] = attn_lse_.data() + slot * rows_per_task;
+    }
+    for (int t = 0; t < nt; ++t)
+      for (int h = 0; h < group; ++h) {
+        const int row = t * group + h;
+        std::vector<const float*> o(static_cast<size_t>(n_split)), l(static_cast<size_t>(n_split));
+        for (int s = 0; s < n_split; ++s) {
+          o[static_cast<size_t>(s)] = outs[static_cast<size_t>(s)] + static_cast<size_t>(row) * hd;
+          l[static_cast<size_t>(s)] = lses[static_cast<size_t>(s)] + row;
+        }
+        kernels::merge_partials(n_split, o.data(), l.data(), 1, hd, hd, attn + (t0 + t) * q_dim + (g * group + h) * hd, hd);
+      }
+  });
+}
+
+}  // namespace docdsa

@@ -1,0 +1,46 @@
+#include "docdsa/engine/chat_template.h"
+
+namespace docdsa {
+
+Result<ChatTemplate> ChatTemplate::from_template_text(std::string_view jinja) {
+  ChatTemplate t;
+  if (jinja.empty() || jinja.find("<|im_start|>") != std::string_view::npos) {
+    t.kind_ = Kind::kChatML;
+    // A default system prompt written as a literal: '<|im_start|>system\n...<|im_end|>'.
+    const std::string_view open = "<|im_start|>system\n";
+    const size_t at = jinja.find(open);
+    if (at != std::string_view::npos) {
+      const size_t from = at + open.size();
+      const size_t end = jinja.find("<|im_end|>", from);
+      if (end != std::string_view::npos) {
+        std::string_view lit = jinja.substr(from, end - from);
+        if (lit.find("{{") == std::string_view::npos && lit.find('\'') == std::string_view::npos) t.default_system_ = std::string(lit);
+      }
+    }
+    return t;
+  }
+  if (jinja.find("<|start_header_id|>") != std::string_view::npos) {
+    t.kind_ = Kind::kLlama3;
+    t.bos_in_template_ = jinja.find("bos_token") != std::string_view::npos;
+    return t;
+  }
+  return make_error(ErrorCode::kUnsupported, "chat template is neither ChatML nor Llama-3 (use --raw to prompt without one)");
+}
+
+std::string ChatTemplate::apply(const std::vector<ChatMessage>& messages, bool add_assistant) const {
+  std::string out;
+  if (kind_ == Kind::kChatML) {
+    if (!default_system_.empty() && (messages.empty() || messages.front().role != "system"))
+      out += "<|im_start|>system\n" + default_system_ + "<|im_end|>\n";
+    for (const auto& m : messages) out += "<|im_start|>" + m.role + "\n" + m.content + "<|im_end|>\n";
+    if (add_assistant) out += "<|im_start|>assistant\n";
+    return out;
+  }
+  if (bos_in_template_) out += "<|begin_of_text|>";
+  for (const auto& m : messages)
+    out += "<|start_header_id|>" + m.role + "<|end_header_id|>\n\n" + m.content + "<|eot_id|>";
+  if (add_assistant) out += "<|start_header_id|>assistant<|end_header_id|>\n\n";
+  return out;
+}
+
+}  // namespace docdsa

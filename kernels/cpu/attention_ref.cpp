@@ -1,0 +1,79 @@
+// Scalar reference attention (two-pass softmax), the partial-result merge, and the ISA dispatch.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "docdsa/kernels/attention.h"
+#include "docdsa/kernels/fp16.h"
+
+namespace docdsa::kernels {
+namespace detail {
+namespace avx2 { void attention_impl(const AttentionArgs& a); }
+namespace avx512 { void attention_impl(const AttentionArgs& a); }
+
+void attention_ref(const AttentionArgs& a) {
+  std::vector<float> s;
+  for (int i = 0; i < a.n_rows; ++i) {
+    const int begin = a.key_begin;
+    const int end = std::min(a.n_keys[i], a.key_end);
+    const float* q = a.q + i * a.q_stride;
+    float* out = a.out + i * a.out_stride;
+    for (int dd = 0; dd < a.head_dim; ++dd) out[dd] = 0.0f;
+    if (end <= begin) {
+      if (a.lse) a.lse[i] = -std::numeric_limits<float>::infinity();
+      continue;
+    }
+    s.assign(static_cast<size_t>(end - begin), 0.0f);
+    float mx = -INFINITY;
+    for (int j = begin; j < end; ++j) {
+      const int64_t pos = a.positions ? a.positions[j] : j;
+      float dot = 0.0f;
+      for (int dd = 0; dd < a.head_dim; ++dd) dot += q[dd] * fp16_to_fp32(a.k[k_offset(pos, dd, a.head_dim)]);
+      s[j - begin] = dot * a.scale;
+      mx = std::max(mx, s[j - begin]);
+    }
+    float sum = 0.0f;
+    for (float& x : s) {
+      x = std::exp(x - mx);
+      sum += x;
+    }
+    for (int j = begin; j < end; ++j) {
+      const int64_t pos = a.positions ? a.positions[j] : j;
+      const uint16_t* v = a.v + pos * a.v_stride;
+      const float p = s[j - begin] / sum;
+      for (int dd = 0; dd < a.head_dim; ++dd) out[dd] += p * fp16_to_fp32(v[dd]);
+    }
+    if (a.lse) a.lse[i] = mx + std::log(sum);
+  }
+}
+}  // namespace detail
+
+void attention(const AttentionArgs& args, Isa isa) {
+  switch (isa) {
+    case Isa::kAvx512: detail::avx512::attention_impl(args); return;
+    case Isa::kAvx2: detail::avx2::attention_impl(args); return;
+    default: detail::attention_ref(args); return;
+  }
+}
+
+void merge_partials(int n_parts, const float* const* outs, const float* const* lses, int n_rows, int head_dim,
+                    int64_t stride, float* out, int64_t out_stride) {
+  for (int i = 0; i < n_rows; ++i) {
+    float mx = -std::numeric_limits<float>::infinity();
+    for (int p = 0; p < n_parts; ++p) mx = std::max(mx, lses[p][i]);
+    float* o = out + i * out_stride;
+    for (int dd = 0; dd < head_dim; ++dd) o[dd] = 0.0f;
+    if (mx == -std::numeric_limits<float>::infinity()) continue;
+    float wsum = 0.0f;
+    for (int p = 0; p < n_parts; ++p) {
+      const float w = std::exp(lses[p][i] - mx);
+      wsum += w;
+      const float* src = outs[p] + i * stride;
+      for (int dd = 0; dd < head_dim; ++dd) o[dd] += w * src[dd];
+    }
+    for (int dd = 0; dd < head_dim; ++dd) o[dd] /= wsum;
+  }
+}
+
+}  // namespace docdsa::kernels

@@ -1,0 +1,57 @@
+// Exact softmax attention of query rows over f16 keys/values of one KV head.
+//
+// Rows share one list of key positions; row i attends to the first n_keys[i] entries of it
+// (causal prefill: n_keys = position + 1). With `positions` null the keys are 0..n-1 of the
+// cache (dense); with a list they are gathered from the cache (sparse: the DSA selection),
+// never masked out of a dense score matrix.
+//
+// Cache layouts (f16): K is stored in blocks of kKeyBlock positions, dimension-major inside a
+// block, so a block's keys load as head_dim vectors without a transpose: element (pos, d) is
+// at k[(pos / kKeyBlock) * head_dim * kKeyBlock + d * kKeyBlock + pos % kKeyBlock]. V is
+// row-major: element (pos, d) at v[pos * v_stride + d].
+//
+// Split-K: a call may cover only entries [key_begin, key_end) of the list; with `lse` set it
+// also writes each row's log-sum-exp, so partial results over disjoint ranges can be merged
+// (merge_partials) — decode uses this to spread one head's keys over all threads.
+#pragma once
+
+#include <climits>
+#include <cstdint>
+
+#include "docdsa/kernels/quant.h"
+
+namespace docdsa::kernels {
+
+constexpr int kKeyBlock = 16;
+
+// Offset of (pos, d) in one head's blocked K cache.
+inline int64_t k_offset(int64_t pos, int d, int head_dim) {
+  return (pos / kKeyBlock) * head_dim * kKeyBlock + static_cast<int64_t>(d) * kKeyBlock + pos % kKeyBlock;
+}
+
+struct AttentionArgs {
+  int head_dim = 0;              // d (multiple of 16)
+  int n_rows = 0;                // query rows
+  const float* q = nullptr;      // [n_rows, q_stride] f32
+  int64_t q_stride = 0;
+  const int32_t* n_keys = nullptr;  // [n_rows] keys visible to each row (>= 1)
+  const int32_t* positions = nullptr;  // [max n_keys] cache positions, or null for 0..n-1
+  const uint16_t* k = nullptr;   // this head's blocked f16 K cache (layout above)
+  const uint16_t* v = nullptr;   // this head's first V element; rows v_stride apart
+  int64_t v_stride = 0;
+  float scale = 1.0f;            // applied to q.k
+  int32_t key_begin = 0;         // first list entry to attend (multiple of kKeyBlock)
+  int32_t key_end = INT32_MAX;   // one past the last (clipped to n_keys[i])
+  float* out = nullptr;          // [n_rows, out_stride]; zero for rows with no keys in range
+  int64_t out_stride = 0;
+  float* lse = nullptr;          // optional [n_rows]: log-sum-exp of scores (-inf: none)
+};
+
+// Merges n_parts partial results (outs[p] rows with lses[p]) into out. Rows are head_dim wide.
+void merge_partials(int n_parts, const float* const* outs, const float* const* lses, int n_rows,
+                    int head_dim, int64_t stride, float* out, int64_t out_stride);
+
+void attention(const AttentionArgs& args, Isa isa);
+inline void attention(const AttentionArgs& args) { attention(args, active_isa()); }
+
+}  // namespace docdsa::kernels
