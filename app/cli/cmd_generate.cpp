@@ -1,6 +1,7 @@
 // docdsa generate --prompt TEXT [--max-tokens N] [--greedy] [--raw] [--json]
 #include <atomic>
 #include <csignal>
+#include <fstream>
 #include <iostream>
 
 #include "cli_common.h"
@@ -18,6 +19,7 @@ void register_generate(CLI::App& app) {
   struct Opts {
     std::string prompt;
     std::string system;
+    std::string file;
     int max_tokens = 256;
     int n_ctx = 0;
     bool greedy = false;
@@ -27,6 +29,7 @@ void register_generate(CLI::App& app) {
   static Opts o;
   CLI::App* sub = app.add_subcommand("generate", "Complete a prompt with the model (streams the answer)");
   sub->add_option("-p,--prompt", o.prompt, "Prompt text ('-' reads standard input)")->required();
+  sub->add_option("-f,--file", o.file, "Text file to read first: the prompt follows the whole document")->check(CLI::ExistingFile);
   sub->add_option("-n,--max-tokens", o.max_tokens, "Most tokens to generate")->check(CLI::PositiveNumber);
   sub->add_option("-c,--ctx", o.n_ctx, "Context size in tokens (default: prompt + max tokens)")->check(CLI::NonNegativeNumber);
   sub->add_flag("--greedy", o.greedy, "Always take the most likely token (deterministic)");
@@ -45,6 +48,12 @@ void register_generate(CLI::App& app) {
       std::string text = o.prompt;
       if (text == "-") text.assign(std::istreambuf_iterator<char>(std::cin), {});
       if (text.empty()) return report(make_error(ErrorCode::kInvalidArgument, "the prompt is empty"));
+      if (!o.file.empty()) {
+        std::ifstream in(o.file, std::ios::binary);
+        if (!in) return report(make_error(ErrorCode::kIo, o.file + ": cannot read"));
+        std::string doc((std::istreambuf_iterator<char>(in)), {});
+        text = "Document:\n" + doc + "\n\n" + text;  // document first, question last
+      }
       if (!o.raw) {
         std::vector<ChatMessage> msgs;
         if (!o.system.empty()) msgs.push_back({"system", o.system});

@@ -1,0 +1,28 @@
+// PDF text extraction through poppler-qt6: text per page with page numbers, metadata, and the
+// three outcomes of opening a file — opened, failed (with the reason), needs a password.
+// Layout-aware extraction, normalisation and chunking arrive with the ingest issue.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "docdsa/engine/result.h"
+
+namespace docdsa::ingest {
+
+struct PdfPage {
+  int number = 0;         // 1-based
+  std::string text;       // UTF-8
+  bool has_text = false;  // false: no text layer (scanned / image-only)
+};
+
+struct PdfDocument {
+  std::string title, author;
+  std::vector<PdfPage> pages;
+};
+
+// Errors: kNotFound (missing), kCorrupt (damaged beyond recovery), kInvalidArgument with a
+// message containing "needs a password" (encrypted, no or wrong password).
+Result<PdfDocument> read_pdf(const std::string& path, const std::string& password = {});
+
+}  // namespace docdsa::ingest
