@@ -15,6 +15,15 @@ typedef int32_t v16i __attribute__((vector_size(64)));
 
 inline v16f v_splat(float x) { return v16f{} + x; }
 
+// n vectors of scratch carved from a float buffer. std::vector<v16f> is avoided on purpose:
+// the AVX2 and AVX-512 builds give v16f different alignments, and its shared template
+// instantiations would then disagree (an ODR violation ASan reports on delete).
+inline v16f* vec_scratch(std::vector<float>& buf, size_t n) {
+  buf.resize(n * 16 + 16);
+  const auto addr = (reinterpret_cast<uintptr_t>(buf.data()) + 63) & ~static_cast<uintptr_t>(63);
+  return reinterpret_cast<v16f*>(addr);
+}
+
 // exp(x) for x <= 0 (softmax inputs minus their max); relative error about 2e-7.
 inline v16f v_exp(v16f x) {
   x = x < -87.0f ? v_splat(-87.0f) : x;
@@ -58,11 +67,12 @@ void attention_impl(const docdsa::kernels::AttentionArgs& a) {
   int max_keys = 0;
   for (int i = 0; i < a.n_rows; ++i) max_keys = std::max(max_keys, std::min(a.n_keys[i], a.key_end));
 
-  thread_local std::vector<v16f> acc, kt, vb;
+  thread_local std::vector<float> acc_buf, kt_buf, vb_buf;
   thread_local std::vector<float> m, l;
-  acc.assign(static_cast<size_t>(a.n_rows) * nv, v16f{});
-  kt.resize(static_cast<size_t>(d));  // kt[dd][j]: dimension dd of the block's key j
-  vb.resize(static_cast<size_t>(kB) * nv);
+  v16f* acc = vec_scratch(acc_buf, static_cast<size_t>(a.n_rows) * nv);
+  for (int i = 0; i < a.n_rows * nv; ++i) acc[i] = v16f{};
+  v16f* kt = vec_scratch(kt_buf, static_cast<size_t>(d));  // kt[dd][j]: dimension dd of the block's key j
+  v16f* vb = vec_scratch(vb_buf, static_cast<size_t>(kB) * nv);
   m.assign(static_cast<size_t>(a.n_rows), -std::numeric_limits<float>::infinity());
   l.assign(static_cast<size_t>(a.n_rows), 0.0f);
 

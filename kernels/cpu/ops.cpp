@@ -6,11 +6,15 @@
 
 namespace docdsa::kernels {
 
+// The sum of squares is accumulated in double and the scale applied before the weight, as
+// llama.cpp does: activations here sit exactly on rounding ties often enough (see
+// quant_ref.cpp) that the last bit of the scale decides some quantised values.
 DOCDSA_CLONES void rms_norm(const float* x, const float* w, float* y, int n, float eps) {
-  float sum = 0.0f;
-  for (int i = 0; i < n; ++i) sum += x[i] * x[i];
-  const float scale = 1.0f / std::sqrt(sum / static_cast<float>(n) + eps);
-  for (int i = 0; i < n; ++i) y[i] = x[i] * scale * w[i];
+  double sum = 0.0;
+  for (int i = 0; i < n; ++i) sum += static_cast<double>(x[i] * x[i]);
+  const float mean = static_cast<float>(sum / n);
+  const float scale = 1.0f / std::sqrt(mean + eps);
+  for (int i = 0; i < n; ++i) y[i] = (x[i] * scale) * w[i];
 }
 
 void rope(float* x, int n_rot, int pos, const float* inv_freq, bool neox, float attn_factor) {

@@ -3,6 +3,8 @@
 // through per-block sums. Compiled with -mavx2 -mfma -mf16c; only called when cpuid says so.
 #include <immintrin.h>
 
+#include <cmath>
+
 #include "quant_common.h"
 
 namespace docdsa::kernels::detail::avx2 {
@@ -11,14 +13,12 @@ namespace {
 // Hardware half -> float (F16C).
 inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
 
-inline float hsum(__m256 v) {
-  __m128 lo = _mm256_castps256_ps128(v);
-  __m128 hi = _mm256_extractf128_ps(v, 1);
-  lo = _mm_add_ps(lo, hi);
-  __m128 sh = _mm_movehdup_ps(lo);
-  lo = _mm_add_ps(lo, sh);
-  sh = _mm_movehl_ps(sh, lo);
-  return _mm_cvtss_f32(_mm_add_ss(lo, sh));
+// Sum of 8 lanes in llama.cpp's hsum_float_8 order: ((x4+x0)+(x6+x2))+((x5+x1)+(x7+x3)).
+inline float hsum(__m256 x) {
+  __m128 r = _mm_add_ps(_mm256_extractf128_ps(x, 1), _mm256_castps256_ps128(x));
+  r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+  r = _mm_add_ss(r, _mm_movehdup_ps(r));
+  return _mm_cvtss_f32(r);
 }
 
 inline int32_t hsum_i32(__m256i v) {
@@ -73,7 +73,7 @@ void tile_q4_1(const MatmulArgs& p, int64_t r, int t, float* out) {
       for (int i = 0; i < R; ++i) {
         const __m256 prod = _mm256_cvtepi32_ps(dot_u8s8(w[i], a));
         acc[i][j] = _mm256_fmadd_ps(prod, _mm256_mul_ps(dw[i], da), acc[i][j]);
-        summ[i][j] += mw[i] * sa;
+        summ[i][j] = std::fma(mw[i], sa, summ[i][j]);  // llama.cpp's summs += m * s, contracted
       }
     }
   }

@@ -5,6 +5,8 @@
 // cpuid reports all of them.
 #include <immintrin.h>
 
+#include <cmath>
+
 #include "quant_common.h"
 
 namespace docdsa::kernels::detail::avx512 {
@@ -13,9 +15,6 @@ namespace {
 // Hardware half -> float (F16C).
 inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
 
-inline __m512 halves(float lo, float hi) {
-  return _mm512_insertf32x8(_mm512_set1_ps(lo), _mm256_set1_ps(hi), 1);
-}
 
 inline __m512i load_pair32(const int8_t* a, const int8_t* b) {
   return _mm512_inserti64x4(
@@ -82,6 +81,18 @@ float w_min(const W& w) {
   return 0.0f;
 }
 
+// Sum of 8 lanes in the order llama.cpp's hsum_float_8 uses: ((x4+x0)+(x6+x2))+((x5+x1)+(x7+x3)).
+inline float hsum8(__m256 x) {
+  __m128 r = _mm_add_ps(_mm256_extractf128_ps(x, 1), _mm256_castps256_ps128(x));
+  r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+  r = _mm_add_ss(r, _mm_movehdup_ps(r));
+  return _mm_cvtss_f32(r);
+}
+
+// The float side follows llama.cpp's x86 dot products exactly, so results are bit-identical
+// to the oracle: per block, acc(8 lanes) = fma(d_w * d_a, lane sums, acc), blocks in order,
+// then hsum8(acc) + sum_b fma(m_w, s_a). Two blocks' integer sums come from one 512-bit
+// vpdpbusd; their halves are applied one block after the other.
 template <typename T, int R, int C>
 void tile(const MatmulArgs& p, int64_t r, int t) {
   using W = typename T::W;
@@ -91,37 +102,41 @@ void tile(const MatmulArgs& p, int64_t r, int t) {
   const A* ar[C];
   for (int i = 0; i < R; ++i) wr[i] = reinterpret_cast<const W*>(p.w + (r + i) * p.w_stride);
   for (int j = 0; j < C; ++j) ar[j] = reinterpret_cast<const A*>(p.a + (t + j) * p.a_stride);
-  __m512 acc[R][C];
+  __m256 acc[R][C];
+  float summ[R][C];
   for (int i = 0; i < R; ++i)
-    for (int j = 0; j < C; ++j) acc[i][j] = _mm512_setzero_ps();
+    for (int j = 0; j < C; ++j) {
+      acc[i][j] = _mm256_setzero_ps();
+      summ[i][j] = 0.0f;
+    }
   const __m512i ones = _mm512_set1_epi8(1);
   int64_t b = 0;
   for (; b + 2 <= nb; b += 2) {
     __m512i w[R];
-    __m512 dw[R], mw[R];
+    float dw0[R], dw1[R];
     for (int i = 0; i < R; ++i) {
       _mm_prefetch(reinterpret_cast<const char*>(wr[i] + b) + 1536, _MM_HINT_T0);  // decode streams weights
       w[i] = T::wpair(wr[i][b], wr[i][b + 1]);
-      dw[i] = halves(h2f(wr[i][b].d), h2f(wr[i][b + 1].d));
-      if constexpr (T::kHasMin) mw[i] = halves(w_min(wr[i][b]), w_min(wr[i][b + 1]));
+      dw0[i] = h2f(wr[i][b].d);
+      dw1[i] = h2f(wr[i][b + 1].d);
     }
     for (int j = 0; j < C; ++j) {
       const __m512i a = load_pair32(ar[j][b].qs, ar[j][b + 1].qs);
-      const __m512 da = halves(h2f(ar[j][b].d), h2f(ar[j][b + 1].d));
+      const float da0 = h2f(ar[j][b].d), da1 = h2f(ar[j][b + 1].d);
       __m512i seed = _mm512_setzero_si512();
       if constexpr (T::kOffset != 0)
         seed = _mm512_mullo_epi32(_mm512_dpbusd_epi32(seed, ones, a), _mm512_set1_epi32(-T::kOffset));
-      __m512 sa;
-      if constexpr (T::kHasMin) sa = halves(a_sum(ar[j][b]) * 0.125f, a_sum(ar[j][b + 1]) * 0.125f);
       for (int i = 0; i < R; ++i) {
         const __m512 prod = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(seed, w[i], a));
-        acc[i][j] = _mm512_fmadd_ps(prod, _mm512_mul_ps(dw[i], da), acc[i][j]);
-        // m * s spread over the 8 lanes of its block (exact: 0.125 is a power of two).
-        if constexpr (T::kHasMin) acc[i][j] = _mm512_fmadd_ps(mw[i], sa, acc[i][j]);
+        acc[i][j] = _mm256_fmadd_ps(_mm256_set1_ps(dw0[i] * da0), _mm512_castps512_ps256(prod), acc[i][j]);
+        acc[i][j] = _mm256_fmadd_ps(_mm256_set1_ps(dw1[i] * da1), _mm512_extractf32x8_ps(prod, 1), acc[i][j]);
+        if constexpr (T::kHasMin) {
+          summ[i][j] = std::fma(w_min(wr[i][b]), a_sum(ar[j][b]), summ[i][j]);
+          summ[i][j] = std::fma(w_min(wr[i][b + 1]), a_sum(ar[j][b + 1]), summ[i][j]);
+        }
       }
     }
   }
-  float tail[R][C] = {};
   if (b < nb) {
     for (int i = 0; i < R; ++i) {
       const __m256i w = T::wone(wr[i][b]);
@@ -130,19 +145,15 @@ void tile(const MatmulArgs& p, int64_t r, int t) {
         const __m256i a = load32(ar[j][b].qs);
         __m256i seed = _mm256_setzero_si256();
         if constexpr (T::kOffset != 0)
-          seed = _mm256_mullo_epi32(_mm256_dpbusd_epi32(seed, _mm256_set1_epi8(1), a),
-                                    _mm256_set1_epi32(-T::kOffset));
-        const __m256i s = _mm256_dpbusd_epi32(seed, w, a);
-        __m128i h = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
-        h = _mm_add_epi32(h, _mm_shuffle_epi32(h, _MM_SHUFFLE(1, 0, 3, 2)));
-        h = _mm_add_epi32(h, _mm_shuffle_epi32(h, _MM_SHUFFLE(2, 3, 0, 1)));
-        tail[i][j] = dw * h2f(ar[j][b].d) * static_cast<float>(_mm_cvtsi128_si32(h)) +
-                     w_min(wr[i][b]) * a_sum(ar[j][b]);
+          seed = _mm256_mullo_epi32(_mm256_dpbusd_epi32(seed, _mm256_set1_epi8(1), a), _mm256_set1_epi32(-T::kOffset));
+        const __m256 prod = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(seed, w, a));
+        acc[i][j] = _mm256_fmadd_ps(_mm256_set1_ps(dw * h2f(ar[j][b].d)), prod, acc[i][j]);
+        if constexpr (T::kHasMin) summ[i][j] = std::fma(w_min(wr[i][b]), a_sum(ar[j][b]), summ[i][j]);
       }
     }
   }
   for (int i = 0; i < R; ++i)
-    for (int j = 0; j < C; ++j) p.out[(t + j) * p.ldo + r + i] = _mm512_reduce_add_ps(acc[i][j]) + tail[i][j];
+    for (int j = 0; j < C; ++j) p.out[(t + j) * p.ldo + r + i] = hsum8(acc[i][j]) + summ[i][j];
 }
 
 template <typename T>

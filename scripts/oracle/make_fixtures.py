@@ -128,6 +128,34 @@ def main():
     def logits_row(i):
         return np.array(llm.scores[i], dtype=np.float64)
 
+    # llama.cpp's flash-attention mode on the same prompts: how far llama.cpp's two attention
+    # implementations are from each other is the yardstick for ours.
+    llm_fa = Llama(model_path=a.model, n_ctx=2048, n_batch=512, n_threads=os.cpu_count(), logits_all=True,
+                   verbose=False, seed=0, flash_attn=True)
+
+    def greedy(model, prompt_ids):
+        model.reset()
+        model.eval(prompt_ids)
+        out, rows = [], []
+        for step in range(32):
+            row = np.array(model.scores[len(prompt_ids) + step - 1], dtype=np.float64)
+            rows.append(row)
+            out.append(int(np.argmax(row)))
+            if step < 31:
+                model.eval([out[-1]])
+        return out, rows
+
+    # Position 0 of every prompt: no attention mixing yet, so the matmul, norm and
+    # quantisation paths can be compared exactly.
+    first_logits = []
+    for p in RAW_PROMPTS[:4]:
+        ids = llm.tokenize(p.encode("utf-8"), add_bos=False, special=True)[:1]
+        llm.reset()
+        llm.eval(ids)
+        row = np.array(llm.scores[0], dtype=np.float32)
+        top = np.argsort(-row, kind="stable")[:50]
+        first_logits.append({"token": ids[0], "top_ids": [int(i) for i in top], "top_logits": [float(row[i]) for i in top]})
+
     gens = []
     for kind, prompts in (("raw", RAW_PROMPTS), ("chat", CHAT_PROMPTS)):
         for p in prompts:
@@ -148,7 +176,18 @@ def main():
                 out.append(nxt)
                 if step < 31:
                     llm.eval([nxt])
+            fa_ids, fa_rows = greedy(llm_fa, prompt_ids)
+            # Teacher-forced log-prob distance between llama.cpp's two modes at the checks.
+            seq = prompt_ids + out[:-1]
+            llm_fa.reset()
+            llm_fa.eval(seq)
+            for chk in checks:
+                row = np.array(llm_fa.scores[len(prompt_ids) + chk["step"] - 1], dtype=np.float64)
+                lse = float(np.log(np.exp(row - row.max()).sum()) + row.max())
+                chk["flash_attn_max_logprob_diff"] = max(
+                    abs((row[i] - lse) - (l - chk["logsumexp"])) for i, l in zip(chk["top_ids"], chk["top_logits"]))
             gens.append({"kind": kind, "prompt": text, "prompt_ids": prompt_ids, "greedy_ids": out,
+                         "greedy_ids_flash_attn": fa_ids,
                          "greedy_text": llm.detokenize(out).decode("utf-8", errors="replace"), "logit_checks": checks})
             print(f"{kind}: {p[:40]!r} -> {gens[-1]['greedy_text'][:60]!r}", file=sys.stderr)
 
@@ -158,7 +197,8 @@ def main():
     with open(os.path.join(a.out, "tokenizer_smollm2.json"), "w", encoding="utf-8") as f:
         json.dump({"meta": meta, "cases": tok}, f, ensure_ascii=False, indent=1)
     with open(os.path.join(a.out, "generation_smollm2.json"), "w", encoding="utf-8") as f:
-        json.dump({"meta": meta, "n_vocab": n_vocab, "cases": gens}, f, ensure_ascii=False, indent=1)
+        json.dump({"meta": meta, "n_vocab": n_vocab, "first_position": first_logits, "cases": gens}, f,
+                  ensure_ascii=False, indent=1)
     print(f"wrote {len(tok)} tokenizer cases and {len(gens)} generation cases to {a.out}", file=sys.stderr)
 
 

@@ -16,10 +16,13 @@
 namespace docdsa {
 namespace {
 
-// Log-probabilities (not raw logits) are compared: llama.cpp's raw logits carry a constant
-// offset of about -0.17 relative to ours on this Q4_1 model, which softmax ignores (see the
-// closing note of the engine issue). Tolerance: 0.25 nats on each of the top-10 tokens.
-constexpr double kLogprobTolerance = 0.25;
+// How close is close enough past the first position? llama.cpp's own two attention
+// implementations (flash attention on and off) disagree on this model: the fixture records
+// their distance at every check. Our engine must stay within the same envelope: mean top-10
+// log-prob distance at most 1.5x llama.cpp's mode-to-mode mean, the worst at most 2x its
+// worst, and greedy continuations agreeing for at least 80% as many tokens as llama.cpp's two
+// modes agree with each other. Position 0 (no attention mixing) must match exactly.
+constexpr double kMeanFactor = 1.5, kMaxFactor = 2.0, kGreedyFactor = 0.8;
 
 const Model& model() {
   static std::unique_ptr<Model> m = [] {
@@ -69,11 +72,28 @@ TEST(Oracle, DecodeRoundTripsText) {
   }
 }
 
+TEST(Oracle, FirstPositionLogitsAreBitIdentical) {
+  const auto fx = fixture("generation_smollm2.json");
+  for (const auto& c : fx["first_position"]) {
+    SessionParams sp;
+    sp.n_ctx = 8;
+    auto s = Session::create(model(), sp);
+    ASSERT_TRUE(s.ok());
+    const TokenId one[1] = {c["token"].get<TokenId>()};
+    ASSERT_TRUE((*s)->decode(one).ok());
+    for (size_t k = 0; k < c["top_ids"].size(); ++k) {
+      const int id = c["top_ids"][k];
+      EXPECT_EQ((*s)->logits()[id], c["top_logits"][k].get<float>()) << "token " << one[0] << ", logit of " << id;
+    }
+  }
+}
+
 TEST(Oracle, GreedyContinuationsAndLogprobsMatchLlamaCpp) {
   const auto fx = fixture("generation_smollm2.json");
   const int n_vocab = model().config().n_vocab;
-  int identical = 0, total = 0, matched = 0, generated = 0;
-  double worst = 0.0;
+  int identical = 0, total = 0, matched = 0, generated = 0, fa_matched = 0;
+  double worst = 0.0, dist_sum = 0.0, fa_worst = 0.0, fa_sum = 0.0;
+  int n_checks = 0;
   for (const auto& c : fx["cases"]) {
     const auto prompt = c["prompt_ids"].get<std::vector<TokenId>>();
     const auto want = c["greedy_ids"].get<std::vector<TokenId>>();
@@ -98,7 +118,10 @@ TEST(Oracle, GreedyContinuationsAndLogprobsMatchLlamaCpp) {
     while (prefix < got.size() && got[prefix] == want[prefix]) ++prefix;
     matched += static_cast<int>(prefix);
     generated += static_cast<int>(want.size());
-    std::printf("  %2zu/%zu greedy tokens before divergence: %s\n", prefix, want.size(), nlohmann::json(c["prompt"]).dump().substr(0, 60).c_str());
+    const auto fa = c["greedy_ids_flash_attn"].get<std::vector<TokenId>>();
+    size_t fa_prefix = 0;
+    while (fa_prefix < fa.size() && fa[fa_prefix] == want[fa_prefix]) ++fa_prefix;
+    fa_matched += static_cast<int>(fa_prefix);
 
     // Log-probabilities along llama.cpp's own sequence (teacher forcing).
     std::vector<TokenId> seq = prompt;
@@ -114,16 +137,28 @@ TEST(Oracle, GreedyContinuationsAndLogprobsMatchLlamaCpp) {
       for (int i = 0; i < n_vocab; ++i) sum += std::exp(row[i] - mx);
       const double lse = mx + std::log(sum);
       const double ref_lse = chk["logsumexp"];
+      double check_worst = 0.0;
       for (size_t k = 0; k < chk["top_ids"].size(); ++k) {
         const int id = chk["top_ids"][k];
         const double ours = row[id] - lse, theirs = chk["top_logits"][k].get<double>() - ref_lse;
-        worst = std::max(worst, std::fabs(ours - theirs));
-        EXPECT_NEAR(ours, theirs, kLogprobTolerance) << "token " << id << " at step " << step;
+        check_worst = std::max(check_worst, std::fabs(ours - theirs));
       }
+      const double fa_d = chk["flash_attn_max_logprob_diff"];
+      worst = std::max(worst, check_worst);
+      dist_sum += check_worst;
+      fa_worst = std::max(fa_worst, fa_d);
+      fa_sum += fa_d;
+      ++n_checks;
     }
   }
-  std::printf("greedy agreement: %d/%d continuations identical; largest log-prob difference %.4f nats\n", identical, total, worst);
+  std::printf("greedy: %d/%d continuations identical, %d/%d tokens before divergence (llama.cpp flash-attn vs not: %d)\n",
+              identical, total, matched, generated, fa_matched);
+  std::printf("top-10 log-prob distance: mean %.4f max %.4f nats (llama.cpp flash-attn vs not: mean %.4f max %.4f)\n",
+              dist_sum / n_checks, worst, fa_sum / n_checks, fa_worst);
   EXPECT_GE(total, 20);
+  EXPECT_GE(matched, kGreedyFactor * fa_matched);
+  EXPECT_LE(dist_sum / n_checks, kMeanFactor * fa_sum / n_checks);
+  EXPECT_LE(worst, kMaxFactor * fa_worst);
 }
 
 }  // namespace
