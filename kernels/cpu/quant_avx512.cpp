@@ -113,16 +113,21 @@ void tile(const MatmulArgs& p, int64_t r, int t) {
   int64_t b = 0;
   for (; b + 2 <= nb; b += 2) {
     __m512i w[R];
-    float dw0[R], dw1[R];
+    float dw0[R], dw1[R], mw0[R], mw1[R];
     for (int i = 0; i < R; ++i) {
       _mm_prefetch(reinterpret_cast<const char*>(wr[i] + b) + 1536, _MM_HINT_T0);  // decode streams weights
       w[i] = T::wpair(wr[i][b], wr[i][b + 1]);
       dw0[i] = h2f(wr[i][b].d);
       dw1[i] = h2f(wr[i][b + 1].d);
+      if constexpr (T::kHasMin) {
+        mw0[i] = w_min(wr[i][b]);
+        mw1[i] = w_min(wr[i][b + 1]);
+      }
     }
     for (int j = 0; j < C; ++j) {
       const __m512i a = load_pair32(ar[j][b].qs, ar[j][b + 1].qs);
       const float da0 = h2f(ar[j][b].d), da1 = h2f(ar[j][b + 1].d);
+      const float sa0 = a_sum(ar[j][b]), sa1 = a_sum(ar[j][b + 1]);
       __m512i seed = _mm512_setzero_si512();
       if constexpr (T::kOffset != 0)
         seed = _mm512_mullo_epi32(_mm512_dpbusd_epi32(seed, ones, a), _mm512_set1_epi32(-T::kOffset));
@@ -131,8 +136,8 @@ void tile(const MatmulArgs& p, int64_t r, int t) {
         acc[i][j] = _mm256_fmadd_ps(_mm256_set1_ps(dw0[i] * da0), _mm512_castps512_ps256(prod), acc[i][j]);
         acc[i][j] = _mm256_fmadd_ps(_mm256_set1_ps(dw1[i] * da1), _mm512_extractf32x8_ps(prod, 1), acc[i][j]);
         if constexpr (T::kHasMin) {
-          summ[i][j] = std::fma(w_min(wr[i][b]), a_sum(ar[j][b]), summ[i][j]);
-          summ[i][j] = std::fma(w_min(wr[i][b + 1]), a_sum(ar[j][b + 1]), summ[i][j]);
+          summ[i][j] = std::fma(mw0[i], sa0, summ[i][j]);
+          summ[i][j] = std::fma(mw1[i], sa1, summ[i][j]);
         }
       }
     }

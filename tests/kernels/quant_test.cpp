@@ -156,3 +156,23 @@ TEST(Quant, ActivationQuantisersRoundHalfToEven) {
 
 }  // namespace
 }  // namespace docdsa::kernels
+
+namespace docdsa::kernels {
+namespace {
+
+// AVX2 and AVX-512 follow the same float order (llama.cpp's), so they agree bit for bit.
+TEST(Quant, Avx2AndAvx512AreBitIdentical) {
+  if (detected_isa() < Isa::kAvx512) GTEST_SKIP() << "needs AVX-512";
+  for (DType t : {DType::Q4_0, DType::Q4_1, DType::Q8_0}) {
+    for (int blocks : {1, 2, 3, 18, 48}) {
+      const int64_t n = static_cast<int64_t>(blocks) * 32;
+      const auto w = quantize(t, random_values(static_cast<size_t>(n), 500 + blocks));
+      const auto a = quantize(info(t).vec_dot_type, random_values(static_cast<size_t>(n), 600 + blocks));
+      EXPECT_EQ(vec_dot(t, n, w.data(), a.data(), Isa::kAvx2), vec_dot(t, n, w.data(), a.data(), Isa::kAvx512))
+          << info(t).name << " n=" << n;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace docdsa::kernels
