@@ -56,7 +56,14 @@ TEST(Library, RefusesNewerOrForeignDatabases) {
 
 const std::string kCorpus = DOCDSA_CORPUS;
 
-TEST(Pdf, ReadsATextPdfPerPage) {
+class Pdf : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!fs::is_directory(kCorpus)) GTEST_SKIP() << "corpus not found at " << kCorpus << " (set -DDOCDSA_CORPUS=...)";
+  }
+};
+
+TEST_F(Pdf, ReadsATextPdfPerPage) {
   auto d = ingest::read_pdf(kCorpus + "/pdf/text/tracemonkey-pldi09.pdf");
   ASSERT_TRUE(d.ok()) << d.error().message;
   EXPECT_EQ(d->pages.size(), 14u);
@@ -64,7 +71,7 @@ TEST(Pdf, ReadsATextPdfPerPage) {
   EXPECT_NE(d->pages[0].text.find("Trace-based"), std::string::npos);
 }
 
-TEST(Pdf, EncryptedNeedsPasswordAndOpensWithIt) {
+TEST_F(Pdf, EncryptedNeedsPasswordAndOpensWithIt) {
   const auto f = kCorpus + "/pdf/encrypted/pypdf__r2-user-password.pdf";
   auto locked = ingest::read_pdf(f);
   ASSERT_FALSE(locked.ok());
@@ -74,7 +81,7 @@ TEST(Pdf, EncryptedNeedsPasswordAndOpensWithIt) {
   EXPECT_GE(open->pages.size(), 1u);
 }
 
-TEST(Pdf, DamagedAndScannedFilesAreReported) {
+TEST_F(Pdf, DamagedAndScannedFilesAreReported) {
   auto bad = ingest::read_pdf(kCorpus + "/pdf/malformed/ocrmypdf__invalid.pdf");
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.error().message.find("ocrmypdf__invalid.pdf"), std::string::npos);
