@@ -27,7 +27,7 @@ void Session::attention(int il, int n, int p0) {
   // Split keys when there are fewer (head, token block) tasks than a few per thread.
   int n_split = 1;
   const int base_tasks = n_kv * n_tblk;
-  if (base_tasks < 2 * pool_.size()) {
+  if (base_tasks < 2 * pool_.size() && !params_.exact_attention) {
     n_split = std::max(1, std::min((2 * pool_.size() + base_tasks - 1) / base_tasks, n_keys_max / kMinKeysPerSplit));
   }
   int split_len = (n_keys_max + n_split - 1) / n_split;
@@ -72,7 +72,8 @@ void Session::attention(int il, int n, int p0) {
     if (n_split == 1) {
       a.out = obuf.data();
       a.out_stride = hd;
-      kernels::attention(a);
+      if (params_.exact_attention) kernels::attention_compat(a);
+      else kernels::attention(a);
       for (int t = 0; t < nt; ++t)
         for (int h = 0; h < group; ++h)
           std::memcpy(attn + (t0 + t) * q_dim + (g * group + h) * hd, &obuf[static_cast<size_t>(t * group + h) * hd], sizeof(float) * hd);

@@ -18,6 +18,8 @@ Result<std::unique_ptr<Session>> Session::create(const Model& model, SessionPara
   if (params.n_ctx < 1) return make_error(ErrorCode::kInvalidArgument, "context size must be at least 1");
   if (params.n_ctx > (1 << 20)) return make_error(ErrorCode::kInvalidArgument, "context size " + std::to_string(params.n_ctx) + " is over the 1M limit");
   params.n_batch = std::clamp(params.n_batch, 1, params.n_ctx);
+  if (params.exact_attention && !kernels::attention_compat_supported())
+    return make_error(ErrorCode::kUnsupported, "exact (llama.cpp-compatible) attention needs an AVX-512 CPU");
   std::unique_ptr<Session> s(new Session(model, params));
   const size_t kv_dim = static_cast<size_t>(c.n_head_kv) * c.head_dim;
   try {
@@ -43,17 +45,11 @@ Result<std::unique_ptr<Session>> Session::create(const Model& model, SessionPara
   } catch (const std::bad_alloc&) {
     return make_error(ErrorCode::kOutOfRange, "not enough memory for a " + std::to_string(params.n_ctx) + "-token context");
   }
-  // RoPE frequencies: theta_i = base^(-2i/n_rot), adjusted by the scaling method.
-  const int half = c.n_rot / 2;
-  s->inv_freq_.resize(static_cast<size_t>(half));
-  const float theta_scale = std::pow(c.rope_base, -2.0f / static_cast<float>(c.n_rot));
-  float f = 1.0f;
-  for (int i = 0; i < half; ++i) {
-    float v = f;
-    if (c.rope_scaling == RopeScaling::kLinear) v /= c.rope_factor;
-    s->inv_freq_[static_cast<size_t>(i)] = v;
-    f *= theta_scale;
-  }
+  // RoPE: theta_i = pos * base^(-2i/n_rot), scaled by the method in the file.
+  s->rope_.n_rot = c.n_rot;
+  s->rope_.theta_scale = std::pow(c.rope_base, -2.0f / static_cast<float>(c.n_rot));
+  s->rope_.freq_scale = c.rope_scaling == RopeScaling::kLinear ? 1.0f / c.rope_factor : 1.0f;
+  s->rope_.neox = c.rope_neox;
   return s;
 }
 

@@ -31,7 +31,8 @@ void ThreadPool::worker(int index) {
     // Spin a little (a decode step's sections are microseconds apart), then sleep.
     uint64_t g = generation_.load(std::memory_order_acquire);
     for (int spin = 0; g == seen && spin < 20000; ++spin) {
-      _mm_pause();
+      if (spin < 4000) _mm_pause();
+      else std::this_thread::yield();
       g = generation_.load(std::memory_order_acquire);
     }
     if (g == seen) {
@@ -58,7 +59,12 @@ void ThreadPool::run(int n_tasks, const std::function<void(int, int)>& fn) {
   generation_.fetch_add(1, std::memory_order_release);
   generation_.notify_all();
   work(0);
-  while (pending_.load(std::memory_order_acquire) != 0) _mm_pause();
+  // Wait for the workers; yield after a short spin so an oversubscribed machine (other
+  // processes, parallel test runs) does not starve the very worker being waited for.
+  for (int spin = 0; pending_.load(std::memory_order_acquire) != 0; ++spin) {
+    if (spin < 4000) _mm_pause();
+    else std::this_thread::yield();
+  }
 }
 
 }  // namespace docdsa

@@ -47,7 +47,11 @@ void attention_ref(const AttentionArgs& a) {
     if (a.lse) a.lse[i] = mx + std::log(sum);
   }
 }
+void attention_compat(const AttentionArgs& a);
 }  // namespace detail
+
+bool attention_compat_supported() { return detected_isa() == Isa::kAvx512; }
+void attention_compat(const AttentionArgs& args) { detail::attention_compat(args); }
 
 void attention(const AttentionArgs& args, Isa isa) {
   switch (isa) {

@@ -17,17 +17,24 @@ DOCDSA_CLONES void rms_norm(const float* x, const float* w, float* y, int n, flo
   for (int i = 0; i < n; ++i) y[i] = (x[i] * scale) * w[i];
 }
 
-void rope(float* x, int n_rot, int pos, const float* inv_freq, bool neox, float attn_factor) {
+void rope_cache(const RopeParams& p, int pos, float* cos_out, float* sin_out) {
+  float theta = static_cast<float>(pos);
+  for (int i = 0; i < p.n_rot / 2; ++i) {
+    const float t = p.freq_scale * theta;
+    cos_out[i] = std::cos(t) * p.attn_factor;
+    sin_out[i] = std::sin(t) * p.attn_factor;
+    theta *= p.theta_scale;
+  }
+}
+
+void rope_apply(float* x, int n_rot, const float* cos_t, const float* sin_t, bool neox) {
   const int half = n_rot / 2;
   for (int i = 0; i < half; ++i) {
-    const float theta = static_cast<float>(pos) * inv_freq[i];
-    const float c = std::cos(theta) * attn_factor;
-    const float s = std::sin(theta) * attn_factor;
     const int a = neox ? i : 2 * i;
     const int b = neox ? i + half : 2 * i + 1;
     const float x0 = x[a], x1 = x[b];
-    x[a] = x0 * c - x1 * s;
-    x[b] = x0 * s + x1 * c;
+    x[a] = x0 * cos_t[i] - x1 * sin_t[i];
+    x[b] = x0 * sin_t[i] + x1 * cos_t[i];
   }
 }
 

@@ -12,6 +12,7 @@
 #include "docdsa/engine/model.h"
 #include "docdsa/engine/sampler.h"
 #include "docdsa/engine/session.h"
+#include "docdsa/kernels/attention.h"
 
 namespace docdsa {
 namespace {
@@ -86,6 +87,47 @@ TEST(Oracle, FirstPositionLogitsAreBitIdentical) {
       EXPECT_EQ((*s)->logits()[id], c["top_logits"][k].get<float>()) << "token " << one[0] << ", logit of " << id;
     }
   }
+}
+
+// With exact (llama.cpp-compatible) attention, greedy output is compared with llama.cpp's
+// flash-attention mode. It is bit-identical for the first positions of every prompt but not
+// yet everywhere (see the engine issue's note), so the bar is the same envelope as above: at
+// least as many tokens before divergence as llama.cpp's two modes share with each other.
+TEST(Oracle, ExactAttentionGreedyMatchesLlamaCppFlashAttention) {
+  if (!kernels::attention_compat_supported()) GTEST_SKIP() << "exact attention needs AVX-512";
+  const auto fx = fixture("generation_smollm2.json");
+  const int n_vocab = model().config().n_vocab;
+  int identical = 0, matched = 0, generated = 0, modes_matched = 0;
+  for (const auto& c : fx["cases"]) {
+    const auto prompt = c["prompt_ids"].get<std::vector<TokenId>>();
+    const auto want = c["greedy_ids_flash_attn"].get<std::vector<TokenId>>();
+    SessionParams sp;
+    sp.n_ctx = static_cast<int>(prompt.size() + want.size()) + 1;
+    sp.exact_attention = true;
+    auto s = Session::create(model(), sp);
+    ASSERT_TRUE(s.ok());
+    ASSERT_TRUE((*s)->decode(prompt).ok());
+    std::vector<TokenId> got;
+    for (size_t i = 0; i < want.size(); ++i) {
+      got.push_back(argmax((*s)->logits(), n_vocab));
+      if (i + 1 < want.size()) {
+        const TokenId one[1] = {got.back()};
+        ASSERT_TRUE((*s)->decode(one).ok());
+      }
+    }
+    size_t prefix = 0;
+    while (prefix < got.size() && got[prefix] == want[prefix]) ++prefix;
+    matched += static_cast<int>(prefix);
+    generated += static_cast<int>(want.size());
+    if (got == want) ++identical;
+    const auto plain = c["greedy_ids"].get<std::vector<TokenId>>();
+    size_t modes = 0;
+    while (modes < plain.size() && plain[modes] == want[modes]) ++modes;
+    modes_matched += static_cast<int>(modes);
+  }
+  std::printf("exact attention vs llama.cpp flash attention: %d/%zu continuations identical, %d/%d tokens (llama.cpp's modes: %d)\n",
+              identical, fx["cases"].size(), matched, generated, modes_matched);
+  EXPECT_GE(matched, modes_matched);
 }
 
 TEST(Oracle, GreedyContinuationsAndLogprobsMatchLlamaCpp) {

@@ -117,20 +117,30 @@ TEST(TinyModel, Qwen2UsesBiasesAndNeoxRope) {
 }
 
 TEST(Rope, PairsFollowTheLayout) {
-  // Rotating by 90 degrees (theta = pi/2) moves x[a] into x[b] for the pair (a, b).
-  const float inv_freq[2] = {static_cast<float>(M_PI / 2), static_cast<float>(M_PI / 2)};
+  // Rotating by 90 degrees (cos 0, sin 1) moves x[a] into x[b] for the pair (a, b).
+  const float c[2] = {0.0f, 0.0f}, sn[2] = {1.0f, 1.0f};
   float normal[4] = {1, 2, 3, 4};
-  kernels::rope(normal, 4, 1, inv_freq, false, 1.0f);  // pairs (0,1), (2,3)
-  EXPECT_NEAR(normal[0], -2, 1e-6);
+  kernels::rope_apply(normal, 4, c, sn, false);  // pairs (0,1), (2,3)
+  EXPECT_NEAR(normal[0], -2, 1e-6);  // rotated by 90 degrees
   EXPECT_NEAR(normal[1], 1, 1e-6);
   EXPECT_NEAR(normal[2], -4, 1e-6);
   EXPECT_NEAR(normal[3], 3, 1e-6);
   float neox[4] = {1, 2, 3, 4};
-  kernels::rope(neox, 4, 1, inv_freq, true, 1.0f);  // pairs (0,2), (1,3)
+  kernels::rope_apply(neox, 4, c, sn, true);  // pairs (0,2), (1,3)
   EXPECT_NEAR(neox[0], -3, 1e-6);
   EXPECT_NEAR(neox[2], 1, 1e-6);
   EXPECT_NEAR(neox[1], -4, 1e-6);
   EXPECT_NEAR(neox[3], 2, 1e-6);
+  // The cache: position 0 is the identity, and theta grows by theta_scale per pair.
+  kernels::RopeParams p;
+  p.n_rot = 4;
+  p.theta_scale = 0.5f;
+  float cs[2], ss[2];
+  kernels::rope_cache(p, 0, cs, ss);
+  EXPECT_EQ(cs[0], 1.0f);
+  EXPECT_EQ(ss[1], 0.0f);
+  kernels::rope_cache(p, 2, cs, ss);
+  EXPECT_FLOAT_EQ(cs[1], std::cos(1.0f));
 }
 
 TEST(TinyModel, BadInputsGiveClearErrors) {

@@ -90,7 +90,6 @@ Status Session::forward(std::span<const TokenId> tokens, bool want_logits, int l
   const int n = static_cast<int>(tokens.size());
   const int p0 = n_past_;
   const int n_embd = c.n_embd, hd = c.head_dim, n_head = c.n_head, n_kv = c.n_head_kv;
-  const int group = n_head / n_kv;
   const int q_dim = n_head * hd, kv_dim = n_kv * hd;
   float* x = x_.data();      // [n, n_embd] residual stream
   float* xn = xn_.data();    // [n, n_embd] normalised / projected
@@ -124,8 +123,10 @@ Status Session::forward(std::span<const TokenId> tokens, bool want_logits, int l
       if (L.bk.present()) kernels::add(kt, L.bk.f32(), kv_dim);
       if (L.bv.present()) kernels::add(vt, L.bv.f32(), kv_dim);
       const int pos = p0 + t;
-      for (int h = 0; h < n_head; ++h) kernels::rope(qt + h * hd, c.n_rot, pos, inv_freq_.data(), c.rope_neox, rope_attn_factor_);
-      for (int h = 0; h < n_kv; ++h) kernels::rope(kt + h * hd, c.n_rot, pos, inv_freq_.data(), c.rope_neox, rope_attn_factor_);
+      float cos_t[128], sin_t[128];  // n_rot <= head_dim <= 256
+      kernels::rope_cache(rope_, pos, cos_t, sin_t);
+      for (int h = 0; h < n_head; ++h) kernels::rope_apply(qt + h * hd, c.n_rot, cos_t, sin_t, c.rope_neox);
+      for (int h = 0; h < n_kv; ++h) kernels::rope_apply(kt + h * hd, c.n_rot, cos_t, sin_t, c.rope_neox);
       // Q is rounded to f16 like the cache, as llama.cpp's f16 K.Q product does.
       for (int i = 0; i < q_dim; ++i) qt[i] = kernels::round_fp16(qt[i]);
       for (int g = 0; g < n_kv; ++g)

@@ -12,6 +12,7 @@
 #include "docdsa/engine/model.h"
 #include "docdsa/engine/result.h"
 #include "docdsa/engine/thread_pool.h"
+#include "docdsa/kernels/ops.h"
 
 namespace docdsa {
 
@@ -19,6 +20,9 @@ struct SessionParams {
   int n_ctx = 4096;     // KV cache capacity in tokens
   int n_threads = 0;    // 0: all cores
   int n_batch = 256;    // prefill tokens per forward pass
+  // Reproduce llama.cpp's CPU flash-attention arithmetic exactly (slow; AVX-512 only). For
+  // oracle comparisons; the default blocked kernels agree with it within float tolerance.
+  bool exact_attention = false;
 };
 
 enum class Logits { kLast, kAll };
@@ -59,8 +63,7 @@ class Session {
   int n_past_ = 0;
   std::vector<std::vector<uint16_t>> k_cache_;  // [layer][n_head_kv][blocked K] f16 (kernels/attention.h)
   std::vector<std::vector<uint16_t>> v_cache_;  // [layer][n_ctx * kv_dim] f16
-  std::vector<float> inv_freq_;
-  float rope_attn_factor_ = 1.0f;
+  kernels::RopeParams rope_;
   // Scratch, sized for n_batch tokens.
   std::vector<float> x_, xn_, q_, k_, v_, attn_, gate_, up_;
   std::vector<uint8_t> act_;  // activations quantised for the matmuls

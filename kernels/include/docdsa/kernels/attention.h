@@ -52,6 +52,10 @@ void merge_partials(int n_parts, const float* const* outs, const float* const* l
                     int head_dim, int64_t stride, float* out, int64_t out_stride);
 
 void attention(const AttentionArgs& args, Isa isa);
+// llama.cpp-compatible attention (AVX-512 CPUs only; see attention_compat.cpp): same results,
+// bit for bit, as llama.cpp's CPU flash attention. For oracle tests and --exact runs.
+bool attention_compat_supported();
+void attention_compat(const AttentionArgs& args);
 inline void attention(const AttentionArgs& args) { attention(args, active_isa()); }
 
 }  // namespace docdsa::kernels

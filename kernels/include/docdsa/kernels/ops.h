@@ -9,11 +9,20 @@ namespace docdsa::kernels {
 // y[i] = x[i] / sqrt(mean(x^2) + eps) * w[i]; x, y [n] (y may alias x)
 void rms_norm(const float* x, const float* w, float* y, int n, float eps);
 
-// Rotary position embedding on one head vector x [head_dim] at position `pos`.
+// Rotary position embedding. rope_cache() fills cos/sin [n_rot/2] for one position, computed
+// as llama.cpp does (theta_i = pos * theta_scale^i by repeated multiplication, times
+// freq_scale; cosf/sinf times attn_factor) so positions rotate bit-identically; rope_apply()
+// rotates one head vector with them.
 // `neox` = false: pairs (2i, 2i+1) (llama in GGUF); true: pairs (i, i + n_rot/2) (qwen2).
-// `inv_freq` [n_rot/2] holds the per-pair frequency (base, scaling applied by the caller).
-// `attn_factor` scales cos/sin (YaRN's magnitude correction; 1 otherwise).
-void rope(float* x, int n_rot, int pos, const float* inv_freq, bool neox, float attn_factor);
+struct RopeParams {
+  int n_rot = 0;
+  float theta_scale = 1.0f;  // base^(-2/n_rot)
+  float freq_scale = 1.0f;   // 1/linear scaling factor
+  float attn_factor = 1.0f;  // magnitude correction (YaRN); 1 otherwise
+  bool neox = false;
+};
+void rope_cache(const RopeParams& p, int pos, float* cos_out, float* sin_out);
+void rope_apply(float* x, int n_rot, const float* cos_t, const float* sin_t, bool neox);
 
 // gate[i] = silu(gate[i]) * up[i]
 void swiglu(float* gate, const float* up, int n);
