@@ -38,5 +38,6 @@ void print_json(const nlohmann::json& j);
 void register_tokenize(CLI::App& app);
 void register_generate(CLI::App& app);
 void register_bench(CLI::App& app);
+void register_library(CLI::App& app);  // ingest, list, show, search, remove
 
 }  // namespace docdsa::cli

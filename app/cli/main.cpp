@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   register_tokenize(app);
   register_generate(app);
   register_bench(app);
+  register_library(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -3,12 +3,26 @@
 #include <poppler-qt6.h>
 
 #include <QString>
+#include <QVariant>
+#include <spdlog/spdlog.h>
 #include <filesystem>
 #include <memory>
 
 namespace docdsa::ingest {
 
+namespace {
+// Poppler reports recoverable damage on stderr; keep it in the log (-vv) instead.
+void route_poppler_messages() {
+  static const bool once = [] {
+    Poppler::setDebugErrorFunction([](const QString& msg, const QVariant&) { spdlog::debug("poppler: {}", msg.toStdString()); }, QVariant());
+    return true;
+  }();
+  (void)once;
+}
+}  // namespace
+
 Result<PdfDocument> read_pdf(const std::string& path, const std::string& password) {
+  route_poppler_messages();
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) return make_error(ErrorCode::kNotFound, path + ": no such file");
   // Poppler documents are not thread-safe: each call owns its own.

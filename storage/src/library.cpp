@@ -12,6 +12,149 @@ Error sql_error(sqlite3* db, const std::string& path, const std::string& what) {
   return make_error(ErrorCode::kIo, path + ": " + what + ": " + (db ? sqlite3_errmsg(db) : "out of memory"));
 }
 
+// Version 1: documents with their provenance-carrying segments and chunks (FTS5-indexed),
+// and the tables the ask/summarize commands fill (runs with cost reports, questions,
+// answers, summaries, attention selections).
+constexpr const char* kSchemaV1 = R"sql(
+CREATE TABLE documents (
+  id INTEGER PRIMARY KEY,
+  path TEXT NOT NULL,
+  content_hash TEXT NOT NULL UNIQUE,
+  kind TEXT NOT NULL CHECK (kind IN ('pdf','srt','vtt','txt')),
+  title TEXT, author TEXT,
+  file_size INTEGER NOT NULL DEFAULT 0,
+  n_pages INTEGER NOT NULL DEFAULT 0,
+  n_segments INTEGER NOT NULL DEFAULT 0,
+  n_tokens INTEGER NOT NULL DEFAULT 0,
+  duration_ms INTEGER NOT NULL DEFAULT -1,
+  status TEXT NOT NULL DEFAULT 'ready',
+  warnings TEXT NOT NULL DEFAULT '',
+  added_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
+  updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now'))
+);
+CREATE INDEX documents_path ON documents(path);
+CREATE TABLE segments (
+  doc_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+  idx INTEGER NOT NULL, page INTEGER NOT NULL, start_ms INTEGER NOT NULL, end_ms INTEGER NOT NULL,
+  speaker TEXT NOT NULL, text TEXT NOT NULL,
+  PRIMARY KEY (doc_id, idx)
+) WITHOUT ROWID;
+CREATE TABLE chunks (
+  id INTEGER PRIMARY KEY,
+  doc_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+  idx INTEGER NOT NULL, text TEXT NOT NULL, n_tokens INTEGER NOT NULL,
+  page_first INTEGER NOT NULL, page_last INTEGER NOT NULL, start_ms INTEGER NOT NULL, end_ms INTEGER NOT NULL,
+  speakers TEXT NOT NULL, char_begin INTEGER NOT NULL, char_end INTEGER NOT NULL,
+  UNIQUE (doc_id, idx)
+);
+CREATE VIRTUAL TABLE chunks_fts USING fts5(text, content='chunks', content_rowid='id');
+CREATE TRIGGER chunks_ai AFTER INSERT ON chunks BEGIN
+  INSERT INTO chunks_fts(rowid, text) VALUES (new.id, new.text);
+END;
+CREATE TRIGGER chunks_ad AFTER DELETE ON chunks BEGIN
+  INSERT INTO chunks_fts(chunks_fts, rowid, text) VALUES ('delete', old.id, old.text);
+END;
+CREATE TABLE runs (
+  id INTEGER PRIMARY KEY,
+  doc_id INTEGER REFERENCES documents(id) ON DELETE CASCADE,
+  kind TEXT NOT NULL CHECK (kind IN ('ask','summarize')),
+  status TEXT NOT NULL DEFAULT 'running',
+  attention TEXT NOT NULL, model TEXT NOT NULL,
+  cost_report TEXT,
+  started_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
+  finished_at TEXT
+);
+CREATE TABLE questions (
+  id INTEGER PRIMARY KEY,
+  doc_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+  text TEXT NOT NULL,
+  asked_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now'))
+);
+CREATE TABLE answers (
+  id INTEGER PRIMARY KEY,
+  question_id INTEGER NOT NULL REFERENCES questions(id) ON DELETE CASCADE,
+  run_id INTEGER REFERENCES runs(id) ON DELETE SET NULL,
+  text TEXT NOT NULL, sources TEXT NOT NULL DEFAULT '[]'
+);
+CREATE TABLE summaries (
+  id INTEGER PRIMARY KEY,
+  doc_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+  run_id INTEGER REFERENCES runs(id) ON DELETE SET NULL,
+  content_hash TEXT NOT NULL, text TEXT NOT NULL, sources TEXT NOT NULL DEFAULT '[]',
+  created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now'))
+);
+CREATE TABLE selections (
+  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  chunk_id INTEGER NOT NULL REFERENCES chunks(id) ON DELETE CASCADE,
+  weight REAL NOT NULL,
+  PRIMARY KEY (run_id, chunk_id)
+) WITHOUT ROWID;
+PRAGMA application_id = 1146306865;
+PRAGMA user_version = 1;
+)sql";
+
+// A prepared statement that finalizes itself.
+class Stmt {
+ public:
+  Stmt(sqlite3* db, const char* sql) { ok_ = sqlite3_prepare_v2(db, sql, -1, &st_, nullptr) == SQLITE_OK; }
+  ~Stmt() { sqlite3_finalize(st_); }
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+  bool ok() const { return ok_; }
+  Stmt& bind(int i, int64_t v) { sqlite3_bind_int64(st_, i, v); return *this; }
+  Stmt& bind(int i, const std::string& v) { sqlite3_bind_text(st_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT); return *this; }
+  int step() { return sqlite3_step(st_); }
+  void reset() { sqlite3_reset(st_); sqlite3_clear_bindings(st_); }
+  int64_t i64(int c) const { return sqlite3_column_int64(st_, c); }
+  std::string text(int c) const {
+    const auto* p = sqlite3_column_text(st_, c);
+    return p ? std::string(reinterpret_cast<const char*>(p), static_cast<size_t>(sqlite3_column_bytes(st_, c))) : std::string();
+  }
+
+ private:
+  sqlite3_stmt* st_ = nullptr;
+  bool ok_ = false;
+};
+
+constexpr const char* kDocColumns =
+    "id, path, kind, title, author, content_hash, status, warnings, added_at, file_size, n_pages, n_segments, "
+    "(SELECT COUNT(*) FROM chunks c WHERE c.doc_id = documents.id), n_tokens, duration_ms";
+
+DocumentRow read_doc(const Stmt& s) {
+  DocumentRow d;
+  d.id = s.i64(0);
+  d.path = s.text(1);
+  d.kind = s.text(2);
+  d.title = s.text(3);
+  d.author = s.text(4);
+  d.content_hash = s.text(5);
+  d.status = s.text(6);
+  d.warnings = s.text(7);
+  d.added_at = s.text(8);
+  d.file_size = s.i64(9);
+  d.n_pages = s.i64(10);
+  d.n_segments = s.i64(11);
+  d.n_chunks = s.i64(12);
+  d.n_tokens = s.i64(13);
+  d.duration_ms = s.i64(14);
+  return d;
+}
+
+ChunkRow read_chunk(const Stmt& s, int c0) {
+  ChunkRow c;
+  c.idx = static_cast<int>(s.i64(c0));
+  c.text = s.text(c0 + 1);
+  c.n_tokens = static_cast<int>(s.i64(c0 + 2));
+  c.page_first = static_cast<int>(s.i64(c0 + 3));
+  c.page_last = static_cast<int>(s.i64(c0 + 4));
+  c.start_ms = s.i64(c0 + 5);
+  c.end_ms = s.i64(c0 + 6);
+  c.speakers = s.text(c0 + 7);
+  c.char_begin = s.i64(c0 + 8);
+  c.char_end = s.i64(c0 + 9);
+  return c;
+}
+
 int pragma_int(sqlite3* db, const char* sql) {
   sqlite3_stmt* st = nullptr;
   int v = -1;
@@ -62,19 +205,7 @@ Status Library::migrate() {
   TRY_STATUS(exec("BEGIN IMMEDIATE"));
   const int v = pragma_int(db_, "PRAGMA user_version");
   Status st;
-  if (v < 1) {
-    st = exec(
-        "CREATE TABLE documents ("
-        "  id INTEGER PRIMARY KEY,"
-        "  path TEXT NOT NULL,"
-        "  content_hash TEXT NOT NULL UNIQUE,"
-        "  kind TEXT NOT NULL CHECK (kind IN ('pdf','srt','vtt','txt')),"
-        "  title TEXT,"
-        "  added_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now'))"
-        ");"
-        "PRAGMA application_id = 1146306865;"  // kApplicationId
-        "PRAGMA user_version = 1;");
-  }
+  if (v < 1) st = exec(kSchemaV1);
   if (!st.ok()) {
     (void)exec("ROLLBACK");
     return st.error().context("migrating the library schema");
@@ -92,6 +223,164 @@ Status Library::integrity_check() const {
   sqlite3_finalize(st);
   if (result == "ok") return {};
   return make_error(ErrorCode::kCorrupt, path_ + ": integrity check failed: " + result);
+}
+
+const char* outcome_name(StoreOutcome o) {
+  switch (o) {
+    case StoreOutcome::kAdded: return "added";
+    case StoreOutcome::kUnchanged: return "unchanged";
+    case StoreOutcome::kReplaced: return "replaced";
+  }
+  return "?";
+}
+
+Result<std::pair<int64_t, StoreOutcome>> Library::store(DocumentRow doc, const std::vector<SegmentRow>& segments,
+                                                        const std::vector<ChunkRow>& chunks) {
+  TRY_STATUS(exec("BEGIN IMMEDIATE"));
+  auto fail = [&](const std::string& what) -> Error {
+    Error e = sql_error(db_, path_, what);
+    (void)exec("ROLLBACK");
+    return e;
+  };
+  {
+    Stmt same(db_, "SELECT id FROM documents WHERE content_hash = ?");
+    same.bind(1, doc.content_hash);
+    if (same.step() == SQLITE_ROW) {
+      const int64_t id = same.i64(0);
+      TRY_STATUS(exec("COMMIT"));
+      return std::make_pair(id, StoreOutcome::kUnchanged);
+    }
+  }
+  int64_t id = 0;
+  StoreOutcome outcome = StoreOutcome::kAdded;
+  {
+    Stmt by_path(db_, "SELECT id FROM documents WHERE path = ?");
+    by_path.bind(1, doc.path);
+    if (by_path.step() == SQLITE_ROW) {
+      id = by_path.i64(0);
+      outcome = StoreOutcome::kReplaced;
+    }
+  }
+  if (outcome == StoreOutcome::kReplaced) {
+    Stmt del_c(db_, "DELETE FROM chunks WHERE doc_id = ?");
+    Stmt del_s(db_, "DELETE FROM segments WHERE doc_id = ?");
+    del_c.bind(1, id);
+    del_s.bind(1, id);
+    if (del_c.step() != SQLITE_DONE || del_s.step() != SQLITE_DONE) return fail("replacing document rows");
+    Stmt up(db_, "UPDATE documents SET kind=?, title=?, author=?, content_hash=?, file_size=?, n_pages=?, n_segments=?, n_tokens=?, "
+                 "duration_ms=?, status=?, warnings=?, updated_at=strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE id=?");
+    up.bind(1, doc.kind).bind(2, doc.title).bind(3, doc.author).bind(4, doc.content_hash).bind(5, doc.file_size).bind(6, doc.n_pages)
+        .bind(7, static_cast<int64_t>(segments.size())).bind(8, doc.n_tokens).bind(9, doc.duration_ms).bind(10, doc.status)
+        .bind(11, doc.warnings).bind(12, id);
+    if (up.step() != SQLITE_DONE) return fail("updating the document");
+  } else {
+    Stmt ins(db_, "INSERT INTO documents (path, kind, title, author, content_hash, file_size, n_pages, n_segments, n_tokens, duration_ms, "
+                  "status, warnings) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
+    ins.bind(1, doc.path).bind(2, doc.kind).bind(3, doc.title).bind(4, doc.author).bind(5, doc.content_hash).bind(6, doc.file_size)
+        .bind(7, doc.n_pages).bind(8, static_cast<int64_t>(segments.size())).bind(9, doc.n_tokens).bind(10, doc.duration_ms)
+        .bind(11, doc.status).bind(12, doc.warnings);
+    if (ins.step() != SQLITE_DONE) return fail("inserting the document");
+    id = sqlite3_last_insert_rowid(db_);
+  }
+  Stmt seg(db_, "INSERT INTO segments (doc_id, idx, page, start_ms, end_ms, speaker, text) VALUES (?,?,?,?,?,?,?)");
+  for (size_t i = 0; i < segments.size(); ++i) {
+    const SegmentRow& s = segments[i];
+    seg.reset();
+    seg.bind(1, id).bind(2, static_cast<int64_t>(i)).bind(3, s.page).bind(4, s.start_ms).bind(5, s.end_ms).bind(6, s.speaker).bind(7, s.text);
+    if (seg.step() != SQLITE_DONE) return fail("inserting segments");
+  }
+  Stmt ch(db_, "INSERT INTO chunks (doc_id, idx, text, n_tokens, page_first, page_last, start_ms, end_ms, speakers, char_begin, char_end) "
+               "VALUES (?,?,?,?,?,?,?,?,?,?,?)");
+  for (const ChunkRow& c : chunks) {
+    ch.reset();
+    ch.bind(1, id).bind(2, c.idx).bind(3, c.text).bind(4, c.n_tokens).bind(5, c.page_first).bind(6, c.page_last).bind(7, c.start_ms)
+        .bind(8, c.end_ms).bind(9, c.speakers).bind(10, c.char_begin).bind(11, c.char_end);
+    if (ch.step() != SQLITE_DONE) return fail("inserting chunks");
+  }
+  if (auto st = exec("COMMIT"); !st.ok()) {
+    (void)exec("ROLLBACK");
+    return st.error();
+  }
+  return std::make_pair(id, outcome);
+}
+
+Result<std::vector<DocumentRow>> Library::list() const {
+  Stmt s(db_, (std::string("SELECT ") + kDocColumns + " FROM documents ORDER BY id").c_str());
+  if (!s.ok()) return sql_error(db_, path_, "listing documents");
+  std::vector<DocumentRow> out;
+  while (s.step() == SQLITE_ROW) out.push_back(read_doc(s));
+  return out;
+}
+
+Result<DocumentRow> Library::find(const std::string& key) const {
+  const bool numeric = !key.empty() && key.find_first_not_of("0123456789") == std::string::npos;
+  if (numeric) {
+    Stmt s(db_, (std::string("SELECT ") + kDocColumns + " FROM documents WHERE id = ?").c_str());
+    s.bind(1, static_cast<int64_t>(std::stoll(key)));
+    if (s.step() == SQLITE_ROW) return read_doc(s);
+  }
+  {
+    Stmt s(db_, (std::string("SELECT ") + kDocColumns + " FROM documents WHERE path = ?").c_str());
+    s.bind(1, key);
+    if (s.step() == SQLITE_ROW) return read_doc(s);
+  }
+  if (key.size() >= 6 && key.find_first_not_of("0123456789abcdef") == std::string::npos) {
+    Stmt s(db_, (std::string("SELECT ") + kDocColumns + " FROM documents WHERE content_hash LIKE ? || '%' LIMIT 2").c_str());
+    s.bind(1, key);
+    std::vector<DocumentRow> hits;
+    while (s.step() == SQLITE_ROW) hits.push_back(read_doc(s));
+    if (hits.size() == 1) return hits[0];
+    if (hits.size() > 1) return make_error(ErrorCode::kInvalidArgument, "'" + key + "' matches several documents; give more of the hash");
+  }
+  return make_error(ErrorCode::kNotFound, "no document '" + key + "' in " + path_ + " (see docdsa list)");
+}
+
+Result<std::vector<SegmentRow>> Library::segments(int64_t doc_id) const {
+  Stmt s(db_, "SELECT page, start_ms, end_ms, speaker, text FROM segments WHERE doc_id = ? ORDER BY idx");
+  s.bind(1, doc_id);
+  std::vector<SegmentRow> out;
+  while (s.step() == SQLITE_ROW)
+    out.push_back(SegmentRow{static_cast<int>(s.i64(0)), s.i64(1), s.i64(2), s.text(3), s.text(4)});
+  return out;
+}
+
+Result<std::vector<ChunkRow>> Library::chunks(int64_t doc_id) const {
+  Stmt s(db_, "SELECT idx, text, n_tokens, page_first, page_last, start_ms, end_ms, speakers, char_begin, char_end "
+              "FROM chunks WHERE doc_id = ? ORDER BY idx");
+  s.bind(1, doc_id);
+  std::vector<ChunkRow> out;
+  while (s.step() == SQLITE_ROW) out.push_back(read_chunk(s, 0));
+  return out;
+}
+
+Result<std::vector<SearchHit>> Library::search(const std::string& query, int limit) const {
+  Stmt s(db_, "SELECT c.doc_id, d.title, d.path, snippet(chunks_fts, 0, '[', ']', '...', 12), "
+              "c.idx, c.text, c.n_tokens, c.page_first, c.page_last, c.start_ms, c.end_ms, c.speakers, c.char_begin, c.char_end "
+              "FROM chunks_fts JOIN chunks c ON c.id = chunks_fts.rowid JOIN documents d ON d.id = c.doc_id "
+              "WHERE chunks_fts MATCH ? ORDER BY rank LIMIT ?");
+  if (!s.ok()) return sql_error(db_, path_, "preparing the search");
+  s.bind(1, query).bind(2, limit);
+  std::vector<SearchHit> out;
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW) {
+    SearchHit h;
+    h.doc_id = s.i64(0);
+    h.title = s.text(1);
+    h.path = s.text(2);
+    h.snippet = s.text(3);
+    h.chunk = read_chunk(s, 4);
+    out.push_back(std::move(h));
+  }
+  if (rc != SQLITE_DONE) return make_error(ErrorCode::kInvalidArgument, "search query '" + query + "': " + sqlite3_errmsg(db_));
+  return out;
+}
+
+Status Library::remove(int64_t doc_id) {
+  Stmt s(db_, "DELETE FROM documents WHERE id = ?");
+  s.bind(1, doc_id);
+  if (s.step() != SQLITE_DONE) return sql_error(db_, path_, "removing the document");
+  if (sqlite3_changes(db_) == 0) return make_error(ErrorCode::kNotFound, "no document " + std::to_string(doc_id));
+  return {};
 }
 
 std::string default_library_path() {

@@ -1,17 +1,43 @@
 // The library file: one SQLite database per library, WAL, foreign keys on, schema versioned
 // by PRAGMA user_version with a migration ladder inside one BEGIN IMMEDIATE transaction, and
 // identified by PRAGMA application_id. A database from a newer DocDSA is refused, not touched.
-// The tables for documents, chunks, runs and answers arrive with the ingest issue.
 #pragma once
 
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "docdsa/engine/result.h"
 
 struct sqlite3;
 
 namespace docdsa::storage {
+
+struct DocumentRow {
+  int64_t id = 0;
+  std::string path, kind, title, author, content_hash, status = "ready", warnings, added_at;
+  int64_t file_size = 0, n_pages = 0, n_segments = 0, n_chunks = 0, n_tokens = 0, duration_ms = -1;
+};
+struct SegmentRow {
+  int page = 0;
+  int64_t start_ms = -1, end_ms = -1;
+  std::string speaker, text;
+};
+struct ChunkRow {
+  int idx = 0, n_tokens = 0, page_first = 0, page_last = 0;
+  int64_t start_ms = -1, end_ms = -1, char_begin = 0, char_end = 0;
+  std::string speakers, text;
+};
+struct SearchHit {
+  int64_t doc_id = 0;
+  std::string title, path, snippet;
+  ChunkRow chunk;
+};
+
+enum class StoreOutcome { kAdded, kUnchanged, kReplaced };
+const char* outcome_name(StoreOutcome o);
 
 inline constexpr int kApplicationId = 0x44534131;  // "DSA1"
 inline constexpr int kSchemaVersion = 1;
@@ -25,6 +51,21 @@ class Library {
   Library& operator=(const Library&) = delete;
 
   int schema_version() const;
+
+  // Stores a document with its segments and chunks in one transaction. The same content
+  // (hash) already stored: kUnchanged, nothing written. The same path with new content: the
+  // old rows are replaced in place, keeping the id. Otherwise kAdded.
+  Result<std::pair<int64_t, StoreOutcome>> store(DocumentRow doc, const std::vector<SegmentRow>& segments,
+                                                 const std::vector<ChunkRow>& chunks);
+  Result<std::vector<DocumentRow>> list() const;
+  // By id, or by exact path, or by a unique content-hash prefix (>= 6 hex digits).
+  Result<DocumentRow> find(const std::string& key) const;
+  Result<std::vector<SegmentRow>> segments(int64_t doc_id) const;
+  Result<std::vector<ChunkRow>> chunks(int64_t doc_id) const;
+  // Full-text search (FTS5 syntax) over chunk text, best matches first.
+  Result<std::vector<SearchHit>> search(const std::string& query, int limit = 20) const;
+  Status remove(int64_t doc_id);
+
   Status integrity_check() const;
   const std::string& path() const { return path_; }
   sqlite3* handle() const { return db_; }

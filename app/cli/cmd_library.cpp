@@ -1,0 +1,314 @@
+// The library commands: ingest PATH..., list, show DOC, search QUERY, remove DOC.
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <set>
+
+#include "cli_common.h"
+#include "docdsa/ingest/document.h"
+#include "docdsa/storage/library.h"
+
+namespace docdsa::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string g_db;
+
+std::atomic<bool> g_stop{false};
+void on_sigint(int) { g_stop.store(true); }
+
+Result<std::unique_ptr<storage::Library>> open_library() {
+  return storage::Library::open(g_db.empty() ? storage::default_library_path() : g_db);
+}
+
+std::string format_ms(int64_t ms) {
+  if (ms < 0) return "";
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%02lld:%02lld:%02lld", static_cast<long long>(ms / 3600000), static_cast<long long>(ms / 60000 % 60),
+                static_cast<long long>(ms / 1000 % 60));
+  return buf;
+}
+
+std::string provenance(const storage::ChunkRow& c) {
+  if (c.page_first > 0) return c.page_first == c.page_last ? "p. " + std::to_string(c.page_first)
+                                                            : "pp. " + std::to_string(c.page_first) + "-" + std::to_string(c.page_last);
+  std::string s;
+  if (c.start_ms >= 0) s = format_ms(c.start_ms) + "-" + format_ms(c.end_ms);
+  if (!c.speakers.empty()) s += (s.empty() ? "" : " ") + c.speakers;
+  return s;
+}
+
+nlohmann::json chunk_json(const storage::ChunkRow& c) {
+  return {{"index", c.idx}, {"tokens", c.n_tokens}, {"page_first", c.page_first}, {"page_last", c.page_last},
+          {"start_ms", c.start_ms}, {"end_ms", c.end_ms}, {"speakers", c.speakers}, {"char_begin", c.char_begin},
+          {"char_end", c.char_end}, {"provenance", provenance(c)}};
+}
+
+nlohmann::json doc_json(const storage::DocumentRow& d) {
+  return {{"id", d.id}, {"path", d.path}, {"kind", d.kind}, {"title", d.title}, {"author", d.author}, {"sha256", d.content_hash},
+          {"pages", d.n_pages}, {"segments", d.n_segments}, {"chunks", d.n_chunks}, {"tokens", d.n_tokens},
+          {"duration_ms", d.duration_ms}, {"status", d.status}, {"warnings", d.warnings}, {"added_at", d.added_at}};
+}
+
+bool supported(const fs::path& p) {
+  static const std::set<std::string> exts = {".pdf", ".srt", ".vtt", ".txt", ".md"};
+  std::string e = p.extension().string();
+  for (auto& ch : e) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  return exts.count(e) != 0;
+}
+
+// Expands files and folders (recursively) into the supported files, in a stable order;
+// unreadable folders are reported, not fatal.
+std::vector<std::string> expand(const std::vector<std::string>& inputs, std::vector<std::pair<std::string, std::string>>* errors) {
+  std::vector<std::string> files;
+  for (const auto& in : inputs) {
+    std::error_code ec;
+    const auto st = fs::status(in, ec);
+    if (ec || !fs::exists(st)) {
+      errors->push_back({in, "no such file or folder"});
+      continue;
+    }
+    if (fs::is_directory(st)) {
+      std::vector<std::string> found;
+      fs::recursive_directory_iterator it(in, fs::directory_options::skip_permission_denied, ec), end;
+      if (ec) {
+        errors->push_back({in, "cannot read folder: " + ec.message()});
+        continue;
+      }
+      for (; it != end; it.increment(ec)) {
+        if (ec) {
+          errors->push_back({it->path().string(), "cannot read: " + ec.message()});
+          ec.clear();
+          continue;
+        }
+        if (it->is_regular_file(ec) && supported(it->path())) found.push_back(it->path().string());
+      }
+      std::sort(found.begin(), found.end());
+      files.insert(files.end(), found.begin(), found.end());
+    } else {
+      files.push_back(in);
+    }
+  }
+  return files;
+}
+
+int cmd_ingest(const std::vector<std::string>& inputs, const std::string& password, int max_tokens) {
+  int rc = kOk;
+  auto model = load_model_or_report(&rc);  // the tokenizer makes chunks token-aware
+  if (!model) return rc;
+  auto lib = open_library();
+  if (!lib.ok()) return report(lib.error());
+  std::vector<std::pair<std::string, std::string>> errors;
+  const auto files = expand(inputs, &errors);
+  const bool json = globals().json;
+  const bool bar = !json && isatty(STDERR_FILENO);
+  std::signal(SIGINT, on_sigint);
+  nlohmann::json results = nlohmann::json::array();
+  int added = 0, unchanged = 0, replaced = 0, failed = static_cast<int>(errors.size());
+  for (const auto& [path, why] : errors) {
+    results.push_back({{"path", path}, {"status", "failed"}, {"error", why}});
+    if (!json) std::cerr << "docdsa: " << path << ": " << why << "\n";
+  }
+  const Tokenizer& tok = model->tokenizer();
+  auto count = [&](const std::string& s) { return static_cast<int>(tok.encode(s, false, false).size()); };
+  for (size_t i = 0; i < files.size() && !g_stop.load(); ++i) {
+    const std::string& f = files[i];
+    if (bar) std::fprintf(stderr, "\r\033[K[%zu/%zu] %s", i + 1, files.size(), fs::path(f).filename().c_str());
+    auto doc = ingest::load_document(f, password);
+    if (!doc.ok()) {
+      ++failed;
+      if (bar) std::fprintf(stderr, "\r\033[K");
+      if (!json) std::cerr << "docdsa: " << doc.error().message << "\n";
+      results.push_back({{"path", f}, {"status", "failed"}, {"error", doc.error().message}});
+      continue;
+    }
+    const auto chunks = ingest::chunk_document(*doc, max_tokens, count);
+    storage::DocumentRow row;
+    row.path = fs::absolute(f).lexically_normal().string();
+    row.kind = ingest::kind_name(doc->kind);
+    row.title = doc->title;
+    row.author = doc->author;
+    row.content_hash = doc->content_hash;
+    row.file_size = doc->file_size;
+    std::vector<storage::SegmentRow> segs;
+    int64_t max_page = 0, end_ms = -1;
+    for (const auto& s : doc->segments) {
+      segs.push_back({s.page, s.start_ms, s.end_ms, s.speaker, s.text});
+      max_page = std::max<int64_t>(max_page, s.page);
+      end_ms = std::max(end_ms, s.end_ms);
+    }
+    row.n_pages = doc->kind == ingest::DocKind::kPdf ? max_page : 0;
+    row.duration_ms = end_ms;
+    std::vector<storage::ChunkRow> crow;
+    for (const auto& c : chunks) {
+      crow.push_back({c.index, c.n_tokens, c.page_first, c.page_last, c.start_ms, c.end_ms, c.char_begin, c.char_end, c.speakers, c.text});
+      row.n_tokens += c.n_tokens;
+    }
+    for (size_t w = 0; w < doc->warnings.size(); ++w) row.warnings += (w ? "; " : "") + doc->warnings[w];
+    auto stored = (*lib)->store(row, segs, crow);
+    if (!stored.ok()) {
+      ++failed;
+      if (!json) std::cerr << "docdsa: " << f << ": " << stored.error().message << "\n";
+      results.push_back({{"path", f}, {"status", "failed"}, {"error", stored.error().message}});
+      continue;
+    }
+    const auto [id, outcome] = *stored;
+    (outcome == storage::StoreOutcome::kAdded ? added : outcome == storage::StoreOutcome::kReplaced ? replaced : unchanged)++;
+    nlohmann::json r = {{"path", f}, {"status", storage::outcome_name(outcome)}, {"id", id}, {"kind", row.kind},
+                        {"segments", segs.size()}, {"chunks", crow.size()}, {"tokens", row.n_tokens}, {"warnings", doc->warnings}};
+    if (doc->kind == ingest::DocKind::kPdf) r["pages"] = row.n_pages, r["pages_without_text"] = doc->pages_without_text;
+    if (doc->rolling_repeats_removed) r["rolling_repeats_removed"] = doc->rolling_repeats_removed;
+    results.push_back(r);
+    if (!json) {
+      if (bar) std::fprintf(stderr, "\r\033[K");
+      std::cout << storage::outcome_name(outcome) << "  #" << id << "  " << f << "  (" << row.kind << ", " << crow.size() << " chunks, "
+                << row.n_tokens << " tokens" << (row.warnings.empty() ? "" : "; " + row.warnings) << ")\n";
+    }
+  }
+  if (bar) std::fprintf(stderr, "\r\033[K");
+  const bool interrupted = g_stop.load();
+  if (json) {
+    print_json({{"library", (*lib)->path()}, {"added", added}, {"replaced", replaced}, {"unchanged", unchanged}, {"failed", failed},
+                {"interrupted", interrupted}, {"files", results}});
+  } else {
+    std::cout << added << " added, " << replaced << " replaced, " << unchanged << " unchanged, " << failed << " failed"
+              << (interrupted ? " (interrupted)" : "") << " — library " << (*lib)->path() << "\n";
+  }
+  if (interrupted) return kInterrupted;
+  return failed ? kFailed : kOk;
+}
+
+}  // namespace
+
+void register_library(CLI::App& app) {
+  struct Opts {
+    std::vector<std::string> paths;
+    std::string password, key, query;
+    int max_tokens = 512;
+    int limit = 20;
+    bool text = false;
+  };
+  static Opts o;
+  auto db_opt = [](CLI::App* sub) {
+    sub->add_option("--db", g_db, "Library file (default: $XDG_DATA_HOME/docdsa/library.sqlite)");
+  };
+  CLI::App* ing = app.add_subcommand("ingest", "Add PDFs and transcripts (files or folders, recursively) to the library");
+  ing->add_option("paths", o.paths, "Files and folders")->required();
+  ing->add_option("--password", o.password, "Password for encrypted PDFs");
+  ing->add_option("--max-chunk-tokens", o.max_tokens, "Largest chunk, in model tokens")->check(CLI::Range(32, 8192));
+  db_opt(ing);
+  ing->callback([] { globals().command = [] { return cmd_ingest(o.paths, o.password, o.max_tokens); }; });
+
+  CLI::App* ls = app.add_subcommand("list", "List the documents in the library");
+  db_opt(ls);
+  ls->callback([] {
+    globals().command = [] {
+      auto lib = open_library();
+      if (!lib.ok()) return report(lib.error());
+      auto docs = (*lib)->list();
+      if (!docs.ok()) return report(docs.error());
+      if (globals().json) {
+        nlohmann::json a = nlohmann::json::array();
+        for (const auto& d : *docs) a.push_back(doc_json(d));
+        print_json({{"library", (*lib)->path()}, {"documents", a}});
+        return static_cast<int>(kOk);
+      }
+      if (docs->empty()) std::cout << "The library " << (*lib)->path() << " is empty. Add files with: docdsa ingest PATH\n";
+      for (const auto& d : *docs) {
+        const std::string extent = d.kind == "pdf" ? std::to_string(d.n_pages) + " pages" : d.duration_ms >= 0 ? format_ms(d.duration_ms) : std::to_string(d.n_segments) + " parts";
+        std::printf("%4lld  %-4s %-12s %7lld tokens  %s\n", static_cast<long long>(d.id), d.kind.c_str(), extent.c_str(),
+                    static_cast<long long>(d.n_tokens), d.title.c_str());
+      }
+      return static_cast<int>(kOk);
+    };
+  });
+
+  CLI::App* show = app.add_subcommand("show", "Show one document: metadata, chunks with provenance (--text: the full text)");
+  show->add_option("doc", o.key, "Document id, path or hash prefix")->required();
+  show->add_flag("--text", o.text, "Print the document's full text");
+  db_opt(show);
+  show->callback([] {
+    globals().command = [] {
+      auto lib = open_library();
+      if (!lib.ok()) return report(lib.error());
+      auto d = (*lib)->find(o.key);
+      if (!d.ok()) return report(d.error());
+      auto chunks = (*lib)->chunks(d->id);
+      if (!chunks.ok()) return report(chunks.error());
+      if (globals().json) {
+        nlohmann::json j = doc_json(*d), cj = nlohmann::json::array();
+        for (const auto& c : *chunks) cj.push_back(chunk_json(c));
+        j["chunk_list"] = cj;
+        if (o.text) {
+          std::string t;
+          for (const auto& c : *chunks) t += (t.empty() ? "" : "\n\n") + c.text;
+          j["text"] = t;
+        }
+        print_json(j);
+        return static_cast<int>(kOk);
+      }
+      if (o.text) {
+        for (const auto& c : *chunks) std::cout << c.text << "\n\n";
+        return static_cast<int>(kOk);
+      }
+      std::cout << "#" << d->id << "  " << d->title << "\n  " << d->path << "\n  " << d->kind << ", " << d->n_segments << " segments, "
+                << d->n_chunks << " chunks, " << d->n_tokens << " tokens, sha256 " << d->content_hash.substr(0, 12) << "\n";
+      if (!d->warnings.empty()) std::cout << "  warnings: " << d->warnings << "\n";
+      for (const auto& c : *chunks) {
+        std::string preview = c.text.substr(0, 70);
+        for (auto& ch : preview) if (ch == '\n') ch = ' ';
+        std::printf("  [%3d] %-22s %4d tok  %s\n", c.idx, provenance(c).c_str(), c.n_tokens, preview.c_str());
+      }
+      return static_cast<int>(kOk);
+    };
+  });
+
+  CLI::App* se = app.add_subcommand("search", "Full-text search over the library (FTS5 query syntax)");
+  se->add_option("query", o.query, "Words or an FTS5 query")->required();
+  se->add_option("-n,--limit", o.limit, "Most hits")->check(CLI::PositiveNumber);
+  db_opt(se);
+  se->callback([] {
+    globals().command = [] {
+      auto lib = open_library();
+      if (!lib.ok()) return report(lib.error());
+      auto hits = (*lib)->search(o.query, o.limit);
+      if (!hits.ok()) return report(hits.error());
+      if (globals().json) {
+        nlohmann::json a = nlohmann::json::array();
+        for (const auto& h : *hits) a.push_back({{"doc_id", h.doc_id}, {"title", h.title}, {"path", h.path}, {"snippet", h.snippet}, {"chunk", chunk_json(h.chunk)}});
+        print_json({{"query", o.query}, {"hits", a}});
+        return static_cast<int>(kOk);
+      }
+      if (hits->empty()) std::cout << "No matches.\n";
+      for (const auto& h : *hits) {
+        std::string snip = h.snippet;
+        for (auto& ch : snip) if (ch == '\n') ch = ' ';
+        std::cout << "#" << h.doc_id << " " << h.title << " (" << provenance(h.chunk) << ")\n    " << snip << "\n";
+      }
+      return hits->empty() ? static_cast<int>(kFailed) : static_cast<int>(kOk);
+    };
+  });
+
+  CLI::App* rm = app.add_subcommand("remove", "Remove a document (and its chunks, questions and summaries) from the library");
+  rm->add_option("doc", o.key, "Document id, path or hash prefix")->required();
+  db_opt(rm);
+  rm->callback([] {
+    globals().command = [] {
+      auto lib = open_library();
+      if (!lib.ok()) return report(lib.error());
+      auto d = (*lib)->find(o.key);
+      if (!d.ok()) return report(d.error());
+      if (auto st = (*lib)->remove(d->id); !st.ok()) return report(st.error());
+      if (globals().json) print_json({{"removed", d->id}, {"path", d->path}});
+      else std::cout << "removed #" << d->id << " " << d->title << "\n";
+      return static_cast<int>(kOk);
+    };
+  });
+}
+
+}  // namespace docdsa::cli

@@ -1,0 +1,64 @@
+// A document ready for storage: its text split into segments that carry provenance (a PDF
+// page, or a transcript cue's time range and speaker), and token-aware chunks cut at segment
+// boundaries. The full text is the segments' text in order, so the engine can read it whole.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "docdsa/engine/result.h"
+
+namespace docdsa::ingest {
+
+enum class DocKind { kPdf, kSrt, kVtt, kText };
+const char* kind_name(DocKind k);
+
+struct Segment {
+  std::string text;
+  int page = 0;            // PDF: 1-based page; 0 otherwise
+  int64_t start_ms = -1;   // transcripts
+  int64_t end_ms = -1;
+  std::string speaker;
+};
+
+struct Chunk {
+  int index = 0;
+  std::string text;
+  int n_tokens = 0;
+  int first_segment = 0, last_segment = 0;  // inclusive
+  int page_first = 0, page_last = 0;        // PDF pages covered
+  int64_t start_ms = -1, end_ms = -1;       // transcript time covered
+  std::string speakers;                     // comma-separated, in order of appearance
+  int64_t char_begin = 0, char_end = 0;     // offsets in the full text
+};
+
+struct Document {
+  std::string path;
+  DocKind kind = DocKind::kText;
+  std::string title;
+  std::string author;
+  std::string content_hash;  // SHA-256 of the file bytes, hex
+  int64_t file_size = 0;
+  std::vector<Segment> segments;
+  std::vector<int> pages_without_text;  // PDF pages with no text layer (scanned)
+  std::vector<std::string> warnings;
+  int rolling_repeats_removed = 0;
+};
+
+// Reads a PDF, SRT, VTT or text transcript (chosen by extension) into a Document.
+Result<Document> load_document(const std::string& path, const std::string& password = {});
+
+// Splits into chunks of at most `max_tokens` (by `count_tokens`), never cutting inside a
+// segment unless a single segment is larger than that, in which case it is cut at paragraph,
+// line or sentence ends.
+std::vector<Chunk> chunk_document(const Document& doc, int max_tokens, const std::function<int(const std::string&)>& count_tokens);
+
+// The whole text in order (segments joined by blank lines), as chunk offsets refer to it.
+std::string full_text(const Document& doc);
+
+// SHA-256 of bytes, lower-case hex.
+std::string sha256_hex(const std::string& bytes);
+
+}  // namespace docdsa::ingest
