@@ -8,6 +8,8 @@
 #include <filesystem>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
 
 #include "docdsa/ingest/document.h"
@@ -175,6 +177,73 @@ TEST(Document, HashAndUnsupportedAndMislabelledFiles) {
   const auto doc = tmp("notes.docx");
   { std::ofstream(doc) << "x"; }
   EXPECT_EQ(ingest::load_document(doc).error().code, ErrorCode::kUnsupported);
+}
+
+}  // namespace
+}  // namespace docdsa
+
+namespace docdsa {
+namespace {
+
+std::vector<std::string> words_of(const std::string& s) {
+  std::vector<std::string> w;
+  std::string cur;
+  for (char c : s) {
+    if (std::isspace(static_cast<unsigned char>(c))) {
+      if (!cur.empty()) w.push_back(std::move(cur)), cur.clear();
+    } else {
+      cur += c;
+    }
+  }
+  if (!cur.empty()) w.push_back(cur);
+  return w;
+}
+
+size_t lcs(const std::vector<std::string>& a, const std::vector<std::string>& b) {
+  std::vector<size_t> prev(b.size() + 1, 0), cur(b.size() + 1, 0);
+  for (size_t i = 1; i <= a.size(); ++i) {
+    for (size_t j = 1; j <= b.size(); ++j) cur[j] = a[i - 1] == b[j - 1] ? prev[j - 1] + 1 : std::max(prev[j], cur[j - 1]);
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+// The measure: word-sequence similarity 2*LCS/(|ours|+|pdftotext|) per page, summed over the
+// document (pages weighted by their words). pdftotext's output gets the same ligature and
+// hyphenation treatment; our removal of running headers and page numbers costs a little.
+TEST_F(Pdf, ExtractionAgreesWithPdftotext) {
+  if (std::system("pdftotext -v > /dev/null 2>&1") != 0) GTEST_SKIP() << "pdftotext (poppler-utils) not installed";
+  for (const char* name : {"tracemonkey-pldi09.pdf", "camlidl-1.04.doc.pdf", "maint-guide.en.pdf"}) {
+    const std::string path = kCorpus + "/pdf/text/" + name;
+    auto doc = ingest::read_pdf(path);
+    ASSERT_TRUE(doc.ok());
+    ingest::normalize_pages(&doc->pages);
+    FILE* p = popen(("pdftotext -enc UTF-8 '" + path + "' - 2>/dev/null").c_str(), "r");
+    ASSERT_NE(p, nullptr);
+    std::string ref;
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof(buf), p)) > 0) ref.append(buf, n);
+    pclose(p);
+    std::vector<ingest::PdfPage> ref_pages;
+    size_t start = 0;
+    for (int page = 1; start < ref.size(); ++page) {
+      size_t ff = ref.find('\f', start);
+      if (ff == std::string::npos) ff = ref.size();
+      ref_pages.push_back({page, ref.substr(start, ff - start), true});
+      start = ff + 1;
+    }
+    ingest::normalize_pages(&ref_pages);  // same ligature/hyphenation/furniture rules on both sides
+    size_t common = 0, total = 0;
+    for (size_t i = 0; i < doc->pages.size() && i < ref_pages.size(); ++i) {
+      const auto a = words_of(doc->pages[i].text), b = words_of(ref_pages[i].text);
+      common += 2 * lcs(a, b);
+      total += a.size() + b.size();
+    }
+    const double similarity = total ? static_cast<double>(common) / static_cast<double>(total) : 0.0;
+    std::printf("%s: word-sequence similarity to pdftotext %.4f\n", name, similarity);
+    EXPECT_GE(similarity, 0.93) << name;  // two-column tracemonkey is the hardest: 0.94 today
+  }
 }
 
 }  // namespace

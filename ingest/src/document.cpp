@@ -92,6 +92,7 @@ Result<Document> load_document(const std::string& path, const std::string& passw
   if (ext == ".pdf" || looks_pdf) {
     if (!looks_pdf) return make_error(ErrorCode::kCorrupt, path + ": named .pdf but is not a PDF file");
     TRY(PdfDocument pdf, read_pdf(path, password));
+    const int furniture = normalize_pages(&pdf.pages);
     d.kind = DocKind::kPdf;
     d.title = pdf.title.empty() ? std::string(path.substr(path.rfind('/') + 1)) : pdf.title;
     d.author = pdf.author;
@@ -107,6 +108,7 @@ Result<Document> load_document(const std::string& path, const std::string& passw
                                                      " pages (scanned or image-only; OCR it first)");
     if (!d.pages_without_text.empty())
       d.warnings.push_back(std::to_string(d.pages_without_text.size()) + " page(s) without a text layer");
+    if (furniture > 0) d.warnings.push_back(std::to_string(furniture) + " header/footer/page-number lines removed");
     return d;
   }
   if (ext != ".srt" && ext != ".vtt" && ext != ".txt" && ext != ".md" && ext != ".text")

@@ -26,3 +26,13 @@ struct PdfDocument {
 Result<PdfDocument> read_pdf(const std::string& path, const std::string& password = {});
 
 }  // namespace docdsa::ingest
+
+namespace docdsa::ingest {
+
+// Cleans extracted page text in place: ligatures (U+FB00..FB06) to letters, words hyphenated
+// across line ends joined, and running headers, footers and page numbers removed (lines that
+// repeat at the top or bottom of at least half the pages, digits ignored). Returns how many
+// lines were removed as headers/footers.
+int normalize_pages(std::vector<PdfPage>* pages);
+
+}  // namespace docdsa::ingest
