@@ -248,3 +248,51 @@ TEST_F(Pdf, ExtractionAgreesWithPdftotext) {
 
 }  // namespace
 }  // namespace docdsa
+
+namespace docdsa {
+namespace {
+
+// Every PDF in the corpus: pages with text (manifest page counts) or the clear error.
+TEST_F(Pdf, EveryCorpusPdfHasTheRightOutcome) {
+  const struct { const char* file; int pages; const char* error; } cases[] = {
+      {"text/R-intro.pdf", 113, ""}, {"text/auto-multiple-choice.ja.pdf", 78, ""}, {"text/bash-manpage-groff.pdf", 87, ""},
+      {"text/bashref.pdf", 196, ""}, {"text/camlidl-1.04.doc.pdf", 26, ""}, {"text/debian-faq.en.pdf", 73, ""},
+      {"text/debian-policy.pdf", 193, ""}, {"text/developers-reference.pdf", 114, ""}, {"text/gnu-coding-standards.pdf", 90, ""},
+      {"text/maint-guide.en.pdf", 63, ""}, {"text/tracemonkey-pldi09.pdf", 14, ""},
+      {"scanned/ocrmypdf__cardinal.pdf", -1, "no text layer"}, {"scanned/ocrmypdf__jbig2.pdf", -1, "no text layer"},
+      {"scanned/ocrmypdf__linn.pdf", -1, "no text layer"}, {"scanned/ocrmypdf__skew.pdf", -1, "no text layer"},
+      {"scanned/pypdf__Seige_of_Vicksburg_Sample_OCR.pdf", 6, ""},
+      {"encrypted/pdfjs__empty_protected.pdf", -1, "no text layer"},
+      {"encrypted/pypdf__crazyones-encrypted-256.pdf", -1, "needs a password"},
+      {"encrypted/pypdf__r2-user-password.pdf", -1, "needs a password"},
+      {"encrypted/pypdf__r4-aes-user-password.pdf", -1, "needs a password"},
+      {"encrypted/pypdf__r4-owner-password.pdf", 1, ""}, {"encrypted/pypdf__r5-empty-password.pdf", 1, ""},
+      {"encrypted/pypdf__r6-both-passwords.pdf", -1, "needs a password"}, {"encrypted/pypdf__r6-user-password.pdf", 1, ""},
+      {"encrypted/pypdf__unencrypted.pdf", 1, ""},
+      {"malformed/DERIVED__maint-guide.en.truncated-50pct.pdf", -1, "not a readable PDF"},
+      {"malformed/ocrmypdf__invalid.pdf", -1, "not a readable PDF"}, {"malformed/ocrmypdf__kcs.pdf", -1, "no text layer"},
+      {"malformed/pdfjs__bad-PageLabels.pdf", 1, ""}, {"malformed/pdfjs__helloworld-bad.pdf", 1, ""},
+      {"malformed/pdfjs__pdfjsbad1586.pdf", 1, ""}, {"malformed/pdfjs__scan-bad.pdf", 1, ""},
+      {"malformed/pdfjs__xref_command_missing.pdf", 1, ""},
+  };
+  for (const auto& c : cases) {
+    const std::string path = kCorpus + "/pdf/" + c.file;
+    auto d = ingest::load_document(path);
+    if (c.pages < 0) {
+      ASSERT_FALSE(d.ok()) << c.file;
+      EXPECT_NE(d.error().message.find(c.error), std::string::npos) << d.error().message;
+      EXPECT_NE(d.error().message.find(path), std::string::npos);
+      continue;
+    }
+    ASSERT_TRUE(d.ok()) << d.error().message;
+    int last = 0;
+    for (const auto& s : d->segments) last = std::max(last, s.page);
+    EXPECT_EQ(static_cast<int>(last > 0 ? std::max<size_t>(last, d->segments.size() + d->pages_without_text.size()) : 0), c.pages) << c.file;
+  }
+  // With the password, the encrypted ones open.
+  EXPECT_TRUE(ingest::load_document(kCorpus + "/pdf/encrypted/pypdf__r6-both-passwords.pdf", "foo").ok());
+  EXPECT_TRUE(ingest::load_document(kCorpus + "/pdf/encrypted/pypdf__crazyones-encrypted-256.pdf", "password").ok());
+}
+
+}  // namespace
+}  // namespace docdsa

@@ -1,13 +1,18 @@
 // docdsa bench: prefill and decode throughput of the engine, medians of repeated runs.
 // The token sequence is deterministic (scripts/bench_llamacpp.py builds the same one) so the
 // numbers compare directly with llama.cpp on the same model and thread count.
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <iostream>
 
 #include "cli_common.h"
 #include "docdsa/engine/sampler.h"
 #include "docdsa/engine/session.h"
+#include "docdsa/ingest/document.h"
+#include "docdsa/storage/library.h"
 #include "docdsa/kernels/quant.h"
 
 namespace docdsa::cli {
@@ -38,6 +43,7 @@ void register_bench(CLI::App& app) {
     std::vector<int> depths{0, 4096};
     int decode_tokens = 32;
     int reps = 3;
+    std::string ingest_file;
   };
   static Opts o;
   CLI::App* sub = app.add_subcommand("bench", "Measure prefill and decode speed (medians of --reps runs)");
@@ -45,6 +51,7 @@ void register_bench(CLI::App& app) {
   sub->add_option("--depth", o.depths, "Context depths at which to time decoding")->delimiter(',');
   sub->add_option("--decode-tokens", o.decode_tokens, "Tokens decoded per decode run")->check(CLI::PositiveNumber);
   sub->add_option("--reps", o.reps, "Repetitions per measurement")->check(CLI::PositiveNumber);
+  sub->add_option("--ingest", o.ingest_file, "Instead: time ingesting FILE (pages/s extracted, chunks/s stored)")->check(CLI::ExistingFile);
   sub->callback([] {
     globals().command = [] {
       int rc = kOk;
@@ -52,6 +59,54 @@ void register_bench(CLI::App& app) {
       if (!model) return rc;
       using clock = std::chrono::steady_clock;
       const int n_vocab = model->config().n_vocab;
+      if (!o.ingest_file.empty()) {
+        // Extraction (Poppler + layout + normalisation) and storage (one transaction) timed apart.
+        std::vector<double> pages_s, chunks_s;
+        size_t n_pages = 0, n_chunks = 0;
+        const Tokenizer& tok = model->tokenizer();
+        auto count = [&](const std::string& t) { return static_cast<int>(tok.encode(t, false, false).size()); };
+        for (int r = 0; r < o.reps; ++r) {
+          const auto t0 = clock::now();
+          auto doc = ingest::load_document(o.ingest_file);
+          if (!doc.ok()) return report(doc.error());
+          const double extract_s = std::chrono::duration<double>(clock::now() - t0).count();
+          int max_page = 0;
+          for (const auto& sg : doc->segments) max_page = std::max(max_page, sg.page);
+          n_pages = static_cast<size_t>(max_page) + doc->pages_without_text.size();
+          const auto chunks = ingest::chunk_document(*doc, 512, count);
+          n_chunks = chunks.size();
+          char tmpl[] = "/tmp/docdsa-bench-XXXXXX";
+          const int fd = mkstemp(tmpl);
+          if (fd >= 0) close(fd);
+          std::remove(tmpl);
+          auto lib = storage::Library::open(tmpl);
+          if (!lib.ok()) return report(lib.error());
+          storage::DocumentRow row;
+          row.path = o.ingest_file;
+          row.kind = ingest::kind_name(doc->kind);
+          row.content_hash = doc->content_hash;
+          std::vector<storage::SegmentRow> segs;
+          for (const auto& sg : doc->segments) segs.push_back({sg.page, sg.start_ms, sg.end_ms, sg.speaker, sg.text});
+          std::vector<storage::ChunkRow> rows;
+          for (const auto& c : chunks) rows.push_back({c.index, c.n_tokens, c.page_first, c.page_last, c.start_ms, c.end_ms, c.char_begin, c.char_end, c.speakers, c.text});
+          const auto t1 = clock::now();
+          auto st = (*lib)->store(row, segs, rows);
+          if (!st.ok()) return report(st.error());
+          const double store_s = std::chrono::duration<double>(clock::now() - t1).count();
+          lib->reset();
+          for (const char* suffix : {"", "-wal", "-shm"}) std::remove((std::string(tmpl) + suffix).c_str());
+          pages_s.push_back(n_pages / extract_s);
+          chunks_s.push_back(n_chunks / store_s);
+        }
+        if (globals().json) {
+          print_json({{"file", o.ingest_file}, {"pages", n_pages}, {"chunks", n_chunks}, {"pages_per_s", median(pages_s)},
+                      {"chunks_per_s", median(chunks_s)}, {"runs", o.reps}});
+        } else {
+          std::printf("%s: %zu pages extracted at %.1f pages/s; %zu chunks stored at %.0f chunks/s (medians of %d)\n",
+                      o.ingest_file.c_str(), n_pages, median(pages_s), n_chunks, median(chunks_s), o.reps);
+        }
+        return static_cast<int>(kOk);
+      }
       nlohmann::json results = nlohmann::json::array();
       const bool json = globals().json;
       if (!json)
