@@ -1,5 +1,7 @@
 #include "unicode.h"
 
+#include "docdsa/engine/utf8.h"
+
 #include <algorithm>
 #include <array>
 
@@ -98,23 +100,7 @@ std::vector<uint32_t> decode_utf8(std::string_view s, std::vector<size_t>* offse
   return out;
 }
 
-void append_utf8(uint32_t cp, std::string* out) {
-  if (cp < 0x80) {
-    out->push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else if (cp < 0x10000) {
-    out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else {
-    out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  }
-}
+void append_utf8(uint32_t cp, std::string* out) { docdsa::append_utf8(cp, out); }
 
 const std::string& byte_to_text(uint8_t b) { return byte_map().to_text[b]; }
 int text_to_byte(uint32_t cp) { return cp < 512 ? byte_map().from_cp[cp] : -1; }

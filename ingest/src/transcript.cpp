@@ -1,5 +1,7 @@
 #include "docdsa/ingest/transcript.h"
 
+#include "docdsa/engine/utf8.h"
+
 #include <iconv.h>
 
 #include <algorithm>
@@ -61,21 +63,6 @@ std::string trim(std::string_view s) {
   return std::string(s.substr(a, b - a));
 }
 
-void append_utf8(uint32_t cp, std::string* out) {
-  if (cp < 0x80) out->push_back(static_cast<char>(cp));
-  else if (cp < 0x800) { out->push_back(static_cast<char>(0xC0 | (cp >> 6))); out->push_back(static_cast<char>(0x80 | (cp & 0x3F))); }
-  else if (cp < 0x10000) {
-    out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else {
-    out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  }
-}
-
 // Removes markup (<i>, <font ...>, <c.class>, inline <00:01.000> timestamps) and resolves
 // entities; a <v Name> voice tag sets `speaker` when it is still empty.
 std::string clean_cue_text(std::string_view s, std::string* speaker) {
@@ -126,6 +113,29 @@ bool parse_timing(std::string_view line, int64_t* start, int64_t* end) {
   *start = parse_timestamp(a);
   *end = parse_timestamp(b);
   return *start >= 0 && *end >= 0;
+}
+
+// Reads one cue block starting at lines[*i] (a non-blank line): an optional identifier or
+// sequence number, the timing line, then text lines up to a blank line or the next timing
+// line. On a block without valid timing, records a warning, skips the block, returns false.
+bool read_cue_block(const std::vector<std::string>& lines, size_t* i, Cue* cue, std::string* raw, std::vector<std::string>* warnings) {
+  const size_t block_start = *i;
+  size_t timing = *i;
+  if (lines[*i].find("-->") == std::string::npos) timing = *i + 1;
+  if (timing >= lines.size() || !parse_timing(lines[timing], &cue->start_ms, &cue->end_ms)) {
+    warnings->push_back("line " + std::to_string(block_start + 1) + ": no valid cue timing; block skipped");
+    while (*i < lines.size() && !trim(lines[*i]).empty()) ++*i;
+    return false;
+  }
+  *i = timing + 1;
+  raw->clear();
+  while (*i < lines.size() && !trim(lines[*i]).empty()) {
+    int64_t x, y;
+    if (lines[*i].find("-->") != std::string::npos && parse_timing(lines[*i], &x, &y)) break;  // no blank line before it
+    if (!raw->empty()) *raw += '\n';
+    *raw += lines[(*i)++];
+  }
+  return true;
 }
 
 // YouTube-style rolling captions repeat the previous cue's last line first: drop it.
@@ -276,32 +286,12 @@ Result<Transcript> parse_srt(std::string_view utf8, const std::string& name) {
   while (i < lines.size()) {
     while (i < lines.size() && trim(lines[i]).empty()) ++i;
     if (i >= lines.size()) break;
-    const size_t block_start = i;
-    // Optional sequence number, then the timing line.
-    size_t timing = i;
-    if (lines[i].find("-->") == std::string::npos && i + 1 < lines.size()) timing = i + 1;
-    int64_t a = -1, b = -1;
-    if (timing >= lines.size() || !parse_timing(lines[timing], &a, &b)) {
-      t.warnings.push_back("line " + std::to_string(block_start + 1) + ": no valid timing line; block skipped");
-      while (i < lines.size() && !trim(lines[i]).empty()) ++i;
-      continue;
-    }
-    i = timing + 1;
     Cue c;
-    c.start_ms = a;
-    c.end_ms = b;
     std::string raw;
-    while (i < lines.size() && !trim(lines[i]).empty()) {
-      if (lines[i].find("-->") != std::string::npos) {
-        int64_t x, y;
-        if (parse_timing(lines[i], &x, &y)) break;  // a timing line without a blank line before it
-      }
-      if (!raw.empty()) raw += '\n';
-      raw += lines[i++];
-    }
+    if (!read_cue_block(lines, &i, &c, &raw, &t.warnings)) continue;
     c.text = clean_cue_text(raw, &c.speaker);
     split_speaker_label(&c);
-    if (b < a) t.warnings.push_back("line " + std::to_string(timing + 1) + ": cue ends before it starts");
+    if (c.end_ms < c.start_ms) t.warnings.push_back("cue " + std::to_string(t.cues.size() + 1) + ": ends before it starts");
     t.cues.push_back(std::move(c));
   }
   return finish(std::move(t), name);
@@ -324,25 +314,9 @@ Result<Transcript> parse_vtt(std::string_view utf8, const std::string& name) {
       while (i < lines.size() && !trim(lines[i]).empty()) ++i;
       continue;
     }
-    size_t timing = i;
-    if (lines[i].find("-->") == std::string::npos) timing = i + 1;  // cue identifier
-    int64_t a = -1, b = -1;
-    if (timing >= lines.size() || !parse_timing(lines[timing], &a, &b)) {
-      t.warnings.push_back("line " + std::to_string(i + 1) + ": no valid cue timing; block skipped");
-      while (i < lines.size() && !trim(lines[i]).empty()) ++i;
-      continue;
-    }
-    i = timing + 1;
     Cue c;
-    c.start_ms = a;
-    c.end_ms = b;
     std::string raw;
-    while (i < lines.size() && !trim(lines[i]).empty()) {
-      int64_t x, y;
-      if (lines[i].find("-->") != std::string::npos && parse_timing(lines[i], &x, &y)) break;
-      if (!raw.empty()) raw += '\n';
-      raw += lines[i++];
-    }
+    if (!read_cue_block(lines, &i, &c, &raw, &t.warnings)) continue;
     // Auto-captions (YouTube) carry inline <hh:mm:ss.mmm> word timings or <c> classes.
     if (raw.find("<0") != std::string::npos || raw.find("<c") != std::string::npos) karaoke = true;
     c.text = clean_cue_text(raw, &c.speaker);

@@ -43,6 +43,18 @@ const Model& model() {
   return *m;
 }
 
+// Greedy continuation of n tokens without stopping at end-of-generation (as the fixtures).
+std::vector<TokenId> greedy(Session& s, const std::vector<TokenId>& prompt, size_t n) {
+  std::vector<TokenId> got;
+  if (!s.decode(prompt).ok()) return got;
+  for (size_t i = 0; i < n; ++i) {
+    got.push_back(argmax(s.logits(), s.model().config().n_vocab));
+    const TokenId one[1] = {got.back()};
+    if (i + 1 < n && !s.decode(one).ok()) break;
+  }
+  return got;
+}
+
 nlohmann::json fixture(const char* name) {
   std::ifstream f(std::string(DOCDSA_FIXTURES) + "/" + name);
   EXPECT_TRUE(f.good()) << name;
@@ -96,7 +108,6 @@ TEST(Oracle, FirstPositionLogitsAreBitIdentical) {
 TEST(Oracle, ExactAttentionGreedyMatchesLlamaCppFlashAttention) {
   if (!kernels::attention_compat_supported()) GTEST_SKIP() << "exact attention needs AVX-512";
   const auto fx = fixture("generation_smollm2.json");
-  const int n_vocab = model().config().n_vocab;
   int identical = 0, matched = 0, generated = 0, modes_matched = 0;
   for (const auto& c : fx["cases"]) {
     const auto prompt = c["prompt_ids"].get<std::vector<TokenId>>();
@@ -106,15 +117,7 @@ TEST(Oracle, ExactAttentionGreedyMatchesLlamaCppFlashAttention) {
     sp.exact_attention = true;
     auto s = Session::create(model(), sp);
     ASSERT_TRUE(s.ok());
-    ASSERT_TRUE((*s)->decode(prompt).ok());
-    std::vector<TokenId> got;
-    for (size_t i = 0; i < want.size(); ++i) {
-      got.push_back(argmax((*s)->logits(), n_vocab));
-      if (i + 1 < want.size()) {
-        const TokenId one[1] = {got.back()};
-        ASSERT_TRUE((*s)->decode(one).ok());
-      }
-    }
+    const std::vector<TokenId> got = greedy(**s, prompt, want.size());
     size_t prefix = 0;
     while (prefix < got.size() && got[prefix] == want[prefix]) ++prefix;
     matched += static_cast<int>(prefix);
@@ -145,15 +148,7 @@ TEST(Oracle, GreedyContinuationsAndLogprobsMatchLlamaCpp) {
     auto s = Session::create(model(), sp);
     ASSERT_TRUE(s.ok());
     // Greedy, 32 tokens, no stop on end-of-generation (as the fixture was made).
-    ASSERT_TRUE((*s)->decode(prompt).ok());
-    std::vector<TokenId> got;
-    for (size_t i = 0; i < want.size(); ++i) {
-      got.push_back(argmax((*s)->logits(), n_vocab));
-      if (i + 1 < want.size()) {
-        const TokenId one[1] = {got.back()};
-        ASSERT_TRUE((*s)->decode(one).ok());
-      }
-    }
+    const std::vector<TokenId> got = greedy(**s, prompt, want.size());
     ++total;
     if (got == want) ++identical;
     size_t prefix = 0;
