@@ -296,3 +296,31 @@ TEST_F(Pdf, EveryCorpusPdfHasTheRightOutcome) {
 
 }  // namespace
 }  // namespace docdsa
+
+namespace docdsa {
+namespace {
+
+TEST(Library, LockedDatabaseIsAClearErrorAndNothingIsHalfWritten) {
+  const auto p = tmp("locked.sqlite");
+  fs::remove(p);
+  auto lib = storage::Library::open(p);
+  ASSERT_TRUE(lib.ok());
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open(p.c_str(), &other), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(other, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr), SQLITE_OK);
+  storage::DocumentRow d;
+  d.path = "/x/locked.txt";
+  d.kind = "txt";
+  d.content_hash = "cccccc03";
+  auto r = (*lib)->store(d, {}, {});  // waits out the busy timeout, then fails
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find(p), std::string::npos);
+  EXPECT_NE(r.error().message.find("locked"), std::string::npos) << r.error().message;
+  sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr);
+  sqlite3_close(other);
+  EXPECT_TRUE((*lib)->list()->empty());
+  EXPECT_TRUE((*lib)->store(d, {}, {}).ok());
+}
+
+}  // namespace
+}  // namespace docdsa
