@@ -92,22 +92,18 @@ void Session::attention(int il, int n, int p0) {
     const int g = bt / n_tblk;
     const int t0 = (bt % n_tblk) * kQueryTokens;
     const int nt = std::min(kQueryTokens, n - t0);
-    std::vector<const float*> outs(static_cast<size_t>(n_split)), lses(static_cast<size_t>(n_split));
-    for (int s = 0; s < n_split; ++s) {
-      const size_t slot = static_cast<size_t>(bt) * n_split + s;
-      outs[static_cast<size_t>(s)] = attn_part_.data() + slot * rows_per_task * hd;
-      lses[static_cast<size_t>(s)] = attn_lse_.data() + slot * rows_per_task;
-    }
-    for (int t = 0; t < nt; ++t)
-      for (int h = 0; h < group; ++h) {
-        const int row = t * group + h;
-        std::vector<const float*> o(static_cast<size_t>(n_split)), l(static_cast<size_t>(n_split));
-        for (int s = 0; s < n_split; ++s) {
-          o[static_cast<size_t>(s)] = outs[static_cast<size_t>(s)] + static_cast<size_t>(row) * hd;
-          l[static_cast<size_t>(s)] = lses[static_cast<size_t>(s)] + row;
-        }
-        kernels::merge_partials(n_split, o.data(), l.data(), 1, hd, hd, attn + (t0 + t) * q_dim + (g * group + h) * hd, hd);
+    thread_local std::vector<const float*> outs, lses;
+    outs.resize(static_cast<size_t>(n_split));
+    lses.resize(static_cast<size_t>(n_split));
+    // Per token, the group's heads are adjacent both in the partials and in attn_.
+    for (int t = 0; t < nt; ++t) {
+      for (int s = 0; s < n_split; ++s) {
+        const size_t slot = static_cast<size_t>(bt) * n_split + s;
+        outs[static_cast<size_t>(s)] = attn_part_.data() + (slot * rows_per_task + static_cast<size_t>(t) * group) * hd;
+        lses[static_cast<size_t>(s)] = attn_lse_.data() + slot * rows_per_task + static_cast<size_t>(t) * group;
       }
+      kernels::merge_partials(n_split, outs.data(), lses.data(), group, hd, hd, attn + (t0 + t) * q_dim + g * group * hd, hd);
+    }
   });
 }
 

@@ -29,38 +29,35 @@ struct MatJob {
 // Quantises each distinct (input, vec-dot type) once, then runs every job's row chunks as
 // tasks of one parallel section.
 void run_matmuls(ThreadPool& pool, std::initializer_list<MatJob> jobs, int n_tok, std::vector<uint8_t>& act) {
-  struct Quantised { const float* x; DType type; size_t offset; size_t stride; };
+  // One quantised copy per distinct (input, vec-dot type); each job points at its copy.
+  struct Quantised { const float* x; int64_t x_stride, n_in; DType type; size_t offset, stride; };
   std::vector<Quantised> qs;
+  std::vector<size_t> job_q;
   size_t used = 0;
   for (const MatJob& j : jobs) {
     const DType vt = kernels::info(j.w->type).vec_dot_type;
-    const Quantised* found = nullptr;
-    for (const auto& q : qs)
-      if (q.x == j.x && q.type == vt) found = &q;
-    if (found == nullptr) {
+    size_t k = 0;
+    while (k < qs.size() && !(qs[k].x == j.x && qs[k].type == vt)) ++k;
+    if (k == qs.size()) {
       const size_t stride = (kernels::row_bytes(vt, j.w->n_in) + 63) / 64 * 64;
-      qs.push_back({j.x, vt, used, stride});
+      qs.push_back({j.x, j.x_stride, j.w->n_in, vt, used, stride});
       used += stride * static_cast<size_t>(n_tok);
     }
+    job_q.push_back(k);
   }
   if (act.size() < used) act.resize(used);
   pool.run(static_cast<int>(qs.size()) * n_tok, [&](int task, int) {
     const Quantised& q = qs[static_cast<size_t>(task / n_tok)];
     const int t = task % n_tok;
-    const MatJob* src = nullptr;
-    for (const MatJob& j : jobs)
-      if (j.x == q.x) src = &j;
-    kernels::quantize_row(q.type, q.x + t * src->x_stride, act.data() + q.offset + t * q.stride, src->w->n_in);
+    kernels::quantize_row(q.type, q.x + t * q.x_stride, act.data() + q.offset + t * q.stride, q.n_in);
   });
   // Row chunks of every job.
   struct Chunk { const MatJob* job; const Quantised* q; int64_t r0, r1; };
   std::vector<Chunk> chunks;
   const int64_t target_tasks = static_cast<int64_t>(pool.size()) * 8;
+  size_t ji = 0;
   for (const MatJob& j : jobs) {
-    const DType vt = kernels::info(j.w->type).vec_dot_type;
-    const Quantised* q = nullptr;
-    for (const auto& c : qs)
-      if (c.x == j.x && c.type == vt) q = &c;
+    const Quantised* q = &qs[job_q[ji++]];
     int64_t chunk = (j.w->n_out + target_tasks - 1) / target_tasks;
     chunk = std::max<int64_t>(16, (chunk + 15) / 16 * 16);
     for (int64_t r = 0; r < j.w->n_out; r += chunk) chunks.push_back({&j, q, r, std::min(j.w->n_out, r + chunk)});
