@@ -197,3 +197,33 @@ TEST(TinyModel, GenerationStreamsAndCancels) {
 
 }  // namespace
 }  // namespace docdsa
+
+namespace docdsa {
+namespace {
+
+// Past 1024 keys, single-token decode splits each head's keys across threads and merges the
+// partial softmaxes; the result must match the unsplit batched prefill.
+TEST(TinyModel, SplitKDecodeMatchesPrefill) {
+  auto m = tiny({}, "splitk.gguf");
+  ASSERT_TRUE(m);
+  const auto ids = some_tokens(1100, m->config().n_vocab);
+  SessionParams sp;
+  sp.n_ctx = 1200;
+  sp.n_batch = 512;
+  sp.n_threads = 2;
+  auto whole = Session::create(*m, sp);
+  ASSERT_TRUE(whole.ok());
+  ASSERT_TRUE((*whole)->decode(ids).ok());
+  auto step = Session::create(*m, sp);
+  ASSERT_TRUE(step.ok());
+  ASSERT_TRUE((*step)->decode(std::span<const TokenId>(ids.data(), ids.size() - 1)).ok());
+  const TokenId last[1] = {ids.back()};
+  ASSERT_TRUE((*step)->decode(last).ok());
+  double max_diff = 0;
+  for (int i = 0; i < m->config().n_vocab; ++i)
+    max_diff = std::max(max_diff, static_cast<double>(std::fabs((*whole)->logits()[i] - (*step)->logits()[i])));
+  EXPECT_LT(max_diff, 2e-3);
+}
+
+}  // namespace
+}  // namespace docdsa
