@@ -3,6 +3,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <filesystem>
 #include <iostream>
 
 #include "docdsa/engine/model_locator.h"
@@ -60,6 +61,72 @@ std::unique_ptr<Model> load_model_or_report(int* exit_code) {
   spdlog::info("{} ({}): {} layers, n_embd {}, heads {}/{}, vocab {}, trained ctx {}", c.name, c.arch, c.n_layer, c.n_embd,
                c.n_head, c.n_head_kv, c.n_vocab, c.n_ctx_train);
   return std::move(*m);
+}
+
+void add_attention_options(CLI::App* sub, AttentionOptions& o) {
+  sub->add_option("--attention", o.mode, "Attention: dsa (sparse, default) or dense")
+      ->check(CLI::IsMember({"dsa", "dense"}))->group("Attention");
+  sub->add_option("--topk", o.dsa.top_k, "Keys each token attends under DSA, sinks and window included")
+      ->capture_default_str()->group("Attention");
+  sub->add_option("--sinks", o.dsa.sinks, "First tokens every selection keeps")->capture_default_str()->group("Attention");
+  sub->add_option("--window", o.dsa.window, "Most recent tokens every selection keeps")->capture_default_str()->group("Attention");
+  sub->add_option("--dense-layers", o.dsa.dense_layers, "First layers that attend densely")->capture_default_str()->group("Attention");
+  sub->add_option("--indexer-rank", o.rank, "Indexer key dimensions per KV head")->capture_default_str()->group("Attention");
+  sub->add_option("--indexer-heads", o.heads, "Indexer queries: query (one per query head) or group (one per KV head)")
+      ->check(CLI::IsMember({"query", "group"}))->capture_default_str()->group("Attention");
+  sub->add_option("--indexer-score", o.combine, "Combine head scores by relu (sum of ReLU, DeepSeek) or max")
+      ->check(CLI::IsMember({"relu", "max"}))->capture_default_str()->group("Attention");
+  sub->add_option("--rope-scaling", o.rope_scaling, "RoPE scaling beyond the trained context: none, linear, ntk, yarn (default: the model file's)")
+      ->check(CLI::IsMember({"none", "linear", "ntk", "yarn"}))->group("Attention");
+  sub->add_option("--rope-factor", o.rope_factor, "RoPE scaling factor (default: context / trained context)")->group("Attention");
+}
+
+Result<SessionParams> session_params(const Model& model, const AttentionOptions& o, int n_ctx,
+                                     std::unique_ptr<Indexer>& holder) {
+  SessionParams sp;
+  sp.n_threads = globals().threads;
+  sp.n_ctx = n_ctx;
+  sp.dsa = o.dsa;
+  sp.dsa.mode = o.mode == "dense" ? AttentionMode::kDense : AttentionMode::kDsa;
+  sp.dsa.heads = o.heads == "group" ? IndexerHeads::kGroup : IndexerHeads::kQuery;
+  sp.dsa.combine = o.combine == "max" ? kernels::IndexCombine::kMax : kernels::IndexCombine::kReluSum;
+  TRY_STATUS(validate(sp.dsa));
+  if (!o.rope_scaling.empty()) {
+    sp.rope_scaling = o.rope_scaling == "linear" ? RopeScaling::kLinear
+                      : o.rope_scaling == "ntk"  ? RopeScaling::kNtk
+                      : o.rope_scaling == "yarn" ? RopeScaling::kYarn
+                                                 : RopeScaling::kNone;
+    sp.rope_factor = o.rope_factor;
+  }
+  if (sp.dsa.mode == AttentionMode::kDsa && n_ctx > sp.dsa.top_k) {
+    if (!holder || holder->rank() != o.rank) {
+      const std::string path = Indexer::default_path(model, o.rank);
+      if (!std::filesystem::exists(path)) {
+        spdlog::warn("no DSA indexer for this model yet: calibrating one (once; saved to {})", path);
+      }
+      TRY(holder, Indexer::load_or_calibrate(model, o.rank, globals().threads));
+    }
+    sp.indexer = holder.get();
+  }
+  return sp;
+}
+
+nlohmann::json cost_json(CostReport c) {
+  c.estimate_dense_times();
+  const auto ratio = [](double a, double b) { return b > 0 ? a / b : 0.0; };
+  return {{"attention", attention_mode_name(c.mode)},
+          {"top_k", c.top_k},
+          {"tokens", {{"prompt", c.prompt_tokens}, {"decoded", c.decoded_tokens}, {"context", c.context_tokens}}},
+          {"attention_flops", {{"dense", c.attn_flops_dense}, {"dsa", c.attn_flops_dsa},
+                               {"saving", ratio(c.attn_flops_dense, c.attn_flops_dsa)}, {"measured", false}}},
+          {"linear_flops", c.linear_flops},
+          {"bytes_per_decoded_token", {{"dense", c.bytes_per_decoded_token_dense()}, {"dsa", c.bytes_per_decoded_token_dsa()},
+                                       {"weights", c.weight_bytes_per_token}, {"measured", false}}},
+          {"seconds", {{"prefill", c.prefill_seconds}, {"decode", c.decode_seconds}, {"measured", true}}},
+          {"dense_seconds", {{"prefill", c.dense_prefill_seconds}, {"decode", c.dense_decode_seconds},
+                             {"measured", c.dense_measured}}},
+          {"sparse_rows", c.sparse_rows},
+          {"mean_selected_keys", c.sparse_rows ? static_cast<double>(c.selected_keys) / c.sparse_rows : 0.0}};
 }
 
 }  // namespace docdsa::cli

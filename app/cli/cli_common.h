@@ -9,7 +9,9 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "docdsa/engine/dsa.h"
 #include "docdsa/engine/model.h"
+#include "docdsa/engine/session.h"
 #include "docdsa/engine/result.h"
 
 namespace docdsa::cli {
@@ -35,9 +37,28 @@ std::unique_ptr<Model> load_model_or_report(int* exit_code);
 int report(const Error& e);  // prints "docdsa: <message>" (or JSON) and returns the exit code
 void print_json(const nlohmann::json& j);
 
+// --attention, --topk, --sinks, --window, --indexer-*, --rope-scaling, --rope-factor.
+struct AttentionOptions {
+  std::string mode = "dsa";
+  DsaParams dsa;
+  int rank = Indexer::kDefaultRank;
+  std::string heads = "query";
+  std::string combine = "relu";
+  std::string rope_scaling;  // empty: the model file's
+  float rope_factor = 0.0f;
+};
+void add_attention_options(CLI::App* sub, AttentionOptions& o);
+// Session parameters for a context of n_ctx tokens; loads (or calibrates on first use) the
+// indexer into `holder` when the context is longer than top-k.
+Result<SessionParams> session_params(const Model& model, const AttentionOptions& o, int n_ctx,
+                                     std::unique_ptr<Indexer>& holder);
+nlohmann::json cost_json(CostReport c);
+
 void register_tokenize(CLI::App& app);
 void register_generate(CLI::App& app);
 void register_bench(CLI::App& app);
 void register_library(CLI::App& app);  // ingest, list, show, search, remove
+void register_calibrate(CLI::App& app);
+void register_eval(CLI::App& app);      // eval fidelity, eval passkey
 
 }  // namespace docdsa::cli

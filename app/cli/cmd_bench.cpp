@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "cli_common.h"
+#include "progress.h"
 #include "docdsa/engine/sampler.h"
 #include "docdsa/engine/session.h"
 #include "docdsa/ingest/document.h"
@@ -29,6 +30,18 @@ std::vector<TokenId> bench_tokens(int n, int n_vocab) {
   return ids;
 }
 
+// Peak resident memory of this process (VmHWM), in bytes.
+uint64_t peak_rss() {
+  std::FILE* f = std::fopen("/proc/self/status", "r");
+  if (!f) return 0;
+  char line[256];
+  uint64_t kb = 0;
+  while (std::fgets(line, sizeof(line), f))
+    if (std::sscanf(line, "VmHWM: %lu kB", &kb) == 1) break;
+  std::fclose(f);
+  return kb * 1024;
+}
+
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   const size_t n = v.size();
@@ -44,6 +57,11 @@ void register_bench(CLI::App& app) {
     int decode_tokens = 32;
     int reps = 3;
     std::string ingest_file;
+    bool long_ctx = false;
+    bool long_128k = false;
+    bool dense_prefill = true;
+    int long_decode = 8;
+    AttentionOptions attn;
   };
   static Opts o;
   CLI::App* sub = app.add_subcommand("bench", "Measure prefill and decode speed (medians of --reps runs)");
@@ -51,7 +69,101 @@ void register_bench(CLI::App& app) {
   sub->add_option("--depth", o.depths, "Context depths at which to time decoding")->delimiter(',');
   sub->add_option("--decode-tokens", o.decode_tokens, "Tokens decoded per decode run")->check(CLI::PositiveNumber);
   sub->add_option("--reps", o.reps, "Repetitions per measurement")->check(CLI::PositiveNumber);
+  sub->add_flag("--long", o.long_ctx, "Long context, dense vs DSA in one run: DSA prefill of 32K (and dense, unless --no-dense-prefill), decode steps at 8K and 32K depth");
+  sub->add_flag("--long-128k", o.long_128k, "With --long: continue the DSA prefill to 128K tokens (minutes) and time decoding at 128K");
+  sub->add_flag("!--no-dense-prefill", o.dense_prefill, "With --long: skip the (slow) dense 32K prefill");
+  sub->add_option("--long-decode", o.long_decode, "With --long: decode steps timed at each depth")->check(CLI::PositiveNumber);
+  add_attention_options(sub, o.attn);
   sub->add_option("--ingest", o.ingest_file, "Instead: time ingesting FILE (pages/s extracted, chunks/s stored)")->check(CLI::ExistingFile);
+  // Long-context benchmark: one DSA session prefills a real-size context; at each depth the
+  // same cache is decoded with DSA and then with dense attention (force_dense), so both read
+  // identical contents. Times are medians over --long-decode steps.
+  static auto bench_long = [](const Model& model) -> int {
+    using clock = std::chrono::steady_clock;
+    const bool json = globals().json;
+    std::vector<int> depths{8192, 32768};
+    if (o.long_128k) depths.push_back(131072);
+    const int n_ctx = depths.back() + 2 * o.long_decode + 8;
+    std::unique_ptr<Indexer> indexer;
+    AttentionOptions ao = o.attn;
+    ao.mode = "dsa";
+    auto sp = session_params(model, ao, n_ctx, indexer);
+    if (!sp.ok()) return report(sp.error());
+    sp->n_batch = 512;
+    const auto ids = bench_tokens(n_ctx, model.config().n_vocab);
+    nlohmann::json out = nlohmann::json::array();
+    if (!json) std::printf("model %s, %d threads, k=%d\n", model.path().c_str(), sp->n_threads, sp->dsa.top_k);
+    double dense_prefill_32k = 0;
+    if (o.dense_prefill) {
+      SessionParams dp = *sp;
+      dp.dsa.mode = AttentionMode::kDense;
+      dp.indexer = nullptr;
+      dp.n_ctx = 32768;
+      auto ds = Session::create(model, dp);
+      if (!ds.ok()) return report(ds.error());
+      ProgressBar bar("dense prefill 32K", 32768, !json);
+      const auto t0 = clock::now();
+      if (auto st = (*ds)->decode(std::span(ids).first(32768), Logits::kLast, [&](int d, int) { bar.update(d); return true; }); !st.ok())
+        return report(st.error());
+      bar.finish();
+      dense_prefill_32k = std::chrono::duration<double>(clock::now() - t0).count();
+    }
+    auto s = Session::create(model, *sp);
+    if (!s.ok()) return report(s.error());
+    Session& ses = **s;
+    double prefill_s = 0;
+    int at = 0;
+    for (int depth : depths) {
+      ProgressBar bar("dsa prefill to " + std::to_string(depth), depth - at, !json);
+      const auto t0 = clock::now();
+      if (auto st = ses.decode(std::span(ids).subspan(static_cast<size_t>(at), static_cast<size_t>(depth - at)), Logits::kLast,
+                              [&](int d, int) { bar.update(d); return true; });
+          !st.ok())
+        return report(st.error());
+      bar.finish();
+      prefill_s += std::chrono::duration<double>(clock::now() - t0).count();
+      at = depth;
+      if (depth == 32768 || depth == 131072) {
+        nlohmann::json r = {{"test", "prefill"}, {"tokens", depth}, {"dsa_seconds", prefill_s}};
+        if (depth == 32768 && o.dense_prefill) {
+          r["dense_seconds"] = dense_prefill_32k;
+          r["ratio"] = dense_prefill_32k / prefill_s;
+        }
+        out.push_back(r);
+        if (!json) {
+          std::printf("prefill %6d tokens: dsa %.1f s", depth, prefill_s);
+          if (r.contains("ratio")) std::printf(", dense %.1f s, ratio %.2fx", dense_prefill_32k, r["ratio"].get<double>());
+          std::printf("\n");
+        }
+      }
+      double med[2] = {0, 0};
+      for (int mode = 0; mode < 2; ++mode) {  // 0: DSA, 1: dense, on the same cache
+        ses.force_dense(mode == 1);
+        std::vector<double> ms;
+        for (int i = 0; i < o.long_decode; ++i) {
+          const TokenId next[1] = {ids[static_cast<size_t>(at)]};
+          const auto t0 = clock::now();
+          if (auto st = ses.decode(next); !st.ok()) return report(st.error());
+          ms.push_back(1000.0 * std::chrono::duration<double>(clock::now() - t0).count());
+          ses.truncate(at);  // every step decodes at the same depth
+        }
+        med[mode] = median(ms);
+      }
+      ses.force_dense(false);
+      out.push_back({{"test", "decode"}, {"depth", depth}, {"dsa_ms", med[0]}, {"dense_ms", med[1]}, {"ratio", med[1] / med[0]},
+                     {"steps", o.long_decode}});
+      if (!json)
+        std::printf("decode @ %6d: dsa %.2f ms/token, dense %.2f ms/token, ratio %.2fx\n", depth, med[0], med[1], med[1] / med[0]);
+    }
+    const double gib = 1024.0 * 1024.0 * 1024.0;
+    const nlohmann::json mem = {{"peak_rss_bytes", peak_rss()}, {"kv_cache_bytes", ses.kv_bytes()},
+                                {"indexer_cache_bytes", ses.indexer_bytes()}, {"context", n_ctx}};
+    if (json) print_json({{"model", model.path()}, {"threads", ses.n_threads()}, {"top_k", sp->dsa.top_k}, {"results", out}, {"memory", mem}});
+    else
+      std::printf("memory at %d tokens: peak RSS %.2f GiB (KV cache %.2f GiB, indexer cache %.3f GiB)\n", n_ctx, peak_rss() / gib,
+                  ses.kv_bytes() / gib, ses.indexer_bytes() / gib);
+    return static_cast<int>(kOk);
+  };
   sub->callback([] {
     globals().command = [] {
       int rc = kOk;
@@ -107,6 +219,7 @@ void register_bench(CLI::App& app) {
         }
         return static_cast<int>(kOk);
       }
+      if (o.long_ctx) return bench_long(*model);
       nlohmann::json results = nlohmann::json::array();
       const bool json = globals().json;
       if (!json)

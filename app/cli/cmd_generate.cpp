@@ -25,6 +25,7 @@ void register_generate(CLI::App& app) {
     bool greedy = false;
     bool raw = false;
     SamplerParams sampler;
+    AttentionOptions attn;
   };
   static Opts o;
   CLI::App* sub = app.add_subcommand("generate", "Complete a prompt with the model (streams the answer)");
@@ -40,6 +41,7 @@ void register_generate(CLI::App& app) {
   sub->add_option("--top-p", o.sampler.top_p, "Nucleus sampling mass")->check(CLI::Range(0.0, 1.0));
   sub->add_option("--repeat-penalty", o.sampler.repeat_penalty, "Penalty for recently used tokens (1: off)")->check(CLI::PositiveNumber);
   sub->add_option("--seed", o.sampler.seed, "Random seed");
+  add_attention_options(sub, o.attn);
   sub->callback([] {
     globals().command = [] {
       int rc = kOk;
@@ -61,10 +63,10 @@ void register_generate(CLI::App& app) {
         text = model->chat_template().apply(msgs);
       }
       const auto ids = model->tokenizer().encode(text, true, true);
-      SessionParams sp;
-      sp.n_threads = globals().threads;
-      sp.n_ctx = o.n_ctx > 0 ? o.n_ctx : static_cast<int>(ids.size()) + o.max_tokens + 1;
-      auto session = Session::create(*model, sp);
+      std::unique_ptr<Indexer> indexer;
+      auto sp = session_params(*model, o.attn, o.n_ctx > 0 ? o.n_ctx : static_cast<int>(ids.size()) + o.max_tokens + 1, indexer);
+      if (!sp.ok()) return report(sp.error());
+      auto session = Session::create(*model, *sp);
       if (!session.ok()) return report(session.error());
       GenerateParams gp;
       gp.max_tokens = o.max_tokens;
@@ -91,6 +93,7 @@ void register_generate(CLI::App& app) {
                     {"stop_reason", r->stop_reason},
                     {"timings", {{"prefill_ms", r->prefill_ms}, {"decode_ms", r->decode_ms},
                                  {"prefill_tokens_per_s", prefill_tps}, {"decode_tokens_per_s", decode_tps}}},
+                    {"cost", cost_json((*session)->cost())},
                     {"model", model->path()},
                     {"threads", (*session)->n_threads()}});
       } else {

@@ -14,6 +14,8 @@ int main(int argc, char** argv) {
   register_generate(app);
   register_bench(app);
   register_library(app);
+  register_calibrate(app);
+  register_eval(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

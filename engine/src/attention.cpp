@@ -1,19 +1,245 @@
-// Dense causal attention over the KV cache for one layer, spread over the thread pool.
+// Causal attention over the KV cache for one layer, spread over the thread pool.
 // Prefill: one task per (KV head, block of query tokens), the group's query heads sharing
 // each key block. Decode (few query rows): the keys of each head are also split across
 // tasks (split-K) and the partial softmax results merged, so both cores stay busy.
+//
+// DSA (DESIGN.md): each query token's indexer query scores every earlier token's indexer key
+// (int8), the top-k positions plus the sinks and the local window are selected, and exact
+// attention runs over the gathered selection only. One selection per layer and token is
+// shared by all heads. A block of query tokens gathers the union of its tokens' selections
+// once; per-row bit masks say which of the union each token attends.
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstring>
+#include <numeric>
 
 #include "docdsa/engine/session.h"
 #include "docdsa/kernels/attention.h"
+#include "docdsa/kernels/fp16.h"
+#include "docdsa/kernels/indexer.h"
 
 namespace docdsa {
 namespace {
 constexpr int kQueryTokens = 16;   // query tokens per task
 constexpr int kMinKeysPerSplit = 512;
+constexpr int kMaxIndexDim = 1024;
 }  // namespace
+
+void Session::index_token(int il, int t, int pos, const float* q, const float* k) {
+  const ModelConfig& c = model_.config();
+  const Indexer& ix = *params_.indexer;
+  const int r = ix.rank(), hd = c.head_dim, group = c.n_head / c.n_head_kv;
+  const int dim = ix.key_dim();
+  float key[kMaxIndexDim];
+  for (int g = 0; g < c.n_head_kv; ++g) {
+    const float* P = ix.proj(il, g);
+    const float* kg = k + g * hd;
+    for (int i = 0; i < r; ++i) {
+      float acc = 0.0f;
+      for (int dd = 0; dd < hd; ++dd) acc += P[i * hd + dd] * kg[dd];
+      key[g * r + i] = acc;
+    }
+  }
+  idx_scale_[static_cast<size_t>(il)][static_cast<size_t>(pos)] =
+      kernels::index_store_key(key, dim, idx_cache_[static_cast<size_t>(il)].data(), pos);
+  float qi[kMaxIndexDim];
+  float qsum[256];
+  const bool per_head = params_.dsa.heads == IndexerHeads::kQuery;
+  for (int h = 0; h < idx_heads_; ++h) {
+    const int g = per_head ? h / group : h;
+    const float* qh = q + h * hd;
+    if (!per_head) {
+      for (int dd = 0; dd < hd; ++dd) qsum[dd] = 0.0f;
+      for (int j = 0; j < group; ++j)
+        for (int dd = 0; dd < hd; ++dd) qsum[dd] += q[(g * group + j) * hd + dd];
+      qh = qsum;
+    }
+    const float* P = ix.proj(il, g);
+    for (int i = 0; i < r; ++i) {
+      float acc = 0.0f;
+      for (int dd = 0; dd < hd; ++dd) acc += P[i * hd + dd] * qh[dd];
+      qi[h * r + i] = acc;
+    }
+  }
+  const size_t row = static_cast<size_t>(t) * idx_heads_;
+  kernels::index_quantize_query(qi, idx_heads_, r, nullptr, iq8_.data() + row * r, iqs_.data() + row);
+}
+
+void Session::select(int il, int n, int p0) {
+  const ModelConfig& c = model_.config();
+  const int K = params_.dsa.top_k, S = params_.dsa.sinks, W = params_.dsa.window;
+  const Indexer& ix = *params_.indexer;
+  const int r = ix.rank(), dim = ix.key_dim();
+  const uint8_t* cache = idx_cache_[static_cast<size_t>(il)].data();
+  const float* kscale = idx_scale_[static_cast<size_t>(il)].data();
+  const auto query = [&](int t) {
+    kernels::IndexQuery iq;
+    iq.n_heads = idx_heads_;
+    iq.head_dim = r;
+    iq.q = iq8_.data() + static_cast<size_t>(t) * idx_heads_ * r;
+    iq.qscale = iqs_.data() + static_cast<size_t>(t) * idx_heads_;
+    iq.offset = iq_off_.data();
+    iq.combine = params_.dsa.combine;
+    return iq;
+  };
+  // Scores [b0, mid1) of token t's query are in `scores`; choose from the middle range.
+  const auto choose = [&](int t, const float* scores, int64_t b0) {
+    std::vector<int32_t>& sel = sel_[static_cast<size_t>(t)];
+    const int pos = p0 + t;
+    sel.clear();
+    if (pos + 1 <= K) {
+      sel.resize(static_cast<size_t>(pos + 1));
+      std::iota(sel.begin(), sel.end(), 0);
+      return;
+    }
+    const int mid1 = pos + 1 - W;
+    for (int i = 0; i < S; ++i) sel.push_back(i);
+    thread_local std::vector<uint64_t> scratch;
+    kernels::select_topk(scores + (S - b0), mid1 - S, K - S - W, S, sel, scratch);
+    for (int i = mid1; i <= pos; ++i) sel.push_back(i);
+  };
+  const int64_t b0 = S / kernels::kIndexBlock * kernels::kIndexBlock;
+  if (n == 1) {
+    // One query over many keys: score in parallel chunks, then select.
+    const int pos = p0;
+    const int64_t mid1 = pos + 1 - W;
+    if (pos + 1 > K) {
+      const int64_t len = mid1 - b0;
+      const int n_chunks = std::max<int64_t>(1, std::min<int64_t>(4 * pool_.size(), len / 4096));
+      int64_t chunk = (len + n_chunks - 1) / n_chunks;
+      chunk = (chunk + kernels::kIndexBlock - 1) / kernels::kIndexBlock * kernels::kIndexBlock;
+      const kernels::IndexQuery iq = query(0);
+      pool_.run(n_chunks, [&](int ci, int) {
+        const int64_t s0 = b0 + ci * chunk;
+        const int64_t s1 = std::min(mid1, s0 + chunk);
+        kernels::index_scores(iq, cache, kscale, dim, s0, s1, score_buf_.data() + (s0 - b0));
+      });
+    }
+    choose(0, score_buf_.data(), b0);
+  } else {
+    pool_.run(n, [&](int t, int) {
+      const int pos = p0 + t;
+      thread_local std::vector<float> scores;
+      if (pos + 1 > K) {
+        scores.resize(static_cast<size_t>(pos + 1));
+        kernels::index_scores(query(t), cache, kscale, dim, b0, pos + 1 - W, scores.data());
+      }
+      choose(t, scores.data(), b0);
+    });
+  }
+  if (params_.selection_tap)
+    for (int t = 0; t < n; ++t) params_.selection_tap(il, p0 + t, sel_[static_cast<size_t>(t)]);
+  if (params_.recall_every > 0) {
+    std::vector<int> rows;
+    for (int t = 0; t < n; ++t)
+      if (p0 + t + 1 > K && (p0 + t) % params_.recall_every == 0) rows.push_back(t);
+    std::vector<double> r(rows.size());
+    pool_.run(static_cast<int>(rows.size()), [&](int i, int) {
+      r[static_cast<size_t>(i)] = mass_recall(il, rows[static_cast<size_t>(i)], p0 + rows[static_cast<size_t>(i)], sel_[static_cast<size_t>(rows[static_cast<size_t>(i)])]);
+    });
+    for (double x : r) {
+      recall_sum_[static_cast<size_t>(il)] += x;
+      ++recall_n_[static_cast<size_t>(il)];
+    }
+  }
+
+  // Per block of query tokens: the union of their selections and each row's mask over it.
+  const int group = c.n_head / c.n_head_kv;
+  const int n_tblk = (n + kQueryTokens - 1) / kQueryTokens;
+  if (qblocks_.size() < static_cast<size_t>(n_tblk)) qblocks_.resize(static_cast<size_t>(n_tblk));
+  pool_.run(n_tblk, [&](int b, int) {
+    QueryBlock& qb = qblocks_[static_cast<size_t>(b)];
+    const int t0 = b * kQueryTokens;
+    const int nt = std::min(kQueryTokens, n - t0);
+    qb.n_keys.resize(static_cast<size_t>(nt) * group);
+    if (nt == 1) {
+      qb.keys = sel_[static_cast<size_t>(t0)];
+      qb.words = 0;
+      std::fill(qb.n_keys.begin(), qb.n_keys.end(), static_cast<int32_t>(qb.keys.size()));
+      return;
+    }
+    const int max_pos = p0 + t0 + nt - 1;
+    thread_local std::vector<uint64_t> bits;
+    thread_local std::vector<int32_t> index_of;
+    bits.assign(static_cast<size_t>(max_pos / 64 + 1), 0);
+    for (int t = 0; t < nt; ++t)
+      for (int32_t p : sel_[static_cast<size_t>(t0 + t)]) bits[static_cast<size_t>(p) >> 6] |= 1ull << (p & 63);
+    qb.keys.clear();
+    index_of.resize(static_cast<size_t>(max_pos + 1));
+    for (size_t w = 0; w < bits.size(); ++w)
+      for (uint64_t x = bits[w]; x != 0; x &= x - 1) {
+        const int32_t p = static_cast<int32_t>(w * 64 + static_cast<size_t>(std::countr_zero(x)));
+        index_of[static_cast<size_t>(p)] = static_cast<int32_t>(qb.keys.size());
+        qb.keys.push_back(p);
+      }
+    qb.words = static_cast<int>((qb.keys.size() + 31) / 32);
+    qb.mask.assign(static_cast<size_t>(nt) * group * qb.words, 0u);
+    for (int t = 0; t < nt; ++t) {
+      uint32_t* m0 = qb.mask.data() + static_cast<size_t>(t) * group * qb.words;
+      for (int32_t p : sel_[static_cast<size_t>(t0 + t)]) {
+        const int32_t j = index_of[static_cast<size_t>(p)];
+        m0[j / 32] |= 1u << (j % 32);
+      }
+      for (int h = 1; h < group; ++h) std::memcpy(m0 + h * qb.words, m0, sizeof(uint32_t) * qb.words);
+      const int32_t nk = index_of[static_cast<size_t>(p0 + t0 + t)] + 1;  // its own position is always selected
+      for (int h = 0; h < group; ++h) qb.n_keys[static_cast<size_t>(t * group + h)] = nk;
+    }
+  });
+}
+
+double Session::mass_recall(int il, int t, int pos, std::span<const int32_t> sel) const {
+  const ModelConfig& c = model_.config();
+  const int hd = c.head_dim, group = c.n_head / c.n_head_kv;
+  const uint16_t* kc = k_cache_[static_cast<size_t>(il)].data();
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  std::vector<double> p(static_cast<size_t>(pos + 1));
+  double total = 0.0;
+  for (int h = 0; h < c.n_head; ++h) {
+    const float* q = q_.data() + static_cast<size_t>(t) * c.n_head * hd + h * hd;
+    const uint16_t* k = kc + (h / group) * k_head_stride();
+    double mx = -INFINITY;
+    for (int s = 0; s <= pos; ++s) {
+      float dot = 0.0f;
+      for (int dd = 0; dd < hd; ++dd) dot += q[dd] * kernels::fp16_to_fp32(k[kernels::k_offset(s, dd, hd)]);
+      p[static_cast<size_t>(s)] = dot * scale;
+      mx = std::max(mx, p[static_cast<size_t>(s)]);
+    }
+    double z = 0.0;
+    for (double& x : p) z += (x = std::exp(x - mx));
+    double in = 0.0;
+    for (int32_t s : sel) in += p[static_cast<size_t>(s)];
+    total += in / z;
+  }
+  return total / c.n_head;
+}
+
+void Session::count_cost(int n, int p0, bool decoding) {
+  const ModelConfig& c = model_.config();
+  const double L = c.n_layer, hq = c.n_head, hd = c.head_dim;
+  const double Ls = dsa_ ? std::max(0, c.n_layer - params_.dsa.dense_layers) : 0;  // layers that may go sparse
+  const int K = params_.dsa.top_k;
+  const double kv_row = 4.0 * c.n_head_kv * c.head_dim;  // K and V bytes of one position
+  const double hi = dsa_ ? static_cast<double>(idx_heads_) : 0.0;
+  const double ri = dsa_ ? static_cast<double>(params_.indexer->rank()) : 0.0;
+  const double ikey = dsa_ ? params_.indexer->key_dim() + 4.0 : 0.0;  // int8 key + scale
+  for (int t = 0; t < n; ++t) {
+    const double ctx = p0 + t + 1;
+    const double dense = 4.0 * hq * hd * ctx;
+    const bool sparse = dsa_ && !force_dense_ && ctx > K;
+    const double ls = sparse ? Ls : 0.0;
+    cost_.attn_flops_dense += L * dense;
+    cost_.attn_flops_dsa += (L - ls) * dense + ls * (2.0 * hi * ri * ctx + 4.0 * hq * hd * K);
+    cost_.linear_flops += 2.0 * static_cast<double>(model_.linear_macs_per_token());
+    cost_.selected_keys += static_cast<int64_t>(ls) * K;
+    cost_.sparse_rows += static_cast<int64_t>(ls);
+    if (decoding) {
+      cost_.decode_bytes_dense += L * ctx * kv_row;
+      cost_.decode_bytes_dsa += (L - ls) * ctx * kv_row + ls * (ctx * ikey + K * kv_row);
+      cost_.weight_bytes_per_token = static_cast<double>(model_.weight_bytes());
+    }
+  }
+}
 
 void Session::attention(int il, int n, int p0) {
   const ModelConfig& c = model_.config();
@@ -23,7 +249,13 @@ void Session::attention(int il, int n, int p0) {
   const uint16_t* vc = v_cache_[static_cast<size_t>(il)].data();
   const int64_t kstride = k_head_stride();
   const int n_tblk = (n + kQueryTokens - 1) / kQueryTokens;
-  const int n_keys_max = p0 + n;
+  const bool sparse = dsa_ && !force_dense_ && p0 + n > params_.dsa.top_k && il >= params_.dsa.dense_layers;
+  if (sparse) select(il, n, p0);
+  int n_keys_max = p0 + n;
+  if (sparse) {
+    n_keys_max = 0;
+    for (int b = 0; b < n_tblk; ++b) n_keys_max = std::max(n_keys_max, static_cast<int>(qblocks_[static_cast<size_t>(b)].keys.size()));
+  }
   // Split keys when there are fewer (head, token block) tasks than a few per thread.
   int n_split = 1;
   const int base_tasks = n_kv * n_tblk;
@@ -57,7 +289,7 @@ void Session::attention(int il, int n, int p0) {
       for (int h = 0; h < group; ++h) {
         const int row = t * group + h;
         std::memcpy(&qbuf[static_cast<size_t>(row) * hd], q + (t0 + t) * q_dim + (g * group + h) * hd, sizeof(float) * hd);
-        nkeys[static_cast<size_t>(row)] = p0 + t0 + t + 1;
+        nkeys[static_cast<size_t>(row)] = sparse ? qblocks_[static_cast<size_t>(bt % n_tblk)].n_keys[static_cast<size_t>(row)] : p0 + t0 + t + 1;
       }
     kernels::AttentionArgs a;
     a.head_dim = hd;
@@ -69,6 +301,14 @@ void Session::attention(int il, int n, int p0) {
     a.v = vc + g * hd;
     a.v_stride = kv_dim;
     a.scale = scale;
+    if (sparse) {
+      const QueryBlock& qb = qblocks_[static_cast<size_t>(bt % n_tblk)];
+      a.positions = qb.keys.data();
+      if (qb.words > 0) {
+        a.mask = qb.mask.data();
+        a.mask_stride = qb.words;
+      }
+    }
     if (n_split == 1) {
       a.out = obuf.data();
       a.out_stride = hd;

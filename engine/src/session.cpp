@@ -1,6 +1,7 @@
 #include "docdsa/engine/session.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <new>
 
@@ -20,7 +21,24 @@ Result<std::unique_ptr<Session>> Session::create(const Model& model, SessionPara
   params.n_batch = std::clamp(params.n_batch, 1, params.n_ctx);
   if (params.exact_attention && !kernels::attention_compat_supported())
     return make_error(ErrorCode::kUnsupported, "exact (llama.cpp-compatible) attention needs an AVX-512 CPU");
+  TRY_STATUS(validate(params.dsa));
+  const bool sparse = params.dsa.mode == AttentionMode::kDsa && params.n_ctx > params.dsa.top_k;
+  if (sparse && params.indexer == nullptr)
+    return make_error(ErrorCode::kInvalidArgument, "sparse attention over a " + std::to_string(params.n_ctx) +
+                                                       "-token context needs an indexer (run docdsa calibrate)");
+  if (sparse) {
+    const Indexer& ix = *params.indexer;
+    if (ix.n_layer() != c.n_layer || ix.n_head_kv() != c.n_head_kv || ix.head_dim() != c.head_dim)
+      return make_error(ErrorCode::kInvalidArgument, "the indexer was made for a different model shape");
+    if (params.exact_attention)
+      return make_error(ErrorCode::kInvalidArgument, "exact (llama.cpp-compatible) attention is dense only; use --attention dense");
+  }
   std::unique_ptr<Session> s(new Session(model, params));
+  s->dsa_ = sparse;
+  s->recall_sum_.assign(static_cast<size_t>(c.n_layer), 0.0);
+  s->recall_n_.assign(static_cast<size_t>(c.n_layer), 0);
+  s->cost_.mode = params.dsa.mode;
+  s->cost_.top_k = params.dsa.top_k;
   const size_t kv_dim = static_cast<size_t>(c.n_head_kv) * c.head_dim;
   try {
     s->k_cache_.resize(static_cast<size_t>(c.n_layer));
@@ -28,6 +46,26 @@ Result<std::unique_ptr<Session>> Session::create(const Model& model, SessionPara
     for (int il = 0; il < c.n_layer; ++il) {
       s->k_cache_[il].resize(static_cast<size_t>(c.n_head_kv) * static_cast<size_t>(s->k_head_stride()));
       s->v_cache_[il].resize(static_cast<size_t>(params.n_ctx) * kv_dim);
+    }
+    if (sparse) {
+      const int dim = params.indexer->key_dim();
+      const size_t padded = static_cast<size_t>((params.n_ctx + kernels::kIndexBlock - 1) / kernels::kIndexBlock) * kernels::kIndexBlock;
+      s->idx_heads_ = params.dsa.heads == IndexerHeads::kQuery ? c.n_head : c.n_head_kv;
+      s->idx_cache_.resize(static_cast<size_t>(c.n_layer));
+      s->idx_scale_.resize(static_cast<size_t>(c.n_layer));
+      for (int il = 0; il < c.n_layer; ++il) {
+        s->idx_cache_[il].assign(padded * static_cast<size_t>(dim), 128);
+        s->idx_scale_[il].assign(padded, 0.0f);
+      }
+      const size_t rows = static_cast<size_t>(params.n_batch) * s->idx_heads_;
+      s->iq8_.resize(rows * params.indexer->rank());
+      s->iqs_.resize(rows);
+      s->iq_off_.resize(static_cast<size_t>(s->idx_heads_));
+      const int group = c.n_head / c.n_head_kv;
+      for (int h = 0; h < s->idx_heads_; ++h)
+        s->iq_off_[h] = (params.dsa.heads == IndexerHeads::kQuery ? h / group : h) * params.indexer->rank();
+      s->sel_.resize(static_cast<size_t>(params.n_batch));
+      s->score_buf_.resize(padded);
     }
     const size_t nb = static_cast<size_t>(params.n_batch);
     const size_t q_dim = static_cast<size_t>(c.n_head) * c.head_dim;
@@ -45,11 +83,37 @@ Result<std::unique_ptr<Session>> Session::create(const Model& model, SessionPara
   } catch (const std::bad_alloc&) {
     return make_error(ErrorCode::kOutOfRange, "not enough memory for a " + std::to_string(params.n_ctx) + "-token context");
   }
-  // RoPE: theta_i = pos * base^(-2i/n_rot), scaled by the method in the file.
+  // RoPE: theta_i = pos * base^(-2i/n_rot), scaled by the file's method or the option's.
+  RopeScaling scaling = c.rope_scaling;
+  float factor = c.rope_factor;
+  int orig_ctx = c.rope_orig_ctx > 0 ? c.rope_orig_ctx : c.n_ctx_train;
+  if (params.rope_scaling) {
+    scaling = *params.rope_scaling;
+    if (scaling != c.rope_scaling || params.rope_factor > 0.0f) factor = params.rope_factor;
+    if (c.rope_scaling == RopeScaling::kNone) orig_ctx = c.n_ctx_train;
+  }
+  if (scaling != RopeScaling::kNone && !(factor > 0.0f))
+    factor = std::max(1.0f, static_cast<float>(params.n_ctx) / static_cast<float>(std::max(1, orig_ctx)));
+  if (!(factor >= 1.0f) && scaling != RopeScaling::kNone)
+    return make_error(ErrorCode::kInvalidArgument, "RoPE scaling factor must be at least 1");
+  float base = c.rope_base;
   s->rope_.n_rot = c.n_rot;
-  s->rope_.theta_scale = std::pow(c.rope_base, -2.0f / static_cast<float>(c.n_rot));
-  s->rope_.freq_scale = c.rope_scaling == RopeScaling::kLinear ? 1.0f / c.rope_factor : 1.0f;
   s->rope_.neox = c.rope_neox;
+  switch (scaling) {
+    case RopeScaling::kNone: break;
+    case RopeScaling::kLinear: s->rope_.freq_scale = 1.0f / factor; break;
+    case RopeScaling::kNtk:  // NTK-aware: stretch the base so the lowest frequency is interpolated by `factor`
+      base = c.rope_base * std::pow(factor, static_cast<float>(c.n_rot) / static_cast<float>(c.n_rot - 2));
+      break;
+    case RopeScaling::kYarn:
+      s->rope_.freq_scale = 1.0f / factor;
+      s->rope_.ext_factor = 1.0f;
+      kernels::rope_yarn_corr_dims(c.n_rot, std::max(1, orig_ctx), c.rope_base, 32.0f, 1.0f, &s->rope_.corr_low, &s->rope_.corr_high);
+      break;
+  }
+  s->rope_.theta_scale = std::pow(base, -2.0f / static_cast<float>(c.n_rot));
+  s->rope_scaling_ = scaling;
+  s->rope_factor_ = scaling == RopeScaling::kNone ? 1.0f : factor;
   return s;
 }
 
@@ -70,6 +134,17 @@ uint64_t Session::kv_bytes() const {
   return 2ull * c.n_layer * params_.n_ctx * c.n_head_kv * c.head_dim * sizeof(uint16_t);
 }
 
+uint64_t Session::indexer_bytes() const {
+  uint64_t b = 0;
+  for (size_t il = 0; il < idx_cache_.size(); ++il) b += idx_cache_[il].size() + idx_scale_[il].size() * sizeof(float);
+  return b;
+}
+
+void Session::reset_cost() {
+  const CostReport fresh{.mode = params_.dsa.mode, .top_k = params_.dsa.top_k};
+  cost_ = fresh;
+}
+
 Status Session::decode(std::span<const TokenId> tokens, Logits which, const std::function<bool(int, int)>& progress) {
   if (tokens.empty()) return make_error(ErrorCode::kInvalidArgument, "nothing to decode");
   if (static_cast<int64_t>(n_past_) + static_cast<int64_t>(tokens.size()) > params_.n_ctx)
@@ -82,13 +157,34 @@ Status Session::decode(std::span<const TokenId> tokens, Logits which, const std:
   logits_.resize(static_cast<size_t>(all ? tokens.size() : 1) * n_vocab);
   n_logit_rows_ = all ? static_cast<int>(tokens.size()) : 1;
   const int total = static_cast<int>(tokens.size());
+  const auto t_start = std::chrono::steady_clock::now();
+  const auto account = [&](int n_done) {
+    const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+    if (total == 1) {
+      cost_.decoded_tokens += n_done;
+      cost_.decode_seconds += sec;
+    } else {
+      cost_.prompt_tokens += n_done;
+      cost_.prefill_seconds += sec;
+    }
+    cost_.context_tokens = std::max<int64_t>(cost_.context_tokens, n_past_);
+  };
   for (int done = 0; done < total;) {
     const int n = std::min(params_.n_batch, total - done);
     const bool last_batch = done + n == total;
-    TRY_STATUS(forward(tokens.subspan(static_cast<size_t>(done), static_cast<size_t>(n)), all || last_batch, all ? done : -1));
+    count_cost(n, n_past_, total == 1);
+    Status st = forward(tokens.subspan(static_cast<size_t>(done), static_cast<size_t>(n)), all || last_batch, all ? done : -1);
+    if (!st.ok()) {
+      account(done);
+      return st;
+    }
     done += n;
-    if (progress && !progress(done, total)) return make_error(ErrorCode::kCancelled, "cancelled");
+    if (progress && !progress(done, total)) {
+      account(done);
+      return make_error(ErrorCode::kCancelled, "cancelled");
+    }
   }
+  account(total);
   last_logits_ = logits_.data() + static_cast<size_t>(n_logit_rows_ - 1) * n_vocab;
   return {};
 }

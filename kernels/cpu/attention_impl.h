@@ -88,12 +88,25 @@ void attention_impl(const docdsa::kernels::AttentionArgs& a) {
         for (int c = 0; c < nv; ++c) vb[j * nv + c] = load_f16x16(vp + 16 * c);
       }
     } else {
-      // Sparse: gather the selected positions.
-      for (int dd = 0; dd < d; ++dd) kt[dd] = v16f{};
+      // Sparse: gather the selected positions. A run of 16 that is one whole cache block
+      // loads like the dense case; otherwise each key's dimensions are copied (as f16) into
+      // a block-shaped tile first.
+      const int64_t p0 = a.positions[kb];
+      if (nk == kB && p0 % kB == 0 && a.positions[kb + kB - 1] == p0 + kB - 1) {
+        const uint16_t* kp = a.k + (p0 / kB) * d * kB;
+        for (int dd = 0; dd < d; ++dd) kt[dd] = load_f16x16(kp + dd * kB);
+      } else {
+        thread_local std::vector<uint16_t> tile;
+        tile.assign(static_cast<size_t>(d) * kB, 0);
+        for (int j = 0; j < nk; ++j) {
+          const int64_t pos = a.positions[kb + j];
+          const uint16_t* kp = a.k + (pos / kB) * d * kB + pos % kB;
+          for (int dd = 0; dd < d; ++dd) tile[static_cast<size_t>(dd) * kB + j] = kp[dd * kB];
+        }
+        for (int dd = 0; dd < d; ++dd) kt[dd] = load_f16x16(&tile[static_cast<size_t>(dd) * kB]);
+      }
       for (int j = 0; j < nk; ++j) {
-        const int64_t pos = a.positions[kb + j];
-        for (int dd = 0; dd < d; ++dd) kt[dd][j] = docdsa::kernels::fp16_to_fp32(a.k[docdsa::kernels::k_offset(pos, dd, d)]);
-        const uint16_t* vp = a.v + pos * a.v_stride;
+        const uint16_t* vp = a.v + a.positions[kb + j] * a.v_stride;
         for (int c = 0; c < nv; ++c) vb[j * nv + c] = load_f16x16(vp + 16 * c);
       }
     }
@@ -112,11 +125,16 @@ void attention_impl(const docdsa::kernels::AttentionArgs& a) {
         s3 += q[dd + 3] * kt[dd + 3];
       }
       v16f s = ((s0 + s1) + (s2 + s3)) * a.scale;
-      for (int j = lim; j < kB; ++j) s[j] = -std::numeric_limits<float>::infinity();
+      uint32_t live = lim >= 32 ? 0xFFFFFFFFu : (1u << lim) - 1u;  // lanes attended
+      if (a.mask) live &= a.mask[i * a.mask_stride + kb / 32] >> (kb % 32);
+      if ((live & 0xFFFFu) == 0) continue;
+      for (int j = 0; j < kB; ++j)
+        if (!((live >> j) & 1u)) s[j] = -std::numeric_limits<float>::infinity();
       const float m_new = std::max(m[i], v_hmax(s));
       const float alpha = std::exp(m[i] - m_new);  // 0 on the first block (m = -inf)
       v16f p = v_exp(s - m_new);
-      for (int j = lim; j < kB; ++j) p[j] = 0.0f;
+      for (int j = 0; j < kB; ++j)
+        if (!((live >> j) & 1u)) p[j] = 0.0f;
       l[i] = l[i] * alpha + v_hsum(p);
       m[i] = m_new;
       v16f* o = &acc[static_cast<size_t>(i) * nv];

@@ -30,8 +30,12 @@ void attention_ref(const AttentionArgs& a) {
       const int64_t pos = a.positions ? a.positions[j] : j;
       float dot = 0.0f;
       for (int dd = 0; dd < a.head_dim; ++dd) dot += q[dd] * fp16_to_fp32(a.k[k_offset(pos, dd, a.head_dim)]);
-      s[j - begin] = dot * a.scale;
+      s[j - begin] = mask_bit(a, i, j) ? dot * a.scale : -INFINITY;
       mx = std::max(mx, s[j - begin]);
+    }
+    if (mx == -INFINITY) {
+      if (a.lse) a.lse[i] = mx;
+      continue;
     }
     float sum = 0.0f;
     for (float& x : s) {

@@ -1,5 +1,6 @@
 #include "docdsa/kernels/ops.h"
 
+#include <algorithm>
 #include <cmath>
 
 #define DOCDSA_CLONES __attribute__((target_clones("arch=skylake-avx512", "arch=haswell", "default")))
@@ -19,12 +20,29 @@ DOCDSA_CLONES void rms_norm(const float* x, const float* w, float* y, int n, flo
 
 void rope_cache(const RopeParams& p, int pos, float* cos_out, float* sin_out) {
   float theta = static_cast<float>(pos);
+  float mscale = p.attn_factor;
+  if (p.ext_factor != 0.0f && p.freq_scale != 1.0f) mscale *= 1.0f + 0.1f * std::log(1.0f / p.freq_scale);
   for (int i = 0; i < p.n_rot / 2; ++i) {
-    const float t = p.freq_scale * theta;
-    cos_out[i] = std::cos(t) * p.attn_factor;
-    sin_out[i] = std::sin(t) * p.attn_factor;
+    float t = p.freq_scale * theta;
+    if (p.ext_factor != 0.0f) {
+      const float y = (static_cast<float>(i) - p.corr_low) / std::max(0.001f, p.corr_high - p.corr_low);
+      const float ramp = (1.0f - std::min(1.0f, std::max(0.0f, y))) * p.ext_factor;
+      t = t * (1.0f - ramp) + theta * ramp;
+    }
+    cos_out[i] = std::cos(t) * mscale;
+    sin_out[i] = std::sin(t) * mscale;
     theta *= p.theta_scale;
   }
+}
+
+void rope_yarn_corr_dims(int n_rot, int orig_ctx, float base, float beta_fast, float beta_slow, float* low,
+                         float* high) {
+  const auto corr_dim = [&](float beta) {
+    return static_cast<float>(n_rot) * std::log(static_cast<float>(orig_ctx) / (beta * 2.0f * 3.14159265358979f)) /
+           (2.0f * std::log(base));
+  };
+  *low = std::max(0.0f, std::floor(corr_dim(beta_fast)));
+  *high = std::min(static_cast<float>(n_rot - 1), std::ceil(corr_dim(beta_slow)));
 }
 
 void rope_apply(float* x, int n_rot, const float* cos_t, const float* sin_t, bool neox) {

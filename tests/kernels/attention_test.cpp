@@ -111,5 +111,47 @@ TEST(Attention, GatherAllPositionsEqualsDense) {
   }
 }
 
+// A masked row over a gathered list equals the same row over just its own keys: masking
+// inside a gathered union (sparse prefill) must be exact, not approximately zero weights.
+TEST(Attention, MaskedUnionEqualsOwnSelection) {
+  Fixture f(64, 400, 3, 21);
+  std::mt19937 rng(3);
+  // The union: every other position plus a tail run; row i keeps a random subset of it.
+  std::vector<int32_t> uni;
+  for (int p = 0; p < 400; ++p)
+    if (p % 2 == 0 || p > 350) uni.push_back(p);
+  const int words = static_cast<int>((uni.size() + 31) / 32);
+  std::vector<uint32_t> mask(static_cast<size_t>(f.n_rows) * words, 0);
+  std::vector<std::vector<int32_t>> own(static_cast<size_t>(f.n_rows));
+  std::vector<int32_t> nk(static_cast<size_t>(f.n_rows), static_cast<int32_t>(uni.size()));
+  for (int i = 0; i < f.n_rows; ++i)
+    for (size_t j = 0; j < uni.size(); ++j)
+      if (rng() % 3 != 0 || j < 16) {  // rows also skip whole blocks sometimes
+        if (j >= 64 && j < 96 && i == 1) continue;
+        mask[static_cast<size_t>(i) * words + j / 32] |= 1u << (j % 32);
+        own[static_cast<size_t>(i)].push_back(uni[j]);
+      }
+  for (Isa isa : {Isa::kScalar, active_isa()}) {
+    std::vector<float> got(static_cast<size_t>(f.n_rows) * 64);
+    AttentionArgs a = f.args(got.data());
+    a.positions = uni.data();
+    a.n_keys = nk.data();
+    a.mask = mask.data();
+    a.mask_stride = words;
+    attention(a, isa);
+    for (int i = 0; i < f.n_rows; ++i) {
+      std::vector<float> want(64);
+      AttentionArgs b = f.args(want.data());
+      b.n_rows = 1;
+      b.q = f.q.data() + i * 64;
+      const int32_t n = static_cast<int32_t>(own[static_cast<size_t>(i)].size());
+      b.n_keys = &n;
+      b.positions = own[static_cast<size_t>(i)].data();
+      attention(b, Isa::kScalar);
+      for (int d = 0; d < 64; ++d) EXPECT_NEAR(got[static_cast<size_t>(i) * 64 + d], want[static_cast<size_t>(d)], 2e-5f) << isa_name(isa);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace docdsa::kernels

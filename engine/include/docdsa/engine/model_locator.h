@@ -16,5 +16,8 @@ inline constexpr const char* kDefaultModelFile = "SmolLM2-135M-Instruct.Q4_1.ggu
 std::vector<std::string> default_model_candidates();
 // Resolves the model path; the error lists what was tried and how to get the model.
 Result<std::string> locate_model(const std::string& explicit_path);
+// A file shipped under resources/ (prompts, prices, calibration text): $DOCDSA_RESOURCES,
+// the source tree's resources/, then the install prefix's share/docdsa/.
+Result<std::string> locate_resource(const std::string& relative);
 
 }  // namespace docdsa

@@ -10,6 +10,9 @@
 // at k[(pos / kKeyBlock) * head_dim * kKeyBlock + d * kKeyBlock + pos % kKeyBlock]. V is
 // row-major: element (pos, d) at v[pos * v_stride + d].
 //
+// Masks: rows may each attend to a subset of the list (bit masks), for query blocks sharing
+// one gathered union of sparse selections.
+//
 // Split-K: a call may cover only entries [key_begin, key_end) of the list; with `lse` set it
 // also writes each row's log-sum-exp, so partial results over disjoint ranges can be merged
 // (merge_partials) — decode uses this to spread one head's keys over all threads.
@@ -45,7 +48,15 @@ struct AttentionArgs {
   float* out = nullptr;          // [n_rows, out_stride]; zero for rows with no keys in range
   int64_t out_stride = 0;
   float* lse = nullptr;          // optional [n_rows]: log-sum-exp of scores (-inf: none)
+  // Optional per-row subsets of the list (sparse prefill: a block of query tokens shares the
+  // union of their selections): bit j of row i's words says whether entry j is attended.
+  const uint32_t* mask = nullptr;  // [n_rows][mask_stride]
+  int64_t mask_stride = 0;
 };
+
+inline bool mask_bit(const AttentionArgs& a, int row, int j) {
+  return a.mask == nullptr || ((a.mask[row * a.mask_stride + j / 32] >> (j % 32)) & 1u) != 0;
+}
 
 // Merges n_parts partial results (outs[p] rows with lses[p]) into out. Rows are head_dim wide.
 void merge_partials(int n_parts, const float* const* outs, const float* const* lses, int n_rows,
