@@ -78,6 +78,11 @@ void add_attention_options(CLI::App* sub, AttentionOptions& o) {
       ->check(CLI::IsMember({"relu", "max"}))->capture_default_str()->group("Attention");
   sub->add_option("--rope-scaling", o.rope_scaling, "RoPE scaling beyond the trained context: none, linear, ntk, yarn (default: the model file's)")
       ->check(CLI::IsMember({"none", "linear", "ntk", "yarn"}))->group("Attention");
+  sub->add_option("--extend-group", o.extend_group,
+                  "DSA context extension past the trained length: -1 auto (default), 0 off, G >= 2 fixed grouping")
+      ->capture_default_str()->group("Attention");
+  sub->add_option("--extend-window", o.extend_window, "Distances kept exact by the extension (default: half the trained context)")
+      ->group("Attention");
   sub->add_option("--rope-factor", o.rope_factor, "RoPE scaling factor (default: context / trained context)")->group("Attention");
 }
 
@@ -91,6 +96,8 @@ Result<SessionParams> session_params(const Model& model, const AttentionOptions&
   sp.dsa.heads = o.heads == "group" ? IndexerHeads::kGroup : IndexerHeads::kQuery;
   sp.dsa.combine = o.combine == "max" ? kernels::IndexCombine::kMax : kernels::IndexCombine::kReluSum;
   TRY_STATUS(validate(sp.dsa));
+  sp.extend_group = o.extend_group;
+  sp.extend_window = o.extend_window;
   if (!o.rope_scaling.empty()) {
     sp.rope_scaling = o.rope_scaling == "linear" ? RopeScaling::kLinear
                       : o.rope_scaling == "ntk"  ? RopeScaling::kNtk

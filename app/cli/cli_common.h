@@ -46,6 +46,8 @@ struct AttentionOptions {
   std::string combine = "relu";
   std::string rope_scaling;  // empty: the model file's
   float rope_factor = 0.0f;
+  int extend_group = -1;
+  int extend_window = 0;
 };
 void add_attention_options(CLI::App* sub, AttentionOptions& o);
 // Session parameters for a context of n_ctx tokens; loads (or calibrates on first use) the

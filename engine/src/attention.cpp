@@ -157,8 +157,24 @@ void Session::select(int il, int n, int p0) {
       qb.keys = sel_[static_cast<size_t>(t0)];
       qb.words = 0;
       std::fill(qb.n_keys.begin(), qb.n_keys.end(), static_cast<int32_t>(qb.keys.size()));
-      return;
+    } else {
+      build_union(qb, t0, nt, p0, group);
     }
+    if (ext_group_ > 0) {
+      // Distances past the extension window read as W + (d - W) / G: keys move forward by the
+      // difference (measured from the block's last token; exact for decode).
+      const int ref = p0 + t0 + nt - 1;
+      qb.shift.resize(qb.keys.size());
+      for (size_t j = 0; j < qb.keys.size(); ++j) {
+        const int d = ref - qb.keys[j];
+        qb.shift[j] = d <= ext_window_ ? 0 : (d - ext_window_) - (d - ext_window_) / ext_group_;
+      }
+    }
+  });
+}
+
+void Session::build_union(QueryBlock& qb, int t0, int nt, int p0, int group) {
+  {
     const int max_pos = p0 + t0 + nt - 1;
     thread_local std::vector<uint64_t> bits;
     thread_local std::vector<int32_t> index_of;
@@ -185,7 +201,7 @@ void Session::select(int il, int n, int p0) {
       const int32_t nk = index_of[static_cast<size_t>(p0 + t0 + t)] + 1;  // its own position is always selected
       for (int h = 0; h < group; ++h) qb.n_keys[static_cast<size_t>(t * group + h)] = nk;
     }
-  });
+  }
 }
 
 double Session::mass_recall(int il, int t, int pos, std::span<const int32_t> sel) const {
@@ -307,6 +323,13 @@ void Session::attention(int il, int n, int p0) {
       if (qb.words > 0) {
         a.mask = qb.mask.data();
         a.mask_stride = qb.words;
+      }
+      if (ext_group_ > 0) {
+        a.key_shift = qb.shift.data();
+        a.rot_cos = rot_cos_.data();
+        a.rot_sin = rot_sin_.data();
+        a.rot_pairs = c.n_rot / 2;
+        a.rot_neox = c.rope_neox;
       }
     }
     if (n_split == 1) {

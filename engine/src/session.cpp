@@ -114,6 +114,32 @@ Result<std::unique_ptr<Session>> Session::create(const Model& model, SessionPara
   s->rope_.theta_scale = std::pow(base, -2.0f / static_cast<float>(c.n_rot));
   s->rope_scaling_ = scaling;
   s->rope_factor_ = scaling == RopeScaling::kNone ? 1.0f : factor;
+  if (sparse && params.extend_group != 0 && c.n_ctx_train > 0) {
+    const int w = params.extend_window > 0 ? params.extend_window : c.n_ctx_train / 2;
+    int g = params.extend_group;
+    if (g < 0) {
+      // Auto: only past the trained length, with G so the farthest key reads as inside it.
+      const int room = c.n_ctx_train - w - 64;
+      g = params.n_ctx > c.n_ctx_train && room > 0 ? (params.n_ctx - w + room - 1) / room : 0;
+    }
+    if (g >= 2 && w < params.n_ctx) {
+      s->ext_group_ = g;
+      s->ext_window_ = w;
+      // Rotation by `shift` positions for every possible shift: d - d' < n_ctx.
+      const int pairs = c.n_rot / 2;
+      try {
+        s->rot_cos_.resize(static_cast<size_t>(params.n_ctx) * pairs);
+        s->rot_sin_.resize(static_cast<size_t>(params.n_ctx) * pairs);
+      } catch (const std::bad_alloc&) {
+        return make_error(ErrorCode::kOutOfRange, "not enough memory for the context-extension tables");
+      }
+      kernels::RopeParams unit = s->rope_;
+      unit.attn_factor = 1.0f;
+      unit.ext_factor = 0.0f;  // a pure rotation: the magnitude was applied when the key was cached
+      for (int sh = 0; sh < params.n_ctx; ++sh)
+        kernels::rope_cache(unit, sh, s->rot_cos_.data() + static_cast<size_t>(sh) * pairs, s->rot_sin_.data() + static_cast<size_t>(sh) * pairs);
+    }
+  }
   return s;
 }
 

@@ -105,6 +105,21 @@ void attention_impl(const docdsa::kernels::AttentionArgs& a) {
         }
         for (int dd = 0; dd < d; ++dd) kt[dd] = load_f16x16(&tile[static_cast<size_t>(dd) * kB]);
       }
+      if (a.key_shift) {
+        for (int j = 0; j < nk; ++j) {
+          const int32_t sh = a.key_shift[kb + j];
+          if (sh == 0) continue;
+          const float* c = a.rot_cos + static_cast<int64_t>(sh) * a.rot_pairs;
+          const float* sn = a.rot_sin + static_cast<int64_t>(sh) * a.rot_pairs;
+          for (int i = 0; i < a.rot_pairs; ++i) {
+            const int ia = a.rot_neox ? i : 2 * i;
+            const int ib = a.rot_neox ? i + a.rot_pairs : 2 * i + 1;
+            const float x0 = kt[ia][j], x1 = kt[ib][j];
+            kt[ia][j] = x0 * c[i] - x1 * sn[i];
+            kt[ib][j] = x0 * sn[i] + x1 * c[i];
+          }
+        }
+      }
       for (int j = 0; j < nk; ++j) {
         const uint16_t* vp = a.v + a.positions[kb + j] * a.v_stride;
         for (int c = 0; c < nv; ++c) vb[j * nv + c] = load_f16x16(vp + 16 * c);

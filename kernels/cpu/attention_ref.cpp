@@ -28,8 +28,20 @@ void attention_ref(const AttentionArgs& a) {
     float mx = -INFINITY;
     for (int j = begin; j < end; ++j) {
       const int64_t pos = a.positions ? a.positions[j] : j;
+      float key[256];
+      for (int dd = 0; dd < a.head_dim; ++dd) key[dd] = fp16_to_fp32(a.k[k_offset(pos, dd, a.head_dim)]);
+      if (a.key_shift && a.key_shift[j] != 0) {
+        const float* c = a.rot_cos + static_cast<int64_t>(a.key_shift[j]) * a.rot_pairs;
+        const float* sn = a.rot_sin + static_cast<int64_t>(a.key_shift[j]) * a.rot_pairs;
+        for (int r = 0; r < a.rot_pairs; ++r) {
+          const int ia = a.rot_neox ? r : 2 * r, ib = a.rot_neox ? r + a.rot_pairs : 2 * r + 1;
+          const float x0 = key[ia], x1 = key[ib];
+          key[ia] = x0 * c[r] - x1 * sn[r];
+          key[ib] = x0 * sn[r] + x1 * c[r];
+        }
+      }
       float dot = 0.0f;
-      for (int dd = 0; dd < a.head_dim; ++dd) dot += q[dd] * fp16_to_fp32(a.k[k_offset(pos, dd, a.head_dim)]);
+      for (int dd = 0; dd < a.head_dim; ++dd) dot += q[dd] * key[dd];
       s[j - begin] = mask_bit(a, i, j) ? dot * a.scale : -INFINITY;
       mx = std::max(mx, s[j - begin]);
     }

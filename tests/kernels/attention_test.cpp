@@ -9,6 +9,7 @@
 
 #include "docdsa/kernels/attention.h"
 #include "docdsa/kernels/fp16.h"
+#include "docdsa/kernels/ops.h"
 
 namespace docdsa::kernels {
 namespace {
@@ -149,6 +150,83 @@ TEST(Attention, MaskedUnionEqualsOwnSelection) {
       b.positions = own[static_cast<size_t>(i)].data();
       attention(b, Isa::kScalar);
       for (int d = 0; d < 64; ++d) EXPECT_NEAR(got[static_cast<size_t>(i) * 64 + d], want[static_cast<size_t>(d)], 2e-5f) << isa_name(isa);
+    }
+  }
+}
+
+// Context extension: a gathered key rotated forward by `shift` positions must equal the same
+// key cached at position + shift, for both RoPE pair layouts.
+TEST(Attention, KeyShiftEqualsKeysCachedAtShiftedPositions) {
+  const int hd = 64, n = 200, pairs = hd / 2;
+  RopeParams rp;
+  rp.n_rot = hd;
+  rp.theta_scale = std::pow(10000.0f, -2.0f / hd);
+  for (bool neox : {false, true}) {
+    rp.neox = neox;
+    std::mt19937 rng(neox ? 2 : 1);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    std::vector<float> q(static_cast<size_t>(hd));
+    for (auto& x : q) x = nd(rng);
+    std::vector<int32_t> pos, shift;
+    for (int p = 0; p < n; p += 3) {
+      pos.push_back(p);
+      shift.push_back(p % 2 ? 0 : 7 + p);
+    }
+    const int64_t blocks = (2 * n + kKeyBlock) / kKeyBlock;
+    std::vector<uint16_t> k1(static_cast<size_t>(blocks) * kKeyBlock * hd), k2(k1.size());
+    std::vector<uint16_t> v(static_cast<size_t>(2 * n + kKeyBlock) * hd);
+    for (auto& x : v) x = fp32_to_fp16(nd(rng));
+    std::vector<float> rc(static_cast<size_t>(2 * n) * pairs), rs(rc.size());
+    for (int s = 0; s < 2 * n; ++s) rope_cache(rp, s, rc.data() + s * pairs, rs.data() + s * pairs);
+    std::vector<int32_t> pos2;
+    for (size_t j = 0; j < pos.size(); ++j) {
+      std::vector<float> raw(static_cast<size_t>(hd)), a(raw.size()), b(raw.size());
+      for (auto& x : raw) x = nd(rng);
+      a = raw;
+      b = raw;
+      rope_apply(a.data(), hd, rc.data() + pos[j] * pairs, rs.data() + pos[j] * pairs, neox);
+      rope_apply(b.data(), hd, rc.data() + (pos[j] + shift[j]) * pairs, rs.data() + (pos[j] + shift[j]) * pairs, neox);
+      // Cache 2 holds the shifted key (and the same value) at a slot of its own.
+      const int slot = static_cast<int>(j);
+      for (int d = 0; d < hd; ++d) {
+        k1[static_cast<size_t>(k_offset(pos[j], d, hd))] = fp32_to_fp16(a[static_cast<size_t>(d)]);
+        k2[static_cast<size_t>(k_offset(slot, d, hd))] = fp32_to_fp16(b[static_cast<size_t>(d)]);
+      }
+      pos2.push_back(slot);
+    }
+    std::vector<uint16_t> v2(v.size());
+    for (size_t j = 0; j < pos.size(); ++j)
+      std::copy_n(v.begin() + pos[j] * hd, hd, v2.begin() + static_cast<int64_t>(j) * hd);
+    const int32_t nk = static_cast<int32_t>(pos.size());
+    for (Isa isa : {Isa::kScalar, active_isa()}) {
+      std::vector<float> got(static_cast<size_t>(hd)), want(static_cast<size_t>(hd));
+      AttentionArgs a;
+      a.head_dim = hd;
+      a.n_rows = 1;
+      a.q = q.data();
+      a.q_stride = hd;
+      a.n_keys = &nk;
+      a.positions = pos.data();
+      a.k = k1.data();
+      a.v = v.data();
+      a.v_stride = hd;
+      a.scale = 0.125f;
+      a.out = got.data();
+      a.out_stride = hd;
+      a.key_shift = shift.data();
+      a.rot_cos = rc.data();
+      a.rot_sin = rs.data();
+      a.rot_pairs = pairs;
+      a.rot_neox = neox;
+      attention(a, isa);
+      AttentionArgs b = a;
+      b.positions = pos2.data();
+      b.k = k2.data();
+      b.v = v2.data();
+      b.key_shift = nullptr;
+      b.out = want.data();
+      attention(b, Isa::kScalar);
+      for (int d = 0; d < hd; ++d) EXPECT_NEAR(got[static_cast<size_t>(d)], want[static_cast<size_t>(d)], 5e-3f) << isa_name(isa) << " neox " << neox;
     }
   }
 }

@@ -32,6 +32,12 @@ struct SessionParams {
   // RoPE scaling: the model file's unless set here. factor 0: n_ctx / trained context.
   std::optional<RopeScaling> rope_scaling;
   float rope_factor = 0.0f;
+  // Context extension for DSA beyond the trained length (Self-Extend-style, applied to the
+  // gathered keys only): keys farther than extend_window from the query are re-positioned so
+  // that distance d reads as extend_window + (d - extend_window) / G. extend_group: 0 off,
+  // -1 auto (on when n_ctx exceeds the trained context; G fits n_ctx into it), or G >= 2.
+  int extend_group = -1;
+  int extend_window = 0;  // 0: half the trained context
   // Observers (may be empty). qk_tap: post-RoPE queries [n, q_dim] and keys [n, kv_dim] of
   // each layer (calibration). selection_tap: the positions a query token's sparse attention
   // read in a layer (sources of an answer).
@@ -76,6 +82,8 @@ class Session {
   const kernels::RopeParams& rope() const { return rope_; }
   RopeScaling rope_scaling() const { return rope_scaling_; }
   float rope_factor() const { return rope_factor_; }
+  int extend_group() const { return ext_group_; }  // 0: no context extension
+  int extend_window() const { return ext_window_; }
 
   // Costs counted since creation or reset_cost(); decode() adds its measured time as prefill
   // (several tokens) or decode (one token).
@@ -95,6 +103,8 @@ class Session {
   // DSA: the indexer key of the token at pos (into the cache) and its indexer queries (row t).
   void index_token(int il, int t, int pos, const float* q, const float* k);
   void count_cost(int n, int p0, bool decoding);
+  struct QueryBlock;
+  void build_union(QueryBlock& qb, int t0, int nt, int p0, int group);
   int64_t k_head_stride() const;  // elements of one KV head's blocked K cache
 
   const Model& model_;
@@ -125,10 +135,13 @@ class Session {
     std::vector<int32_t> keys;    // union of the block's selections, ascending
     std::vector<uint32_t> mask;   // [rows][words]: row = token * group + head
     std::vector<int32_t> n_keys;  // [rows] union entries up to the row's own position
+    std::vector<int32_t> shift;   // context extension: RoPE shift per union entry
     int words = 0;
   };
   std::vector<QueryBlock> qblocks_;
   std::vector<float> score_buf_;  // decode: scores of one query over all keys
+  int ext_group_ = 0, ext_window_ = 0;  // context extension (0: off)
+  std::vector<float> rot_cos_, rot_sin_;  // [shift][n_rot/2]
   CostReport cost_;
   std::vector<double> recall_sum_;
   std::vector<int64_t> recall_n_;

@@ -52,6 +52,14 @@ struct AttentionArgs {
   // union of their selections): bit j of row i's words says whether entry j is attended.
   const uint32_t* mask = nullptr;  // [n_rows][mask_stride]
   int64_t mask_stride = 0;
+  // Optional RoPE re-positioning of gathered keys (context extension): list entry j's key is
+  // rotated forward by key_shift[j] positions, with rot_cos/rot_sin[shift * rot_pairs + i] the
+  // rotation of dimension pair i (pairs (2i, 2i+1), or (i, i + rot_pairs) with rot_neox).
+  const int32_t* key_shift = nullptr;
+  const float* rot_cos = nullptr;
+  const float* rot_sin = nullptr;
+  int rot_pairs = 0;
+  bool rot_neox = false;
 };
 
 inline bool mask_bit(const AttentionArgs& a, int row, int j) {
