@@ -5,6 +5,10 @@ their ratio from one run.
 
 Usage: scripts/bench_llamacpp.py [--docdsa build/app/cli/docdsa] [--model PATH] [--threads N]
                                  [--prefill 512,4096] [--depth 0,4096] [--reps 3] [--json]
+                                 [--attention dsa|dense]
+       scripts/bench_llamacpp.py --long [--long-128k] [--long-decode 8]
+         decode steps at depth 8K and 32K (and 128K): docdsa dense vs DSA (`docdsa bench --long`)
+         next to llama.cpp (flash attention on) at the same depths, same tokens and threads.
 Needs llama-cpp-python: scripts/oracle/setup_oracle.sh installs the pinned version into
 .venv-oracle, and this script re-runs itself with that interpreter when it exists."""
 import argparse
@@ -67,6 +71,56 @@ def llama_bench(model, threads, prefill, depths, decode_tokens, reps):
     return out
 
 
+def llama_long(model, threads, depths, steps):
+    import llama_cpp
+    from llama_cpp import Llama
+    out = []
+    for depth in depths:
+        llm = Llama(model_path=model, n_ctx=depth + steps + 8, n_batch=512, n_ubatch=512, n_threads=threads,
+                    n_threads_batch=threads, flash_attn=True, verbose=False)
+        ids = bench_tokens(depth + 1, llm.n_vocab())
+        t0 = time.perf_counter()
+        llm.eval(ids[:depth])
+        prefill_s = time.perf_counter() - t0
+        ms = []
+        for _ in range(steps):
+            t0 = time.perf_counter()
+            llm.eval([ids[depth]])
+            ms.append(1000.0 * (time.perf_counter() - t0))
+            # Decode every step at the same depth, like docdsa bench --long.
+            llm._ctx.kv_cache_seq_rm(-1, depth, -1)
+            llm.n_tokens = depth
+        out.append({"depth": depth, "decode_ms": statistics.median(ms), "prefill_seconds": prefill_s})
+        del llm
+    return out
+
+
+def main_long(a):
+    cmd = [a.docdsa, "bench", "--json", "--long", "--model", a.model, "--threads", str(a.threads),
+           "--long-decode", str(a.long_decode), "--no-dense-prefill"]
+    if a.long_128k:
+        cmd.append("--long-128k")
+    ours = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+    depths = [r["depth"] for r in ours["results"] if r["test"] == "decode"]
+    theirs = {r["depth"]: r for r in llama_long(a.model, a.threads, depths, a.long_decode)}
+    rows = []
+    for r in ours["results"]:
+        if r["test"] != "decode":
+            continue
+        t = theirs[r["depth"]]
+        rows.append({"depth": r["depth"], "docdsa_dsa_ms": r["dsa_ms"], "docdsa_dense_ms": r["dense_ms"],
+                     "llamacpp_ms": t["decode_ms"], "dsa_vs_dense": r["dense_ms"] / r["dsa_ms"],
+                     "dsa_vs_llamacpp": t["decode_ms"] / r["dsa_ms"], "llamacpp_prefill_s": t["prefill_seconds"]})
+    if a.json:
+        print(json.dumps({"model": a.model, "threads": a.threads, "rows": rows, "docdsa": ours}, indent=2))
+        return
+    print(f"model {a.model}, {a.threads} threads, decode ms/token (median of {a.long_decode} steps)")
+    print(f"{'depth':>8}{'docdsa dsa':>12}{'docdsa dense':>14}{'llama.cpp':>11}{'dsa/dense':>11}{'dsa/llama':>11}")
+    for r in rows:
+        print(f"{r['depth']:>8}{r['docdsa_dsa_ms']:>12.2f}{r['docdsa_dense_ms']:>14.2f}{r['llamacpp_ms']:>11.2f}"
+              f"{r['dsa_vs_dense']:>10.2f}x{r['dsa_vs_llamacpp']:>10.2f}x")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--docdsa", default=os.path.join(ROOT, "build", "app", "cli", "docdsa"))
@@ -77,6 +131,10 @@ def main():
     ap.add_argument("--decode-tokens", type=int, default=32)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--attention", default="dsa", choices=["dsa", "dense"])
+    ap.add_argument("--long", action="store_true")
+    ap.add_argument("--long-128k", action="store_true")
+    ap.add_argument("--long-decode", type=int, default=8)
     a = ap.parse_args()
     try:
         import llama_cpp  # noqa: F401
@@ -84,11 +142,14 @@ def main():
         if os.path.exists(VENV_PY) and sys.executable != VENV_PY:
             os.execv(VENV_PY, [VENV_PY] + sys.argv)
         sys.exit("llama-cpp-python is not installed: run scripts/oracle/setup_oracle.sh first")
+    if a.long:
+        main_long(a)
+        return
     prefill = [int(x) for x in a.prefill.split(",") if x]
     depths = [int(x) for x in a.depth.split(",") if x]
     ours = json.loads(subprocess.run(
         [a.docdsa, "bench", "--json", "--model", a.model, "--threads", str(a.threads), "--prefill", a.prefill,
-         "--depth", a.depth, "--decode-tokens", str(a.decode_tokens), "--reps", str(a.reps)],
+         "--depth", a.depth, "--decode-tokens", str(a.decode_tokens), "--reps", str(a.reps), "--attention", a.attention],
         check=True, capture_output=True, text=True).stdout)["results"]
     theirs = llama_bench(a.model, a.threads, prefill, depths, a.decode_tokens, a.reps)
     rows = []

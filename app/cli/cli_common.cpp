@@ -74,7 +74,7 @@ void add_attention_options(CLI::App* sub, AttentionOptions& o) {
   sub->add_option("--indexer-rank", o.rank, "Indexer key dimensions per KV head")->capture_default_str()->group("Attention");
   sub->add_option("--indexer-heads", o.heads, "Indexer queries: query (one per query head) or group (one per KV head)")
       ->check(CLI::IsMember({"query", "group"}))->capture_default_str()->group("Attention");
-  sub->add_option("--indexer-score", o.combine, "Combine head scores by relu (sum of ReLU, DeepSeek) or max")
+  sub->add_option("--indexer-score", o.combine, "Combine head scores by max (default, measured best) or relu (sum of ReLU, DeepSeek's formula)")
       ->check(CLI::IsMember({"relu", "max"}))->capture_default_str()->group("Attention");
   sub->add_option("--rope-scaling", o.rope_scaling, "RoPE scaling beyond the trained context: none, linear, ntk, yarn (default: the model file's)")
       ->check(CLI::IsMember({"none", "linear", "ntk", "yarn"}))->group("Attention");

@@ -43,7 +43,7 @@ struct AttentionOptions {
   DsaParams dsa;
   int rank = Indexer::kDefaultRank;
   std::string heads = "query";
-  std::string combine = "relu";
+  std::string combine = "max";
   std::string rope_scaling;  // empty: the model file's
   float rope_factor = 0.0f;
   int extend_group = -1;

@@ -134,6 +134,7 @@ void register_bench(CLI::App& app) {
           std::printf("prefill %6d tokens: dsa %.1f s", depth, prefill_s);
           if (r.contains("ratio")) std::printf(", dense %.1f s, ratio %.2fx", dense_prefill_32k, r["ratio"].get<double>());
           std::printf("\n");
+          std::fflush(stdout);
         }
       }
       double med[2] = {0, 0};
@@ -154,6 +155,7 @@ void register_bench(CLI::App& app) {
                      {"steps", o.long_decode}});
       if (!json)
         std::printf("decode @ %6d: dsa %.2f ms/token, dense %.2f ms/token, ratio %.2fx\n", depth, med[0], med[1], med[1] / med[0]);
+      std::fflush(stdout);
     }
     const double gib = 1024.0 * 1024.0 * 1024.0;
     const nlohmann::json mem = {{"peak_rss_bytes", peak_rss()}, {"kv_cache_bytes", ses.kv_bytes()},
@@ -220,17 +222,18 @@ void register_bench(CLI::App& app) {
         return static_cast<int>(kOk);
       }
       if (o.long_ctx) return bench_long(*model);
+      std::unique_ptr<Indexer> indexer;
       nlohmann::json results = nlohmann::json::array();
       const bool json = globals().json;
       if (!json)
-        std::cout << "model " << model->path() << ", isa " << kernels::isa_name(kernels::active_isa()) << "\n"
+        std::cout << "model " << model->path() << ", isa " << kernels::isa_name(kernels::active_isa()) << ", attention "
+                  << o.attn.mode << " (k=" << o.attn.dsa.top_k << ")\n"
                   << "test                 tok/s (median)   runs\n";
       for (int n : o.prefill) {
-        SessionParams sp;
-        sp.n_threads = globals().threads;
-        sp.n_ctx = n;
-        sp.n_batch = 512;
-        auto s = Session::create(*model, sp);
+        auto sp = session_params(*model, o.attn, n, indexer);
+        if (!sp.ok()) return report(sp.error());
+        sp->n_batch = 512;
+        auto s = Session::create(*model, *sp);
         if (!s.ok()) return report(s.error());
         const auto ids = bench_tokens(n, n_vocab);
         std::vector<double> tps;
@@ -245,11 +248,10 @@ void register_bench(CLI::App& app) {
         if (!json) std::printf("prefill %-6d        %10.1f       %d\n", n, med, o.reps);
       }
       for (int depth : o.depths) {
-        SessionParams sp;
-        sp.n_threads = globals().threads;
-        sp.n_ctx = depth + o.decode_tokens + 1;
-        sp.n_batch = 512;
-        auto s = Session::create(*model, sp);
+        auto sp = session_params(*model, o.attn, depth + o.decode_tokens + 1, indexer);
+        if (!sp.ok()) return report(sp.error());
+        sp->n_batch = 512;
+        auto s = Session::create(*model, *sp);
         if (!s.ok()) return report(s.error());
         const auto ids = bench_tokens(depth + 1, n_vocab);
         std::vector<double> tps;
@@ -268,7 +270,9 @@ void register_bench(CLI::App& app) {
                            {"threads", (*s)->n_threads()}});
         if (!json) std::printf("decode @ depth %-6d%10.1f       %d\n", depth, med, o.reps);
       }
-      if (json) print_json({{"model", model->path()}, {"isa", kernels::isa_name(kernels::active_isa())}, {"results", results}});
+      if (json)
+        print_json({{"model", model->path()}, {"isa", kernels::isa_name(kernels::active_isa())}, {"attention", o.attn.mode},
+                    {"top_k", o.attn.dsa.top_k}, {"results", results}});
       return static_cast<int>(kOk);
     };
   });

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <numeric>
 
@@ -21,7 +22,16 @@
 
 namespace docdsa {
 namespace {
-constexpr int kQueryTokens = 16;   // query tokens per task
+constexpr int kQueryTokens = 16;   // query tokens per task (dense)
+// Sparse: a block's tokens share one gathered union of their selections; adjacent tokens'
+// selections overlap only partly, so smaller blocks keep the union (and the masked work) small.
+int sparse_query_tokens() {
+  static const int v = [] {
+    const char* e = std::getenv("DOCDSA_SPARSE_QT");
+    return e ? std::max(1, std::atoi(e)) : 16;
+  }();
+  return v;
+}
 constexpr int kMinKeysPerSplit = 512;
 constexpr int kMaxIndexDim = 1024;
 }  // namespace
@@ -146,12 +156,13 @@ void Session::select(int il, int n, int p0) {
 
   // Per block of query tokens: the union of their selections and each row's mask over it.
   const int group = c.n_head / c.n_head_kv;
-  const int n_tblk = (n + kQueryTokens - 1) / kQueryTokens;
+  const int qtok = sparse_query_tokens();
+  const int n_tblk = (n + qtok - 1) / qtok;
   if (qblocks_.size() < static_cast<size_t>(n_tblk)) qblocks_.resize(static_cast<size_t>(n_tblk));
   pool_.run(n_tblk, [&](int b, int) {
     QueryBlock& qb = qblocks_[static_cast<size_t>(b)];
-    const int t0 = b * kQueryTokens;
-    const int nt = std::min(kQueryTokens, n - t0);
+    const int t0 = b * qtok;
+    const int nt = std::min(qtok, n - t0);
     qb.n_keys.resize(static_cast<size_t>(nt) * group);
     if (nt == 1) {
       qb.keys = sel_[static_cast<size_t>(t0)];
@@ -264,8 +275,9 @@ void Session::attention(int il, int n, int p0) {
   const uint16_t* kc = k_cache_[static_cast<size_t>(il)].data();
   const uint16_t* vc = v_cache_[static_cast<size_t>(il)].data();
   const int64_t kstride = k_head_stride();
-  const int n_tblk = (n + kQueryTokens - 1) / kQueryTokens;
   const bool sparse = dsa_ && !force_dense_ && p0 + n > params_.dsa.top_k && il >= params_.dsa.dense_layers;
+  const int qtok = sparse ? sparse_query_tokens() : kQueryTokens;
+  const int n_tblk = (n + qtok - 1) / qtok;
   if (sparse) select(il, n, p0);
   int n_keys_max = p0 + n;
   if (sparse) {
@@ -280,7 +292,7 @@ void Session::attention(int il, int n, int p0) {
   }
   int split_len = (n_keys_max + n_split - 1) / n_split;
   split_len = (split_len + kernels::kKeyBlock - 1) / kernels::kKeyBlock * kernels::kKeyBlock;
-  const size_t rows_per_task = static_cast<size_t>(kQueryTokens) * group;
+  const size_t rows_per_task = static_cast<size_t>(qtok) * group;
   if (n_split > 1) {
     attn_part_.resize(static_cast<size_t>(base_tasks) * n_split * rows_per_task * hd);
     attn_lse_.resize(static_cast<size_t>(base_tasks) * n_split * rows_per_task);
@@ -293,8 +305,8 @@ void Session::attention(int il, int n, int p0) {
     const int split = task % n_split;
     const int bt = task / n_split;
     const int g = bt / n_tblk;
-    const int t0 = (bt % n_tblk) * kQueryTokens;
-    const int nt = std::min(kQueryTokens, n - t0);
+    const int t0 = (bt % n_tblk) * qtok;
+    const int nt = std::min(qtok, n - t0);
     thread_local std::vector<float> qbuf, obuf;
     thread_local std::vector<int32_t> nkeys;
     qbuf.resize(static_cast<size_t>(nt) * group * hd);
@@ -353,8 +365,8 @@ void Session::attention(int il, int n, int p0) {
   if (n_split == 1) return;
   pool_.run(base_tasks, [&](int bt, int) {
     const int g = bt / n_tblk;
-    const int t0 = (bt % n_tblk) * kQueryTokens;
-    const int nt = std::min(kQueryTokens, n - t0);
+    const int t0 = (bt % n_tblk) * qtok;
+    const int nt = std::min(qtok, n - t0);
     thread_local std::vector<const float*> outs, lses;
     outs.resize(static_cast<size_t>(n_split));
     lses.resize(static_cast<size_t>(n_split));

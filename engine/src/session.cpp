@@ -2,12 +2,26 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cmath>
 #include <new>
 
 #include "docdsa/kernels/attention.h"
 
 namespace docdsa {
+namespace {
+// MemAvailable from /proc/meminfo, in bytes (0 when unknown).
+double available_memory_bytes() {
+  std::FILE* f = std::fopen("/proc/meminfo", "r");
+  if (!f) return 0;
+  char line[256];
+  unsigned long long kb = 0;
+  while (std::fgets(line, sizeof(line), f))
+    if (std::sscanf(line, "MemAvailable: %llu kB", &kb) == 1) break;
+  std::fclose(f);
+  return static_cast<double>(kb) * 1024.0;
+}
+}  // namespace
 
 Session::Session(const Model& model, SessionParams params)
     : model_(model), params_(params), pool_(params.n_threads) {}
@@ -32,6 +46,21 @@ Result<std::unique_ptr<Session>> Session::create(const Model& model, SessionPara
       return make_error(ErrorCode::kInvalidArgument, "the indexer was made for a different model shape");
     if (params.exact_attention)
       return make_error(ErrorCode::kInvalidArgument, "exact (llama.cpp-compatible) attention is dense only; use --attention dense");
+  }
+  {
+    // Refuse contexts that cannot fit before touching the memory (the kernel would rather
+    // kill the process than fail an allocation).
+    const double kv = 4.0 * c.n_layer * static_cast<double>(params.n_ctx) * c.n_head_kv * c.head_dim;
+    const double idx = sparse ? static_cast<double>(c.n_layer) * params.n_ctx * (params.indexer->key_dim() + 4.0) : 0.0;
+    const double ext = sparse ? 8.0 * params.n_ctx * (c.n_rot / 2) : 0.0;
+    const double need = kv + idx + ext;
+    const double avail = available_memory_bytes();
+    if (avail > 0 && need > 0.9 * avail) {
+      char msg[256];
+      std::snprintf(msg, sizeof(msg), "a %d-token context needs %.1f GiB of cache memory, but only %.1f GiB is available; use a shorter context",
+                    params.n_ctx, need / (1 << 30), avail / (1 << 30));
+      return make_error(ErrorCode::kOutOfRange, msg);
+    }
   }
   std::unique_ptr<Session> s(new Session(model, params));
   s->dsa_ = sparse;

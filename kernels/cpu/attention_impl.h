@@ -96,6 +96,9 @@ void attention_impl(const docdsa::kernels::AttentionArgs& a) {
         const uint16_t* kp = a.k + (p0 / kB) * d * kB;
         for (int dd = 0; dd < d; ++dd) kt[dd] = load_f16x16(kp + dd * kB);
       } else {
+#ifdef DOCDSA_HAVE_GATHER
+        gather_k16(a.k, a.positions + kb, nk, d, kt);
+#else
         thread_local std::vector<uint16_t> tile;
         tile.assign(static_cast<size_t>(d) * kB, 0);
         for (int j = 0; j < nk; ++j) {
@@ -104,6 +107,7 @@ void attention_impl(const docdsa::kernels::AttentionArgs& a) {
           for (int dd = 0; dd < d; ++dd) tile[static_cast<size_t>(dd) * kB + j] = kp[dd * kB];
         }
         for (int dd = 0; dd < d; ++dd) kt[dd] = load_f16x16(&tile[static_cast<size_t>(dd) * kB]);
+#endif
       }
       if (a.key_shift) {
         for (int j = 0; j < nk; ++j) {
@@ -131,6 +135,9 @@ void attention_impl(const docdsa::kernels::AttentionArgs& a) {
     for (int i = 0; i < a.n_rows; ++i) {
       const int lim = std::min(kB, std::min(a.n_keys[i], a.key_end) - kb);
       if (lim <= 0) continue;
+      uint32_t live = lim >= 32 ? 0xFFFFFFFFu : (1u << lim) - 1u;  // lanes attended
+      if (a.mask) live &= a.mask[i * a.mask_stride + kb / 32] >> (kb % 32);
+      if ((live & 0xFFFFu) == 0) continue;  // none of this row's keys in the block
       const float* q = a.q + i * a.q_stride;
       v16f s0{}, s1{}, s2{}, s3{};
       for (int dd = 0; dd < d; dd += 4) {
@@ -140,9 +147,6 @@ void attention_impl(const docdsa::kernels::AttentionArgs& a) {
         s3 += q[dd + 3] * kt[dd + 3];
       }
       v16f s = ((s0 + s1) + (s2 + s3)) * a.scale;
-      uint32_t live = lim >= 32 ? 0xFFFFFFFFu : (1u << lim) - 1u;  // lanes attended
-      if (a.mask) live &= a.mask[i * a.mask_stride + kb / 32] >> (kb % 32);
-      if ((live & 0xFFFFu) == 0) continue;
       for (int j = 0; j < kB; ++j)
         if (!((live >> j) & 1u)) s[j] = -std::numeric_limits<float>::infinity();
       const float m_new = std::max(m[i], v_hmax(s));

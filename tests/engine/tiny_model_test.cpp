@@ -182,7 +182,9 @@ TEST(TinyModel, BadInputsGiveClearErrors) {
 TEST(TinyModel, GenerationStreamsAndCancels) {
   auto m = tiny({}, "gen.gguf");
   ASSERT_TRUE(m);
-  auto s = Session::create(*m, SessionParams{});
+  SessionParams sp;
+  sp.n_ctx = 512;
+  auto s = Session::create(*m, sp);
   ASSERT_TRUE(s.ok());
   GenerateParams gp;
   gp.max_tokens = 10;

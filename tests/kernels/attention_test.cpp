@@ -176,8 +176,8 @@ TEST(Attention, KeyShiftEqualsKeysCachedAtShiftedPositions) {
     std::vector<uint16_t> k1(static_cast<size_t>(blocks) * kKeyBlock * hd), k2(k1.size());
     std::vector<uint16_t> v(static_cast<size_t>(2 * n + kKeyBlock) * hd);
     for (auto& x : v) x = fp32_to_fp16(nd(rng));
-    std::vector<float> rc(static_cast<size_t>(2 * n) * pairs), rs(rc.size());
-    for (int s = 0; s < 2 * n; ++s) rope_cache(rp, s, rc.data() + s * pairs, rs.data() + s * pairs);
+    std::vector<float> rc(static_cast<size_t>(3 * n) * pairs), rs(rc.size());  // positions + shifts < 3n
+    for (int s = 0; s < 3 * n; ++s) rope_cache(rp, s, rc.data() + s * pairs, rs.data() + s * pairs);
     std::vector<int32_t> pos2;
     for (size_t j = 0; j < pos.size(); ++j) {
       std::vector<float> raw(static_cast<size_t>(hd)), a(raw.size()), b(raw.size());

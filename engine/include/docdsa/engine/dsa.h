@@ -33,7 +33,7 @@ struct DsaParams {
   int window = 512;   // most recent tokens always kept
   int dense_layers = 0;  // the first N layers attend densely (their attention is the most diffuse)
   IndexerHeads heads = IndexerHeads::kQuery;
-  kernels::IndexCombine combine = kernels::IndexCombine::kReluSum;
+  kernels::IndexCombine combine = kernels::IndexCombine::kMax;  // chosen by measurement (README)
 };
 // Checks k, sinks and window (k >= 1, sinks + window < k); the message names the option.
 Status validate(const DsaParams& p);
