@@ -96,9 +96,6 @@ void attention_impl(const docdsa::kernels::AttentionArgs& a) {
         const uint16_t* kp = a.k + (p0 / kB) * d * kB;
         for (int dd = 0; dd < d; ++dd) kt[dd] = load_f16x16(kp + dd * kB);
       } else {
-#ifdef DOCDSA_HAVE_GATHER
-        gather_k16(a.k, a.positions + kb, nk, d, kt);
-#else
         thread_local std::vector<uint16_t> tile;
         tile.assign(static_cast<size_t>(d) * kB, 0);
         for (int j = 0; j < nk; ++j) {
@@ -107,7 +104,6 @@ void attention_impl(const docdsa::kernels::AttentionArgs& a) {
           for (int dd = 0; dd < d; ++dd) tile[static_cast<size_t>(dd) * kB + j] = kp[dd * kB];
         }
         for (int dd = 0; dd < d; ++dd) kt[dd] = load_f16x16(&tile[static_cast<size_t>(dd) * kB]);
-#endif
       }
       if (a.key_shift) {
         for (int j = 0; j < nk; ++j) {
