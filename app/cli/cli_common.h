@@ -61,6 +61,7 @@ void register_generate(CLI::App& app);
 void register_bench(CLI::App& app);
 void register_library(CLI::App& app);  // ingest, list, show, search, remove
 void register_calibrate(CLI::App& app);
+void register_ask(CLI::App& app);       // ask, chat, summarize
 void register_eval(CLI::App& app);      // eval fidelity, eval passkey
 
 }  // namespace docdsa::cli

@@ -160,7 +160,9 @@ void register_bench(CLI::App& app) {
     const double gib = 1024.0 * 1024.0 * 1024.0;
     const nlohmann::json mem = {{"peak_rss_bytes", peak_rss()}, {"kv_cache_bytes", ses.kv_bytes()},
                                 {"indexer_cache_bytes", ses.indexer_bytes()}, {"context", n_ctx}};
-    if (json) print_json({{"model", model.path()}, {"threads", ses.n_threads()}, {"top_k", sp->dsa.top_k}, {"results", out}, {"memory", mem}});
+    if (json)
+      print_json({{"model", model.path()}, {"threads", ses.n_threads()}, {"top_k", sp->dsa.top_k}, {"results", out}, {"memory", mem},
+                  {"cost", cost_json(ses.cost())}});
     else
       std::printf("memory at %d tokens: peak RSS %.2f GiB (KV cache %.2f GiB, indexer cache %.3f GiB)\n", n_ctx, peak_rss() / gib,
                   ses.kv_bytes() / gib, ses.indexer_bytes() / gib);

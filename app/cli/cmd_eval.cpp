@@ -246,6 +246,8 @@ int run_passkey(const PasskeyOpts& o) {
         std::mt19937 rng(o.seed + static_cast<unsigned>(length));
         int correct = 0, total = 0;
         double prefill = 0;
+        CostReport cost;
+        bool first_cost = true;
         nlohmann::json cases = nlohmann::json::array();
         for (int trial = 0; trial < o.trials; ++trial)
           for (int depth : o.depths) {
@@ -265,6 +267,8 @@ int run_passkey(const PasskeyOpts& o) {
             auto r = generate(**s, prompt, gp);
             if (!r.ok()) return report(r.error());
             const bool ok = r->text.find(nd.answer) != std::string::npos;
+            if (first_cost) cost = (*s)->cost(), first_cost = false;
+            else cost.add((*s)->cost());
             correct += ok;
             ++total;
             prefill += r->prefill_ms / 1000.0;
@@ -274,7 +278,7 @@ int run_passkey(const PasskeyOpts& o) {
           }
         const double acc = total ? static_cast<double>(correct) / total : 0.0;
         rows.push_back({{"length", length}, {"format", format}, {"mode", mode}, {"accuracy", acc}, {"correct", correct},
-                        {"total", total}, {"prefill_seconds", prefill}, {"cases", cases}});
+                        {"total", total}, {"prefill_seconds", prefill}, {"cost", cost_json(cost)}, {"cases", cases}});
         if (!globals().json) {
           bar.clear();
           std::printf("%-8d %-6s %-6s %9.2f %6d/%-3d %10.1f\n", length, format.c_str(), mode.c_str(), acc, correct, total, prefill);

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "cli_common.h"
+#include "library_common.h"
 #include "docdsa/ingest/document.h"
 #include "docdsa/storage/library.h"
 
@@ -22,26 +23,7 @@ std::string g_db;
 std::atomic<bool> g_stop{false};
 void on_sigint(int) { g_stop.store(true); }
 
-Result<std::unique_ptr<storage::Library>> open_library() {
-  return storage::Library::open(g_db.empty() ? storage::default_library_path() : g_db);
-}
-
-std::string format_ms(int64_t ms) {
-  if (ms < 0) return "";
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%02lld:%02lld:%02lld", static_cast<long long>(ms / 3600000), static_cast<long long>(ms / 60000 % 60),
-                static_cast<long long>(ms / 1000 % 60));
-  return buf;
-}
-
-std::string provenance(const storage::ChunkRow& c) {
-  if (c.page_first > 0) return c.page_first == c.page_last ? "p. " + std::to_string(c.page_first)
-                                                            : "pp. " + std::to_string(c.page_first) + "-" + std::to_string(c.page_last);
-  std::string s;
-  if (c.start_ms >= 0) s = format_ms(c.start_ms) + "-" + format_ms(c.end_ms);
-  if (!c.speakers.empty()) s += (s.empty() ? "" : " ") + c.speakers;
-  return s;
-}
+Result<std::unique_ptr<storage::Library>> open_library() { return open_library_at(g_db); }
 
 nlohmann::json chunk_json(const storage::ChunkRow& c) {
   return {{"index", c.idx}, {"tokens", c.n_tokens}, {"page_first", c.page_first}, {"page_last", c.page_last},
@@ -55,47 +37,6 @@ nlohmann::json doc_json(const storage::DocumentRow& d) {
           {"duration_ms", d.duration_ms}, {"status", d.status}, {"warnings", d.warnings}, {"added_at", d.added_at}};
 }
 
-bool supported(const fs::path& p) {
-  static const std::set<std::string> exts = {".pdf", ".srt", ".vtt", ".txt", ".md"};
-  std::string e = p.extension().string();
-  for (auto& ch : e) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-  return exts.count(e) != 0;
-}
-
-// Expands files and folders (recursively) into the supported files, in a stable order;
-// unreadable folders are reported, not fatal.
-std::vector<std::string> expand(const std::vector<std::string>& inputs, std::vector<std::pair<std::string, std::string>>* errors) {
-  std::vector<std::string> files;
-  for (const auto& in : inputs) {
-    std::error_code ec;
-    const auto st = fs::status(in, ec);
-    if (ec || !fs::exists(st)) {
-      errors->push_back({in, "no such file or folder"});
-      continue;
-    }
-    if (fs::is_directory(st)) {
-      std::vector<std::string> found;
-      fs::recursive_directory_iterator it(in, fs::directory_options::skip_permission_denied, ec), end;
-      if (ec) {
-        errors->push_back({in, "cannot read folder: " + ec.message()});
-        continue;
-      }
-      for (; it != end; it.increment(ec)) {
-        if (ec) {
-          errors->push_back({it->path().string(), "cannot read: " + ec.message()});
-          ec.clear();
-          continue;
-        }
-        if (it->is_regular_file(ec) && supported(it->path())) found.push_back(it->path().string());
-      }
-      std::sort(found.begin(), found.end());
-      files.insert(files.end(), found.begin(), found.end());
-    } else {
-      files.push_back(in);
-    }
-  }
-  return files;
-}
 
 int cmd_ingest(const std::vector<std::string>& inputs, const std::string& password, int max_tokens) {
   int rc = kOk;
@@ -115,58 +56,30 @@ int cmd_ingest(const std::vector<std::string>& inputs, const std::string& passwo
     if (!json) std::cerr << "docdsa: " << path << ": " << why << "\n";
   }
   const Tokenizer& tok = model->tokenizer();
-  auto count = [&](const std::string& s) { return static_cast<int>(tok.encode(s, false, false).size()); };
   for (size_t i = 0; i < files.size() && !g_stop.load(); ++i) {
     const std::string& f = files[i];
     if (bar) std::fprintf(stderr, "\r\033[K[%zu/%zu] %s", i + 1, files.size(), fs::path(f).filename().c_str());
-    auto doc = ingest::load_document(f, password);
-    if (!doc.ok()) {
+    auto ing = ingest_one(**lib, tok, f, password, max_tokens);
+    if (!ing.ok()) {
       ++failed;
       if (bar) std::fprintf(stderr, "\r\033[K");
-      if (!json) std::cerr << "docdsa: " << doc.error().message << "\n";
-      results.push_back({{"path", f}, {"status", "failed"}, {"error", doc.error().message}});
+      if (!json) std::cerr << "docdsa: " << ing.error().message << "\n";
+      results.push_back({{"path", f}, {"status", "failed"}, {"error", ing.error().message}});
       continue;
     }
-    const auto chunks = ingest::chunk_document(*doc, max_tokens, count);
-    storage::DocumentRow row;
-    row.path = fs::absolute(f).lexically_normal().string();
-    row.kind = ingest::kind_name(doc->kind);
-    row.title = doc->title;
-    row.author = doc->author;
-    row.content_hash = doc->content_hash;
-    row.file_size = doc->file_size;
-    std::vector<storage::SegmentRow> segs;
-    int64_t max_page = 0, end_ms = -1;
-    for (const auto& s : doc->segments) {
-      segs.push_back({s.page, s.start_ms, s.end_ms, s.speaker, s.text});
-      max_page = std::max<int64_t>(max_page, s.page);
-      end_ms = std::max(end_ms, s.end_ms);
-    }
-    row.n_pages = doc->kind == ingest::DocKind::kPdf ? max_page : 0;
-    row.duration_ms = end_ms;
-    std::vector<storage::ChunkRow> crow;
-    for (const auto& c : chunks) {
-      crow.push_back({c.index, c.n_tokens, c.page_first, c.page_last, c.start_ms, c.end_ms, c.char_begin, c.char_end, c.speakers, c.text});
-      row.n_tokens += c.n_tokens;
-    }
-    for (size_t w = 0; w < doc->warnings.size(); ++w) row.warnings += (w ? "; " : "") + doc->warnings[w];
-    auto stored = (*lib)->store(row, segs, crow);
-    if (!stored.ok()) {
-      ++failed;
-      if (!json) std::cerr << "docdsa: " << f << ": " << stored.error().message << "\n";
-      results.push_back({{"path", f}, {"status", "failed"}, {"error", stored.error().message}});
-      continue;
-    }
-    const auto [id, outcome] = *stored;
+    const IngestResult& in = *ing;
+    const storage::DocumentRow& row = in.row;
+    const int64_t id = in.id;
+    const storage::StoreOutcome outcome = in.outcome;
     (outcome == storage::StoreOutcome::kAdded ? added : outcome == storage::StoreOutcome::kReplaced ? replaced : unchanged)++;
     nlohmann::json r = {{"path", f}, {"status", storage::outcome_name(outcome)}, {"id", id}, {"kind", row.kind},
-                        {"segments", segs.size()}, {"chunks", crow.size()}, {"tokens", row.n_tokens}, {"warnings", doc->warnings}};
-    if (doc->kind == ingest::DocKind::kPdf) r["pages"] = row.n_pages, r["pages_without_text"] = doc->pages_without_text;
-    if (doc->rolling_repeats_removed) r["rolling_repeats_removed"] = doc->rolling_repeats_removed;
+                        {"segments", in.n_segments}, {"chunks", in.n_chunks}, {"tokens", row.n_tokens}, {"warnings", in.warnings}};
+    if (row.kind == "pdf") r["pages"] = row.n_pages, r["pages_without_text"] = in.pages_without_text;
+    if (in.rolling_repeats_removed) r["rolling_repeats_removed"] = in.rolling_repeats_removed;
     results.push_back(r);
     if (!json) {
       if (bar) std::fprintf(stderr, "\r\033[K");
-      std::cout << storage::outcome_name(outcome) << "  #" << id << "  " << f << "  (" << row.kind << ", " << crow.size() << " chunks, "
+      std::cout << storage::outcome_name(outcome) << "  #" << id << "  " << f << "  (" << row.kind << ", " << in.n_chunks << " chunks, "
                 << row.n_tokens << " tokens" << (row.warnings.empty() ? "" : "; " + row.warnings) << ")\n";
     }
   }

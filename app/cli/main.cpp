@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   register_bench(app);
   register_library(app);
   register_calibrate(app);
+  register_ask(app);
   register_eval(app);
   try {
     app.parse(argc, argv);

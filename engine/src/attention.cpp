@@ -215,6 +215,24 @@ void Session::build_union(QueryBlock& qb, int t0, int nt, int p0, int group) {
   }
 }
 
+void Session::observe(int il, int pos) {
+  const Indexer& ix = *params_.indexer;
+  kernels::IndexQuery iq;
+  iq.n_heads = idx_heads_;
+  iq.head_dim = ix.rank();
+  iq.q = iq8_.data();
+  iq.qscale = iqs_.data();
+  iq.offset = iq_off_.data();
+  iq.combine = params_.dsa.combine;
+  kernels::index_scores(iq, idx_cache_[static_cast<size_t>(il)].data(), idx_scale_[static_cast<size_t>(il)].data(), ix.key_dim(), 0,
+                        pos + 1, score_buf_.data());
+  thread_local std::vector<uint64_t> scratch;
+  std::vector<int32_t>& sel = sel_[0];
+  sel.clear();
+  kernels::select_topk(score_buf_.data(), pos + 1, params_.observe_k, 0, sel, scratch);
+  params_.selection_tap(il, pos, sel);
+}
+
 double Session::mass_recall(int il, int t, int pos, std::span<const int32_t> sel) const {
   const ModelConfig& c = model_.config();
   const int hd = c.head_dim, group = c.n_head / c.n_head_kv;
@@ -279,6 +297,7 @@ void Session::attention(int il, int n, int p0) {
   const int qtok = sparse ? sparse_query_tokens() : kQueryTokens;
   const int n_tblk = (n + qtok - 1) / qtok;
   if (sparse) select(il, n, p0);
+  else if (indexed_ && n == 1 && params_.observe_k > 0 && params_.selection_tap) observe(il, p0);
   int n_keys_max = p0 + n;
   if (sparse) {
     n_keys_max = 0;

@@ -9,9 +9,10 @@ Result<GenerateResult> generate(Session& s, const std::vector<TokenId>& prompt, 
   GenerateResult r;
   r.n_prompt = static_cast<int>(prompt.size());
   if (prompt.empty()) return make_error(ErrorCode::kInvalidArgument, "empty prompt");
-  if (static_cast<int>(prompt.size()) >= s.n_ctx())
-    return make_error(ErrorCode::kOutOfRange, "the prompt has " + std::to_string(prompt.size()) + " tokens; the context holds " +
-                                                  std::to_string(s.n_ctx()) + " (raise --ctx or shorten the input)");
+  if (s.n_past() + static_cast<int>(prompt.size()) >= s.n_ctx())
+    return make_error(ErrorCode::kOutOfRange, "the prompt has " + std::to_string(s.n_past() + prompt.size()) +
+                                                  " tokens; the context holds " + std::to_string(s.n_ctx()) +
+                                                  " (raise --ctx or shorten the input)");
   const Tokenizer& tok = s.model().tokenizer();
   const int n_vocab = s.model().config().n_vocab;
   auto cancelled = [&] { return p.cancel != nullptr && p.cancel->load(); };

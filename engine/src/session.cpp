@@ -40,18 +40,19 @@ Result<std::unique_ptr<Session>> Session::create(const Model& model, SessionPara
   if (sparse && params.indexer == nullptr)
     return make_error(ErrorCode::kInvalidArgument, "sparse attention over a " + std::to_string(params.n_ctx) +
                                                        "-token context needs an indexer (run docdsa calibrate)");
-  if (sparse) {
+  const bool indexed = sparse || (params.observe_k > 0 && params.indexer != nullptr);
+  if (indexed) {
     const Indexer& ix = *params.indexer;
     if (ix.n_layer() != c.n_layer || ix.n_head_kv() != c.n_head_kv || ix.head_dim() != c.head_dim)
       return make_error(ErrorCode::kInvalidArgument, "the indexer was made for a different model shape");
-    if (params.exact_attention)
+    if (params.exact_attention && sparse)
       return make_error(ErrorCode::kInvalidArgument, "exact (llama.cpp-compatible) attention is dense only; use --attention dense");
   }
   {
     // Refuse contexts that cannot fit before touching the memory (the kernel would rather
     // kill the process than fail an allocation).
     const double kv = 4.0 * c.n_layer * static_cast<double>(params.n_ctx) * c.n_head_kv * c.head_dim;
-    const double idx = sparse ? static_cast<double>(c.n_layer) * params.n_ctx * (params.indexer->key_dim() + 4.0) : 0.0;
+    const double idx = indexed ? static_cast<double>(c.n_layer) * params.n_ctx * (params.indexer->key_dim() + 4.0) : 0.0;
     const double ext = sparse ? 8.0 * params.n_ctx * (c.n_rot / 2) : 0.0;
     const double need = kv + idx + ext;
     const double avail = available_memory_bytes();
@@ -64,6 +65,7 @@ Result<std::unique_ptr<Session>> Session::create(const Model& model, SessionPara
   }
   std::unique_ptr<Session> s(new Session(model, params));
   s->dsa_ = sparse;
+  s->indexed_ = indexed;
   s->recall_sum_.assign(static_cast<size_t>(c.n_layer), 0.0);
   s->recall_n_.assign(static_cast<size_t>(c.n_layer), 0);
   s->cost_.mode = params.dsa.mode;
@@ -76,7 +78,7 @@ Result<std::unique_ptr<Session>> Session::create(const Model& model, SessionPara
       s->k_cache_[il].resize(static_cast<size_t>(c.n_head_kv) * static_cast<size_t>(s->k_head_stride()));
       s->v_cache_[il].resize(static_cast<size_t>(params.n_ctx) * kv_dim);
     }
-    if (sparse) {
+    if (indexed) {
       const int dim = params.indexer->key_dim();
       const size_t padded = static_cast<size_t>((params.n_ctx + kernels::kIndexBlock - 1) / kernels::kIndexBlock) * kernels::kIndexBlock;
       s->idx_heads_ = params.dsa.heads == IndexerHeads::kQuery ? c.n_head : c.n_head_kv;

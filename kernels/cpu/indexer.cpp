@@ -106,12 +106,51 @@ void index_scores(const IndexQuery& q, const uint8_t* cache, const float* kscale
   else scores_scalar(q, cache, kscale, dim, s0, s1, out);
 }
 
+namespace {
+
+// Exact top-k among the entries >= thr (which must number at least k): one pass collects
+// them in index order, an nth_element on (key, index) finds the k-th, a pass over the few
+// candidates emits the chosen ones in ascending order.
+bool select_above(const float* scores, int64_t n, int64_t k, float thr, int32_t base, std::vector<int32_t>& out,
+                  std::vector<uint64_t>& scratch) {
+  scratch.clear();
+  for (int64_t i = 0; i < n; ++i)
+    if (scores[i] >= thr) scratch.push_back((static_cast<uint64_t>(order_key(scores[i])) << 32) | static_cast<uint32_t>(i));
+  const size_t m = scratch.size();
+  if (static_cast<int64_t>(m) < k) return false;
+  thread_local std::vector<uint64_t> tmp;
+  tmp.assign(scratch.begin(), scratch.end());
+  std::nth_element(tmp.begin(), tmp.begin() + (k - 1), tmp.end(), std::greater<uint64_t>());
+  const uint64_t kth = tmp[static_cast<size_t>(k - 1)];
+  for (uint64_t c : scratch)
+    if (c >= kth) out.push_back(base + static_cast<int32_t>(c & 0xFFFFFFFFu));
+  return true;
+}
+
+}  // namespace
+
 void select_topk(const float* scores, int64_t n, int64_t k, int32_t base, std::vector<int32_t>& out,
                  std::vector<uint64_t>& scratch) {
   if (k <= 0 || n <= 0) return;
   if (k >= n) {
     for (int64_t i = 0; i < n; ++i) out.push_back(base + static_cast<int32_t>(i));
     return;
+  }
+  // Long rows, small k (decode and prefill at long context): guess the threshold from a
+  // strided sample so that about 1.5 k entries pass, then select exactly among those. The
+  // result is the same exact top-k as below; only when the guess lets fewer than k through
+  // does it fall back to the histogram.
+  if (n >= 8192 && k * 8 <= n) {
+    const int64_t stride = n / 2048;
+    thread_local std::vector<float> sample;
+    sample.clear();
+    for (int64_t i = stride / 2; i < n; i += stride) sample.push_back(scores[i]);
+    const double frac = std::min(1.0, 1.5 * static_cast<double>(k) / static_cast<double>(n));
+    const size_t rank = std::min(sample.size() - 1, static_cast<size_t>(frac * static_cast<double>(sample.size())));
+    std::nth_element(sample.begin(), sample.begin() + static_cast<int64_t>(rank), sample.end(), std::greater<float>());
+    const size_t before = out.size();
+    if (select_above(scores, n, k, sample[rank], base, out, scratch)) return;
+    out.resize(before);
   }
   constexpr int kShift = 21;  // 2048 buckets: sign, exponent and 2 mantissa bits
   std::array<uint32_t, (1u << (32 - kShift))> hist{};

@@ -383,6 +383,81 @@ Status Library::remove(int64_t doc_id) {
   return {};
 }
 
+namespace {
+Result<int64_t> insert_run(sqlite3* db, const std::string& path, int64_t doc_id, const RunRecord& run) {
+  Stmt r(db, "INSERT INTO runs (doc_id, kind, status, attention, model, cost_report, finished_at) "
+             "VALUES (?,?,'done',?,?,?,strftime('%Y-%m-%dT%H:%M:%fZ','now'))");
+  r.bind(1, doc_id).bind(2, run.kind).bind(3, run.attention).bind(4, run.model).bind(5, run.cost_report);
+  if (r.step() != SQLITE_DONE) return sql_error(db, path, "recording the run");
+  return static_cast<int64_t>(sqlite3_last_insert_rowid(db));
+}
+}  // namespace
+
+Result<int64_t> Library::save_answer(int64_t doc_id, const std::string& question, const std::string& answer,
+                                     const std::string& sources_json, const RunRecord& run) {
+  TRY_STATUS(exec("BEGIN IMMEDIATE"));
+  auto fail = [&](Error e) -> Error {
+    (void)exec("ROLLBACK");
+    return e;
+  };
+  auto run_id = insert_run(db_, path_, doc_id, run);
+  if (!run_id.ok()) return fail(run_id.error());
+  Stmt q(db_, "INSERT INTO questions (doc_id, text) VALUES (?,?)");
+  q.bind(1, doc_id).bind(2, question);
+  if (q.step() != SQLITE_DONE) return fail(sql_error(db_, path_, "storing the question"));
+  const int64_t qid = sqlite3_last_insert_rowid(db_);
+  Stmt a(db_, "INSERT INTO answers (question_id, run_id, text, sources) VALUES (?,?,?,?)");
+  a.bind(1, qid).bind(2, *run_id).bind(3, answer).bind(4, sources_json);
+  if (a.step() != SQLITE_DONE) return fail(sql_error(db_, path_, "storing the answer"));
+  const int64_t aid = sqlite3_last_insert_rowid(db_);
+  if (auto st = exec("COMMIT"); !st.ok()) return fail(st.error());
+  return aid;
+}
+
+Result<std::vector<AnswerRecord>> Library::history(int64_t doc_id) const {
+  Stmt s(db_, "SELECT q.id, a.id, q.text, a.text, a.sources, q.asked_at, COALESCE(r.attention,''), COALESCE(r.cost_report,'') "
+              "FROM questions q JOIN answers a ON a.question_id = q.id LEFT JOIN runs r ON r.id = a.run_id "
+              "WHERE q.doc_id = ? ORDER BY q.id, a.id");
+  s.bind(1, doc_id);
+  std::vector<AnswerRecord> out;
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW)
+    out.push_back({s.i64(0), s.i64(1), s.text(2), s.text(3), s.text(4), s.text(5), s.text(6), s.text(7)});
+  if (rc != SQLITE_DONE) return sql_error(db_, path_, "reading the history");
+  return out;
+}
+
+Result<int64_t> Library::save_summary(int64_t doc_id, const std::string& content_hash, const std::string& text,
+                                      const std::string& sources_json, const RunRecord& run) {
+  TRY_STATUS(exec("BEGIN IMMEDIATE"));
+  auto fail = [&](Error e) -> Error {
+    (void)exec("ROLLBACK");
+    return e;
+  };
+  Stmt del(db_, "DELETE FROM summaries WHERE doc_id = ? AND run_id IN (SELECT id FROM runs WHERE model = ?)");
+  del.bind(1, doc_id).bind(2, run.model);
+  if (del.step() != SQLITE_DONE) return fail(sql_error(db_, path_, "replacing the summary"));
+  auto run_id = insert_run(db_, path_, doc_id, run);
+  if (!run_id.ok()) return fail(run_id.error());
+  Stmt ins(db_, "INSERT INTO summaries (doc_id, run_id, content_hash, text, sources) VALUES (?,?,?,?,?)");
+  ins.bind(1, doc_id).bind(2, *run_id).bind(3, content_hash).bind(4, text).bind(5, sources_json);
+  if (ins.step() != SQLITE_DONE) return fail(sql_error(db_, path_, "storing the summary"));
+  const int64_t id = sqlite3_last_insert_rowid(db_);
+  if (auto st = exec("COMMIT"); !st.ok()) return fail(st.error());
+  return id;
+}
+
+Result<SummaryRecord> Library::find_summary(int64_t doc_id, const std::string& content_hash, const std::string& model) const {
+  Stmt s(db_, "SELECT s.id, s.content_hash, s.text, s.sources, s.created_at, r.attention, r.model, COALESCE(r.cost_report,'') "
+              "FROM summaries s JOIN runs r ON r.id = s.run_id WHERE s.doc_id = ? AND s.content_hash = ? AND r.model = ? "
+              "ORDER BY s.id DESC LIMIT 1");
+  s.bind(1, doc_id).bind(2, content_hash).bind(3, model);
+  const int rc = s.step();
+  if (rc == SQLITE_ROW) return SummaryRecord{s.i64(0), s.text(1), s.text(2), s.text(3), s.text(4), s.text(5), s.text(6), s.text(7)};
+  if (rc != SQLITE_DONE) return sql_error(db_, path_, "looking up the summary");
+  return SummaryRecord{};
+}
+
 std::string default_library_path() {
   if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x) return std::string(x) + "/docdsa/library.sqlite";
   const char* home = std::getenv("HOME");

@@ -26,8 +26,9 @@ std::vector<int32_t> brute_topk(const std::vector<float>& s, int64_t k, int32_t 
 TEST(Indexer, SelectTopkEqualsSortWithTieBreak) {
   std::mt19937 rng(7);
   std::vector<uint64_t> scratch;
-  for (int trial = 0; trial < 60; ++trial) {
-    const int n = 1 + static_cast<int>(rng() % 5000);
+  for (int trial = 0; trial < 76; ++trial) {
+    // Short rows take the histogram path; long ones (>= 8192, k <= n / 8) the sampled threshold.
+    const int n = trial < 60 ? 1 + static_cast<int>(rng() % 5000) : 8192 + static_cast<int>(rng() % 40000);
     std::vector<float> s(static_cast<size_t>(n));
     const int kind = trial % 4;
     for (auto& x : s) {
@@ -36,7 +37,7 @@ TEST(Indexer, SelectTopkEqualsSortWithTieBreak) {
       else if (kind == 2) x = static_cast<float>(rng() % 4);                    // heavy ties
       else x = 1.0f + static_cast<float>(rng() % 1000) * 1e-7f;                 // one bucket
     }
-    for (int64_t k : {int64_t{1}, int64_t{7}, int64_t{n / 3}, int64_t{n - 1}, int64_t{n}, int64_t{n + 5}}) {
+    for (int64_t k : {int64_t{1}, int64_t{7}, int64_t{n / 8}, int64_t{n / 3}, int64_t{n - 1}, int64_t{n}, int64_t{n + 5}}) {
       if (k < 1) continue;
       std::vector<int32_t> got;
       select_topk(s.data(), n, k, 100, got, scratch);

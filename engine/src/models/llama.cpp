@@ -130,7 +130,7 @@ Status Session::forward(std::span<const TokenId> tokens, bool want_logits, int l
         for (int dd = 0; dd < hd; ++dd) kc[g * kstride + kernels::k_offset(pos, dd, hd)] = kernels::fp32_to_fp16(kt[g * hd + dd]);
       uint16_t* vdst = vc + static_cast<size_t>(pos) * kv_dim;
       for (int i = 0; i < kv_dim; ++i) vdst[i] = kernels::fp32_to_fp16(vt[i]);
-      if (dsa_) index_token(il, t, pos, qt, kt);
+      if (indexed_) index_token(il, t, pos, qt, kt);
     });
     if (params_.qk_tap) params_.qk_tap(il, n, q, k);
     attention(il, n, p0);

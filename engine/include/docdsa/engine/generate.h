@@ -33,8 +33,8 @@ struct GenerateResult {
   std::string stop_reason;    // "eos", "max_tokens", "context", "cancelled"
 };
 
-// Continues `session` from its current state with `prompt` (only the tokens not yet in the
-// cache are prefilled).
+// Appends `prompt` to what `session` already holds (a follow-up question after truncating
+// to the document reuses the document's caches), then generates.
 Result<GenerateResult> generate(Session& session, const std::vector<TokenId>& prompt, const GenerateParams& params);
 
 }  // namespace docdsa

@@ -46,6 +46,10 @@ struct SessionParams {
   // Diagnostics (docdsa eval fidelity): for every recall_every-th sparse query token, the share
   // of its dense attention mass (over all keys, averaged over heads) that the selection holds.
   int recall_every = 0;
+  // Sources when attention is dense (the context fits in k, or --attention dense): with an
+  // indexer and a selection_tap, each decoded token also reports the observe_k positions
+  // the indexer ranks highest in every layer (diagnostic only; attention stays dense).
+  int observe_k = 0;
 };
 
 enum class Logits { kLast, kAll };
@@ -105,6 +109,7 @@ class Session {
   void count_cost(int n, int p0, bool decoding);
   struct QueryBlock;
   void build_union(QueryBlock& qb, int t0, int nt, int p0, int group);
+  void observe(int il, int pos);
   int64_t k_head_stride() const;  // elements of one KV head's blocked K cache
 
   const Model& model_;
@@ -123,6 +128,7 @@ class Session {
   // DSA state: indexer cache per layer (kernels/indexer.h layout) and key scales, the
   // batch's indexer queries, selections and per-query-block unions with row masks.
   bool dsa_ = false;
+  bool indexed_ = false;  // the indexer cache is kept (DSA, or observe_k)
   bool force_dense_ = false;
   int idx_heads_ = 0;
   std::vector<std::vector<uint8_t>> idx_cache_;

@@ -36,6 +36,22 @@ struct SearchHit {
   ChunkRow chunk;
 };
 
+// A model run whose result is stored (ask or summarize): how it ran and what it cost.
+struct RunRecord {
+  std::string kind;         // "ask" or "summarize"
+  std::string attention;    // "dsa" or "dense"
+  std::string model;        // model file name
+  std::string cost_report;  // JSON
+};
+struct AnswerRecord {
+  int64_t question_id = 0, answer_id = 0;
+  std::string question, answer, sources, asked_at, attention, cost_report;
+};
+struct SummaryRecord {
+  int64_t id = 0;
+  std::string content_hash, text, sources, created_at, attention, model, cost_report;
+};
+
 enum class StoreOutcome { kAdded, kUnchanged, kReplaced };
 const char* outcome_name(StoreOutcome o);
 
@@ -65,6 +81,18 @@ class Library {
   // Full-text search (FTS5 syntax) over chunk text, best matches first.
   Result<std::vector<SearchHit>> search(const std::string& query, int limit = 20) const;
   Status remove(int64_t doc_id);
+
+  // A question and its answer with the run that produced it, in one transaction.
+  Result<int64_t> save_answer(int64_t doc_id, const std::string& question, const std::string& answer,
+                              const std::string& sources_json, const RunRecord& run);
+  // Questions and answers about a document, oldest first.
+  Result<std::vector<AnswerRecord>> history(int64_t doc_id) const;
+  // The document's summary by `model` replaces any earlier one by that model, in one
+  // transaction: a run killed before it commits leaves no row, never a partial one.
+  Result<int64_t> save_summary(int64_t doc_id, const std::string& content_hash, const std::string& text,
+                               const std::string& sources_json, const RunRecord& run);
+  // The newest summary of this content by `model`, if any (id 0 when none).
+  Result<SummaryRecord> find_summary(int64_t doc_id, const std::string& content_hash, const std::string& model) const;
 
   Status integrity_check() const;
   const std::string& path() const { return path_; }

@@ -1,0 +1,279 @@
+#include "doc_prompt.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "docdsa/engine/model_locator.h"
+#include "library_common.h"
+
+namespace docdsa::cli {
+namespace fs = std::filesystem;
+
+std::string Range::label() const {
+  if (page_first > 0) return page_first == page_last ? "page " + std::to_string(page_first)
+                                                     : "pages " + std::to_string(page_first) + "-" + std::to_string(page_last);
+  if (ms_first >= 0) return format_ms(ms_first) + "-" + format_ms(ms_last);
+  return "the whole document";
+}
+
+Result<Range> parse_pages(const std::string& s) {
+  Range r;
+  int a = 0, b = 0;
+  char dash = 0;
+  const int n = std::sscanf(s.c_str(), "%d%c%d", &a, &dash, &b);
+  if (n == 1) b = a;
+  else if (n != 3 || dash != '-') return make_error(ErrorCode::kInvalidArgument, "--pages wants N or A-B, got '" + s + "'");
+  if (a < 1 || b < a) return make_error(ErrorCode::kInvalidArgument, "--pages " + s + " is not a valid page range");
+  r.page_first = a;
+  r.page_last = b;
+  return r;
+}
+
+namespace {
+// "hh:mm:ss", "mm:ss" or seconds -> ms; -1 when malformed.
+int64_t parse_clock(const std::string& s) {
+  int h = 0, m = 0, sec = 0;
+  if (std::sscanf(s.c_str(), "%d:%d:%d", &h, &m, &sec) == 3) return ((h * 60LL + m) * 60 + sec) * 1000;
+  if (std::sscanf(s.c_str(), "%d:%d", &m, &sec) == 2) return (m * 60LL + sec) * 1000;
+  char* end = nullptr;
+  const double v = std::strtod(s.c_str(), &end);
+  return end && *end == '\0' && v >= 0 ? static_cast<int64_t>(v * 1000) : -1;
+}
+}  // namespace
+
+Result<Range> parse_times(const std::string& s) {
+  const size_t dash = s.find('-');
+  if (dash == std::string::npos) return make_error(ErrorCode::kInvalidArgument, "--time wants START-END, got '" + s + "'");
+  Range r;
+  r.ms_first = parse_clock(s.substr(0, dash));
+  r.ms_last = parse_clock(s.substr(dash + 1));
+  if (r.ms_first < 0 || r.ms_last < r.ms_first)
+    return make_error(ErrorCode::kInvalidArgument, "--time " + s + " is not a valid time range (hh:mm:ss-hh:mm:ss)");
+  return r;
+}
+
+DocText render_document(const storage::DocumentRow& doc, const std::vector<storage::SegmentRow>& segs, const Range& range) {
+  DocText d;
+  int last_page = 0;
+  for (size_t i = 0; i < segs.size(); ++i) {
+    const storage::SegmentRow& s = segs[i];
+    if (range.page_first > 0 && (s.page < range.page_first || s.page > range.page_last)) continue;
+    if (range.ms_first >= 0 && (s.end_ms < range.ms_first || s.start_ms > range.ms_last)) continue;
+    std::string head;
+    if (doc.kind == "pdf") {
+      if (s.page != last_page) head = std::string(d.text.empty() ? "" : "\n") + "[page " + std::to_string(s.page) + "]\n";
+      last_page = s.page;
+    } else {
+      if (s.start_ms >= 0) head += "[" + format_ms(s.start_ms) + "] ";
+      if (!s.speaker.empty()) head += s.speaker + ": ";
+    }
+    d.text += head;
+    d.seg_begin.push_back(d.text.size());
+    d.text += s.text;
+    d.seg_end.push_back(d.text.size());
+    d.seg_index.push_back(static_cast<int>(i));
+    d.text += "\n";
+  }
+  return d;
+}
+
+Result<PromptTemplate> load_template(const std::string& name) {
+  TRY(std::string path, locate_resource("prompts/" + name + ".txt"));
+  std::ifstream f(path);
+  if (!f) return make_error(ErrorCode::kIo, "cannot read prompt template " + path);
+  PromptTemplate t;
+  std::string* cur = nullptr;
+  for (std::string line; std::getline(f, line);) {
+    if (!line.empty() && line[0] == '#') continue;
+    if (line == "[system]") { cur = &t.system; continue; }
+    if (line == "[user]") { cur = &t.user; continue; }
+    if (cur) *cur += (cur->empty() ? "" : "\n") + line;
+  }
+  if (t.user.find("{document}") == std::string::npos)
+    return make_error(ErrorCode::kCorrupt, "prompt template " + path + " has no {document} in its [user] section");
+  return t;
+}
+
+SplitPrompt build_prompt(const Model& model, const PromptTemplate& t, const std::string& document,
+                         const std::map<std::string, std::string>& vars) {
+  static const std::string kQ = "\x01Q\x01", kD = "\x01" "D\x01";
+  std::string user = t.user;
+  const auto replace = [](std::string& s, const std::string& from, const std::string& to) {
+    for (size_t p = s.find(from); p != std::string::npos; p = s.find(from, p + to.size())) s.replace(p, from.size(), to);
+  };
+  for (const auto& [k, v] : vars) replace(user, "{" + k + "}", k == "question" ? kQ : v);
+  replace(user, "{document}", kD);
+  if (user.find(kQ) == std::string::npos) user += kQ;  // no question slot: the prompt ends there
+  std::vector<ChatMessage> msgs;
+  if (!t.system.empty()) msgs.push_back({"system", t.system});
+  msgs.push_back({"user", user});
+  std::string full = model.chat_template().apply(msgs);
+  SplitPrompt sp;
+  const size_t qpos = full.find(kQ);
+  sp.prefix = full.substr(0, qpos);
+  sp.suffix = full.substr(qpos + kQ.size());
+  const size_t dpos = sp.prefix.find(kD);
+  sp.doc_offset = dpos;
+  sp.prefix.replace(dpos, kD.size(), document);
+  return sp;
+}
+
+std::vector<int> token_segments(const Tokenizer& tok, const std::vector<TokenId>& ids, const std::string& prefix,
+                                size_t doc_offset, const DocText& doc) {
+  std::vector<int> out(ids.size(), -1);
+  // Token pieces concatenate back to the prompt text; a leading BOS that is not in the text
+  // is skipped.
+  std::vector<size_t> off(ids.size() + 1, 0);
+  size_t pos = 0;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const std::string piece = tok.token_to_piece(ids[i], true);
+    off[i] = pos;
+    if (i == 0 && prefix.compare(0, piece.size(), piece) != 0) continue;
+    pos += piece.size();
+  }
+  if (pos != prefix.size()) return out;  // pieces do not line up with the text: no sources
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (off[i] < doc_offset) continue;
+    const size_t c = off[i] - doc_offset;
+    auto it = std::upper_bound(doc.seg_begin.begin(), doc.seg_begin.end(), c);
+    if (it == doc.seg_begin.begin()) continue;
+    const size_t s = static_cast<size_t>(it - doc.seg_begin.begin()) - 1;
+    if (c < doc.seg_end[s]) out[i] = static_cast<int>(s);
+  }
+  return out;
+}
+
+void SourceCounter::add(int pos, const int32_t* sel, size_t n) {
+  if (pos < first_counted_pos) return;
+  const int64_t win0 = pos + 1 - window;
+  for (size_t i = 0; i < n; ++i) {
+    const int32_t p = sel[i];
+    if (p < sinks || p >= win0 || p >= doc_tokens) continue;
+    count[static_cast<size_t>(p)] += 1.0;
+  }
+}
+
+nlohmann::json top_sources(const SourceCounter& sc, const std::vector<int>& tok_seg, const DocText& doc,
+                           const storage::DocumentRow& row, const std::vector<storage::SegmentRow>& segs, int limit) {
+  // Weight per rendered segment, then per page (PDF) or per segment (transcripts).
+  std::vector<double> w(doc.seg_index.size(), 0.0);
+  double total = 0;
+  for (size_t p = 0; p < sc.count.size() && p < tok_seg.size(); ++p)
+    if (tok_seg[p] >= 0 && sc.count[p] > 0) {
+      w[static_cast<size_t>(tok_seg[p])] += sc.count[p];
+      total += sc.count[p];
+    }
+  struct Src { double weight; int first_seg, last_seg; };
+  std::vector<Src> groups;
+  const bool pdf = row.kind == "pdf";
+  for (size_t i = 0; i < w.size(); ++i) {
+    if (pdf && !groups.empty() && segs[static_cast<size_t>(doc.seg_index[static_cast<size_t>(groups.back().last_seg)])].page ==
+                                      segs[static_cast<size_t>(doc.seg_index[i])].page) {
+      groups.back().weight += w[i];
+      groups.back().last_seg = static_cast<int>(i);
+    } else {
+      groups.push_back({w[i], static_cast<int>(i), static_cast<int>(i)});
+    }
+  }
+  std::stable_sort(groups.begin(), groups.end(), [](const Src& a, const Src& b) { return a.weight > b.weight; });
+  nlohmann::json out = nlohmann::json::array();
+  for (const Src& g : groups) {
+    if (static_cast<int>(out.size()) >= limit || g.weight <= 0) break;
+    const storage::SegmentRow& a = segs[static_cast<size_t>(doc.seg_index[static_cast<size_t>(g.first_seg)])];
+    const storage::SegmentRow& b = segs[static_cast<size_t>(doc.seg_index[static_cast<size_t>(g.last_seg)])];
+    std::string snippet = doc.text.substr(doc.seg_begin[static_cast<size_t>(g.first_seg)],
+                                          std::min<size_t>(160, doc.seg_end[static_cast<size_t>(g.first_seg)] - doc.seg_begin[static_cast<size_t>(g.first_seg)]));
+    for (char& ch : snippet) if (ch == '\n') ch = ' ';
+    nlohmann::json j = {{"weight", total > 0 ? g.weight / total : 0.0}, {"snippet", snippet}};
+    if (pdf) {
+      j["page"] = a.page;
+      j["label"] = "p. " + std::to_string(a.page);
+    } else {
+      j["start_ms"] = a.start_ms;
+      j["end_ms"] = b.end_ms;
+      j["speaker"] = a.speaker;
+      std::string label = a.start_ms >= 0 ? format_ms(a.start_ms) + "-" + format_ms(b.end_ms) : "part " + std::to_string(g.first_seg + 1);
+      if (!a.speaker.empty()) label += " " + a.speaker;
+      j["label"] = label;
+    }
+    out.push_back(j);
+  }
+  return out;
+}
+
+std::string sources_text(const nlohmann::json& sources) {
+  std::string s;
+  for (const auto& j : sources) {
+    char w[16];
+    std::snprintf(w, sizeof(w), "%3.0f%%", 100.0 * j["weight"].get<double>());
+    s += "  " + std::string(w) + "  " + j["label"].get<std::string>() + "  \"" + j["snippet"].get<std::string>() + "\"\n";
+  }
+  return s;
+}
+
+Result<Prices> load_prices(const std::string& path) {
+  std::string p = path;
+  if (p.empty()) {
+    std::string cfg;
+    if (const char* x = std::getenv("XDG_CONFIG_HOME"); x && *x) cfg = std::string(x) + "/docdsa/prices.json";
+    else if (const char* h = std::getenv("HOME"); h && *h) cfg = std::string(h) + "/.config/docdsa/prices.json";
+    std::error_code ec;
+    if (!cfg.empty() && fs::exists(cfg, ec)) p = cfg;
+  }
+  if (p.empty()) {
+    TRY(p, locate_resource("prices.json"));
+  }
+  std::ifstream f(p);
+  if (!f) return make_error(ErrorCode::kIo, "cannot read the price table " + p);
+  try {
+    const nlohmann::json j = nlohmann::json::parse(f);
+    Prices pr;
+    pr.currency = j.value("currency", "USD");
+    pr.dense_label = j.at("dense").value("label", "dense");
+    pr.dsa_label = j.at("dsa").value("label", "dsa");
+    pr.dense_in = j.at("dense").at("input").get<double>();
+    pr.dense_out = j.at("dense").at("output").get<double>();
+    pr.dsa_in = j.at("dsa").at("input").get<double>();
+    pr.dsa_out = j.at("dsa").at("output").get<double>();
+    return pr;
+  } catch (const std::exception& e) {
+    return make_error(ErrorCode::kCorrupt, "price table " + p + " is not valid: " + e.what() +
+                                               " (expected {\"dense\": {\"input\": .., \"output\": ..}, \"dsa\": {...}})");
+  }
+}
+
+nlohmann::json money_json(const CostReport& c, const Prices& p) {
+  const double in = static_cast<double>(c.prompt_tokens) / 1e6, out = static_cast<double>(c.decoded_tokens) / 1e6;
+  const double dense = in * p.dense_in + out * p.dense_out, dsa = in * p.dsa_in + out * p.dsa_out;
+  return {{"currency", p.currency}, {"dense", dense}, {"dsa", dsa}, {"saved", dense - dsa},
+          {"dense_prices", p.dense_label}, {"dsa_prices", p.dsa_label}, {"measured", false}};
+}
+
+std::string cost_table(CostReport c, const Prices& p) {
+  c.estimate_dense_times();
+  const nlohmann::json m = money_json(c, p);
+  char buf[2048];
+  const double fr = c.attn_flops_dsa > 0 ? c.attn_flops_dense / c.attn_flops_dsa : 0;
+  const double br = c.bytes_per_decoded_token_dsa() > 0 ? c.bytes_per_decoded_token_dense() / c.bytes_per_decoded_token_dsa() : 0;
+  const char* dl = c.dense_measured ? "measured" : "estimated";
+  std::snprintf(buf, sizeof(buf),
+                "Cost (%s, k=%d)                     dense            DSA       saving\n"
+                "  tokens read: %lld prompt + %lld generated\n"
+                "  attention FLOPs (counted)     %12.3g   %12.3g   %6.2fx\n"
+                "  bytes read / token (counted)  %10.1f MB  %10.1f MB   %6.2fx\n"
+                "  prefill time                  %10.2f s   %10.2f s    (dense %s, DSA measured)\n"
+                "  decode time                   %10.2f s   %10.2f s    (dense %s, DSA measured)\n"
+                "  money at list prices          %10.5f %s %8.5f %s   (%s vs %s)\n",
+                attention_mode_name(c.mode), c.top_k, static_cast<long long>(c.prompt_tokens), static_cast<long long>(c.decoded_tokens),
+                c.attn_flops_dense, c.attn_flops_dsa, fr, c.bytes_per_decoded_token_dense() / 1e6, c.bytes_per_decoded_token_dsa() / 1e6,
+                br, c.dense_prefill_seconds, c.prefill_seconds, dl, c.dense_decode_seconds, c.decode_seconds, dl,
+                m["dense"].get<double>(), p.currency.c_str(), m["dsa"].get<double>(), p.currency.c_str(), p.dense_label.c_str(),
+                p.dsa_label.c_str());
+  return buf;
+}
+
+}  // namespace docdsa::cli

@@ -1,0 +1,82 @@
+// Whole-document prompts: the document rendered with its provenance markers, the editable
+// prompt templates in resources/prompts, token -> segment maps for sources, the sources
+// themselves (from the DSA selections), and the price table.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "docdsa/engine/dsa.h"
+#include "docdsa/engine/model.h"
+#include "docdsa/storage/library.h"
+
+namespace docdsa::cli {
+
+// A page range (PDF) or time range in ms (transcripts) to read instead of the whole document.
+struct Range {
+  int page_first = 0, page_last = 0;       // 0: no page limit
+  int64_t ms_first = -1, ms_last = -1;     // -1: no time limit
+  bool empty() const { return page_first == 0 && ms_first < 0; }
+  std::string label() const;
+};
+// "3-7" or "12" -> pages; "00:10:00-00:20:00" or "600-1200" (seconds) -> times.
+Result<Range> parse_pages(const std::string& s);
+Result<Range> parse_times(const std::string& s);
+
+struct DocText {
+  std::string text;
+  std::vector<size_t> seg_begin, seg_end;  // char range of each rendered segment in text
+  std::vector<int> seg_index;              // index into the segment list
+};
+// PDF: "[page N]" before each page; transcripts: "[hh:mm:ss] Speaker: text" lines.
+DocText render_document(const storage::DocumentRow& doc, const std::vector<storage::SegmentRow>& segs, const Range& range);
+
+// A prompt template: [system] and [user] sections, '#' comment lines.
+struct PromptTemplate {
+  std::string system, user;
+};
+Result<PromptTemplate> load_template(const std::string& name);  // resources/prompts/<name>.txt
+
+// The prompt split where the question goes: prefix (system + document) and suffix (after the
+// question, up to the assistant's turn). Follow-up questions reuse the prefix's caches.
+struct SplitPrompt {
+  std::string prefix, suffix;
+  size_t doc_offset = 0;  // where the document text starts inside prefix
+};
+SplitPrompt build_prompt(const Model& model, const PromptTemplate& t, const std::string& document,
+                         const std::map<std::string, std::string>& vars);
+
+// For each token of `ids` (the tokenised prefix), the rendered segment it falls in, or -1.
+std::vector<int> token_segments(const Tokenizer& tok, const std::vector<TokenId>& ids, const std::string& prefix,
+                                size_t doc_offset, const DocText& doc);
+
+// Counts how often each prompt position was selected by the answer tokens' sparse attention
+// (sinks and the local window excluded: they are always kept, so they say nothing).
+struct SourceCounter {
+  int sinks = 0, window = 0;
+  int64_t first_counted_pos = 0;   // query positions before this (the prompt) are ignored
+  int64_t doc_tokens = 0;          // positions < doc_tokens are document tokens
+  std::vector<double> count;       // [doc_tokens]
+  void add(int pos, const int32_t* sel, size_t n);
+};
+// The top segments (grouped by page for PDFs) by selection weight.
+nlohmann::json top_sources(const SourceCounter& sc, const std::vector<int>& tok_seg, const DocText& doc,
+                           const storage::DocumentRow& row, const std::vector<storage::SegmentRow>& segs, int limit);
+std::string sources_text(const nlohmann::json& sources);
+
+// Prices per million tokens, dense era vs DSA era.
+struct Prices {
+  std::string currency = "USD", dense_label, dsa_label;
+  double dense_in = 0, dense_out = 0, dsa_in = 0, dsa_out = 0;
+};
+// --prices FILE, else $XDG_CONFIG_HOME/docdsa/prices.json, else resources/prices.json.
+Result<Prices> load_prices(const std::string& path);
+nlohmann::json money_json(const CostReport& c, const Prices& p);
+// The cost table printed after an answer or a summary.
+std::string cost_table(CostReport c, const Prices& p);
+
+}  // namespace docdsa::cli

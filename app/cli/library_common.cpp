@@ -1,0 +1,118 @@
+#include "library_common.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <set>
+
+#include "docdsa/ingest/document.h"
+
+namespace docdsa::cli {
+
+namespace fs = std::filesystem;
+
+Result<std::unique_ptr<storage::Library>> open_library_at(const std::string& db) {
+  return storage::Library::open(db.empty() ? storage::default_library_path() : db);
+}
+
+std::string format_ms(int64_t ms) {
+  if (ms < 0) return "";
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%02lld:%02lld:%02lld", static_cast<long long>(ms / 3600000), static_cast<long long>(ms / 60000 % 60),
+                static_cast<long long>(ms / 1000 % 60));
+  return buf;
+}
+
+std::string provenance(const storage::ChunkRow& c) {
+  if (c.page_first > 0) return c.page_first == c.page_last ? "p. " + std::to_string(c.page_first)
+                                                            : "pp. " + std::to_string(c.page_first) + "-" + std::to_string(c.page_last);
+  std::string s;
+  if (c.start_ms >= 0) s = format_ms(c.start_ms) + "-" + format_ms(c.end_ms);
+  if (!c.speakers.empty()) s += (s.empty() ? "" : " ") + c.speakers;
+  return s;
+}
+
+bool supported(const std::string& path) {
+  const fs::path p(path);
+  static const std::set<std::string> exts = {".pdf", ".srt", ".vtt", ".txt", ".md"};
+  std::string e = p.extension().string();
+  for (auto& ch : e) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  return exts.count(e) != 0;
+}
+
+// Expands files and folders (recursively) into the supported files, in a stable order;
+// unreadable folders are reported, not fatal.
+std::vector<std::string> expand(const std::vector<std::string>& inputs, std::vector<std::pair<std::string, std::string>>* errors) {
+  std::vector<std::string> files;
+  for (const auto& in : inputs) {
+    std::error_code ec;
+    const auto st = fs::status(in, ec);
+    if (ec || !fs::exists(st)) {
+      errors->push_back({in, "no such file or folder"});
+      continue;
+    }
+    if (fs::is_directory(st)) {
+      std::vector<std::string> found;
+      fs::recursive_directory_iterator it(in, fs::directory_options::skip_permission_denied, ec), end;
+      if (ec) {
+        errors->push_back({in, "cannot read folder: " + ec.message()});
+        continue;
+      }
+      for (; it != end; it.increment(ec)) {
+        if (ec) {
+          errors->push_back({it->path().string(), "cannot read: " + ec.message()});
+          ec.clear();
+          continue;
+        }
+        if (it->is_regular_file(ec) && supported(it->path().string())) found.push_back(it->path().string());
+      }
+      std::sort(found.begin(), found.end());
+      files.insert(files.end(), found.begin(), found.end());
+    } else {
+      files.push_back(in);
+    }
+  }
+  return files;
+}
+
+Result<IngestResult> ingest_one(storage::Library& lib, const Tokenizer& tok, const std::string& f, const std::string& password,
+                                int max_tokens) {
+  auto count = [&](const std::string& s) { return static_cast<int>(tok.encode(s, false, false).size()); };
+  TRY(ingest::Document doc, ingest::load_document(f, password));
+  const auto chunks = ingest::chunk_document(doc, max_tokens, count);
+  IngestResult r;
+  storage::DocumentRow& row = r.row;
+  row.path = fs::absolute(f).lexically_normal().string();
+  row.kind = ingest::kind_name(doc.kind);
+  row.title = doc.title;
+  row.author = doc.author;
+  row.content_hash = doc.content_hash;
+  row.file_size = doc.file_size;
+  std::vector<storage::SegmentRow> segs;
+  int64_t max_page = 0, end_ms = -1;
+  for (const auto& s : doc.segments) {
+    segs.push_back({s.page, s.start_ms, s.end_ms, s.speaker, s.text});
+    max_page = std::max<int64_t>(max_page, s.page);
+    end_ms = std::max(end_ms, s.end_ms);
+  }
+  row.n_pages = doc.kind == ingest::DocKind::kPdf ? max_page : 0;
+  row.duration_ms = end_ms;
+  std::vector<storage::ChunkRow> crow;
+  for (const auto& c : chunks) {
+    crow.push_back({c.index, c.n_tokens, c.page_first, c.page_last, c.start_ms, c.end_ms, c.char_begin, c.char_end, c.speakers, c.text});
+    row.n_tokens += c.n_tokens;
+  }
+  for (size_t w = 0; w < doc.warnings.size(); ++w) row.warnings += (w ? "; " : "") + doc.warnings[w];
+  auto stored = lib.store(row, segs, crow);
+  if (!stored.ok()) return make_error(stored.error().code, f + ": " + stored.error().message);
+  r.id = stored->first;
+  r.outcome = stored->second;
+  row.id = r.id;
+  r.n_segments = segs.size();
+  r.n_chunks = crow.size();
+  r.warnings = doc.warnings;
+  r.pages_without_text = doc.pages_without_text;
+  r.rolling_repeats_removed = doc.rolling_repeats_removed;
+  return r;
+}
+
+}  // namespace docdsa::cli

@@ -1,0 +1,38 @@
+// Library helpers shared by the commands: opening the library, expanding files and folders,
+// ingesting one file, and provenance labels.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "docdsa/engine/result.h"
+#include "docdsa/engine/tokenizer.h"
+#include "docdsa/storage/library.h"
+
+namespace docdsa::cli {
+
+// The library at `db`, or the default one when empty.
+Result<std::unique_ptr<storage::Library>> open_library_at(const std::string& db);
+std::string format_ms(int64_t ms);                  // hh:mm:ss, "" when negative
+std::string provenance(const storage::ChunkRow& c);  // "p. 3", "pp. 3-4", "00:01:02-00:01:30 Alice"
+bool supported(const std::string& path);            // .pdf .srt .vtt .txt .md
+// Files and folders (recursively) -> the supported files in a stable order; problems with
+// inputs (missing, unreadable folders) go to `errors` as (path, reason).
+std::vector<std::string> expand(const std::vector<std::string>& inputs, std::vector<std::pair<std::string, std::string>>* errors);
+
+struct IngestResult {
+  int64_t id = 0;
+  storage::StoreOutcome outcome = storage::StoreOutcome::kAdded;
+  storage::DocumentRow row;
+  size_t n_segments = 0, n_chunks = 0;
+  std::vector<std::string> warnings;
+  std::vector<int> pages_without_text;
+  int rolling_repeats_removed = 0;
+};
+// Extracts, chunks and stores one file (one transaction); the error names the file.
+Result<IngestResult> ingest_one(storage::Library& lib, const Tokenizer& tok, const std::string& path,
+                                const std::string& password = "", int max_chunk_tokens = 512);
+
+}  // namespace docdsa::cli
