@@ -476,6 +476,7 @@ int run_summarize(const SumOpts& o) {
       if (!o.out.empty() && !o.dry_run) {
         const fs::path md = fs::path(o.out) / (name + ".summary.md");
         std::error_code ec;
+        fs::remove(fs::path(o.out) / ("." + name + ".summary.md.tmp"), ec);  // left by a killed run
         if (!fs::exists(md, ec)) {  // killed between the commit and the sidecar: write it now
           auto srcs = nlohmann::json::parse(have->sources, nullptr, false);
           if (auto st = write_sidecar(o.out, row, have->text, srcs.is_discarded() ? nlohmann::json::array() : srcs); st.ok())
