@@ -448,16 +448,18 @@ int run_summarize(const SumOpts& o) {
     if (!json) std::fprintf(stderr, "docdsa: %s: %s\n", path.c_str(), why.c_str());
   }
   const auto t0 = clock_type::now();
+  const char* clr = isatty(STDOUT_FILENO) ? "\r\033[K" : "";  // clears a progress line on a terminal
   for (size_t i = 0; i < files.size() && !g_stop.load(); ++i) {
     const std::string& f = files[i];
     const std::string name = fs::path(f).filename().string();
     std::string eta;
     if (i > 0) eta = ", ETA " + ProgressBar::clock(since(t0) / static_cast<double>(i) * static_cast<double>(files.size() - i));
     const std::string label = "[" + std::to_string(i + 1) + "/" + std::to_string(files.size()) + eta + "] " + name;
-    auto fail = [&](const std::string& why) {
+    auto fail = [&](const std::string& reason) {
+      const std::string why = reason.find(f) == std::string::npos ? f + ": " + reason : reason;  // always names the file
       ++n_failed;
       results.push_back({{"path", f}, {"status", "failed"}, {"error", why}});
-      if (!json) std::fprintf(stderr, "\r\033[Kfailed   %s: %s\n", f.c_str(), why.c_str());
+      if (!json) std::fprintf(stderr, "%sfailed   %s\n", clr, why.c_str());
     };
     auto in = ingest_one(**lib, model->tokenizer(), f, o.password);
     if (!in.ok()) {
@@ -522,7 +524,7 @@ int run_summarize(const SumOpts& o) {
     if (!any_cost) total = sum->cost, any_cost = true;
     else total.add(sum->cost);
     results.push_back(r);
-    if (!json) std::printf("\r\033[Kdone     %s (%lld tokens%s)\n", f.c_str(), static_cast<long long>(sum->cost.prompt_tokens),
+    if (!json) std::printf("%sdone     %s (%lld tokens%s)\n", clr, f.c_str(), static_cast<long long>(sum->cost.prompt_tokens),
                            sum->sections > 1 ? (", " + std::to_string(sum->sections) + " sections combined").c_str() : "");
   }
   const bool interrupted = g_stop.load();
@@ -534,7 +536,7 @@ int run_summarize(const SumOpts& o) {
   } else {
     std::printf("\n%d summarised, %d skipped, %d failed%s\n", n_done, n_skipped, n_failed, interrupted ? " (interrupted)" : "");
     for (const auto& r : results)
-      if (r["status"] == "failed") std::printf("  failed: %s: %s\n", r["path"].get<std::string>().c_str(), r["error"].get<std::string>().c_str());
+      if (r["status"] == "failed") std::printf("  failed: %s\n", r["error"].get<std::string>().c_str());
     if (any_cost) std::printf("%s", cost_table(total, *prices).c_str());
   }
   if (interrupted) return kInterrupted;
