@@ -87,7 +87,7 @@ void add_attention_options(CLI::App* sub, AttentionOptions& o) {
 }
 
 Result<SessionParams> session_params(const Model& model, const AttentionOptions& o, int n_ctx,
-                                     std::unique_ptr<Indexer>& holder) {
+                                     std::unique_ptr<Indexer>& holder, int observe_k) {
   SessionParams sp;
   sp.n_threads = globals().threads;
   sp.n_ctx = n_ctx;
@@ -105,7 +105,8 @@ Result<SessionParams> session_params(const Model& model, const AttentionOptions&
                                                  : RopeScaling::kNone;
     sp.rope_factor = o.rope_factor;
   }
-  if (sp.dsa.mode == AttentionMode::kDsa && n_ctx > sp.dsa.top_k) {
+  const bool sparse = sp.dsa.mode == AttentionMode::kDsa && n_ctx > sp.dsa.top_k;
+  if (sparse || observe_k > 0) {
     if (!holder || holder->rank() != o.rank) {
       const std::string path = Indexer::default_path(model, o.rank);
       if (!std::filesystem::exists(path)) {
@@ -114,6 +115,7 @@ Result<SessionParams> session_params(const Model& model, const AttentionOptions&
       TRY(holder, Indexer::load_or_calibrate(model, o.rank, globals().threads));
     }
     sp.indexer = holder.get();
+    if (!sparse) sp.observe_k = observe_k;
   }
   return sp;
 }

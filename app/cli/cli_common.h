@@ -51,9 +51,10 @@ struct AttentionOptions {
 };
 void add_attention_options(CLI::App* sub, AttentionOptions& o);
 // Session parameters for a context of n_ctx tokens; loads (or calibrates on first use) the
-// indexer into `holder` when the context is longer than top-k.
+// indexer into `holder` when the context is longer than top-k. observe_k > 0 (sources): the
+// indexer is loaded even when attention stays dense, and reports that many picks per layer.
 Result<SessionParams> session_params(const Model& model, const AttentionOptions& o, int n_ctx,
-                                     std::unique_ptr<Indexer>& holder);
+                                     std::unique_ptr<Indexer>& holder, int observe_k = 0);
 nlohmann::json cost_json(CostReport c);
 
 void register_tokenize(CLI::App& app);

@@ -69,14 +69,8 @@ class DocSession {
                         row.path + ": " + range.label() + " is " + std::to_string(d->prefix_ids_.size()) +
                             " tokens; with the answer that exceeds the " + std::to_string(ctx_limit) +
                             "-token context. Ask about a part: --pages A-B (PDF) or --time hh:mm:ss-hh:mm:ss (transcripts), or raise --ctx");
-    TRY(SessionParams sp, session_params(model, attn, n_ctx, d->indexer_));
-    if (!sp.indexer) {  // dense, or the document fits in k: the indexer still points at sources
-      if (!d->indexer_) {
-        TRY(d->indexer_, Indexer::load_or_calibrate(model, attn.rank, globals().threads));
-      }
-      sp.indexer = d->indexer_.get();
-      sp.observe_k = observe_k(d->prefix_ids_.size());
-    }
+    // Dense, or the document fits in k: the indexer's picks still point at the sources.
+    TRY(SessionParams sp, session_params(model, attn, n_ctx, d->indexer_, observe_k(d->prefix_ids_.size())));
     d->counter_.sinks = sp.observe_k > 0 ? 0 : sp.dsa.sinks;
     d->counter_.window = sp.observe_k > 0 ? 0 : sp.dsa.window;
     d->counter_.doc_tokens = static_cast<int64_t>(d->prefix_ids_.size());
@@ -319,16 +313,13 @@ Result<Summary> summarize_part(const Model& model, const storage::DocumentRow& r
   if (!override_text.empty()) doc = DocText{override_text, {}, {}, {}};
   TRY(PromptTemplate t, load_template(template_name));
   const SplitPrompt sp = build_prompt(model, t, doc.text, {{"title", row.title.empty() ? fs::path(row.path).filename().string() : row.title}});
-  const std::string prompt = sp.prefix + sp.suffix;
-  const auto ids = model.tokenizer().encode(prompt, true, true);
-  const auto tok_seg = token_segments(model.tokenizer(), model.tokenizer().encode(sp.prefix, true, true), sp.prefix, sp.doc_offset, doc);
+  // The prefix (system + document) is tokenised once: for the prompt and for the source map.
+  std::vector<TokenId> ids = model.tokenizer().encode(sp.prefix, true, true);
+  const auto tok_seg = token_segments(model.tokenizer(), ids, sp.prefix, sp.doc_offset, doc);
+  const auto tail = model.tokenizer().encode(sp.suffix, false, true);
+  ids.insert(ids.end(), tail.begin(), tail.end());
   std::unique_ptr<Indexer> indexer;
-  TRY(SessionParams p, session_params(model, o.attn, static_cast<int>(ids.size()) + o.max_tokens + 8, indexer));
-  if (!p.indexer) {
-    TRY(indexer, Indexer::load_or_calibrate(model, o.attn.rank, globals().threads));
-    p.indexer = indexer.get();
-    p.observe_k = observe_k(ids.size());
-  }
+  TRY(SessionParams p, session_params(model, o.attn, static_cast<int>(ids.size()) + o.max_tokens + 8, indexer, observe_k(ids.size())));
   SourceCounter counter;
   counter.sinks = p.observe_k > 0 ? 0 : p.dsa.sinks;
   counter.window = p.observe_k > 0 ? 0 : p.dsa.window;

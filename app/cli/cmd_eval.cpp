@@ -14,7 +14,6 @@
 #include <fstream>
 #include <iostream>
 #include <random>
-#include <sstream>
 
 #include "cli_common.h"
 #include "docdsa/engine/generate.h"
@@ -320,24 +319,12 @@ void register_calibrate(CLI::App& app) {
           return static_cast<int>(kOk);
         }
       }
-      std::string path = o.text;
-      if (path.empty()) {
-        auto p = locate_resource("calibration/calibration.txt");
-        if (!p.ok()) return report(p.error());
-        path = *p;
-      }
-      auto text = read_text(path);
-      if (!text.ok()) return report(text.error());
-      std::string body;
-      std::istringstream ss(*text);
-      for (std::string line; std::getline(ss, line);)
-        if (line.empty() || line[0] != '#') body += line + "\n";
-      auto toks = model->tokenizer().encode(body, true);
-      if (static_cast<int>(toks.size()) > o.tokens) toks.resize(static_cast<size_t>(o.tokens));
+      auto toks = Indexer::calibration_tokens(*model, o.text, o.tokens);
+      if (!toks.ok()) return report(toks.error());
       std::signal(SIGINT, on_sigint);
-      ProgressBar bar("calibrating", static_cast<int>(toks.size()), !globals().json);
+      ProgressBar bar("calibrating", static_cast<int>(toks->size()), !globals().json);
       const auto t0 = std::chrono::steady_clock::now();
-      auto ix = Indexer::calibrate(*model, toks, o.rank, globals().threads, [&](int d, int) {
+      auto ix = Indexer::calibrate(*model, *toks, o.rank, globals().threads, [&](int d, int) {
         bar.update(d);
         return !g_stop.load();
       });
@@ -346,9 +333,9 @@ void register_calibrate(CLI::App& app) {
       if (auto st = (*ix)->save(out); !st.ok()) return report(st.error());
       const double sec = seconds_since(t0);
       if (globals().json) {
-        print_json({{"sidecar", out}, {"rank", o.rank}, {"calibration_tokens", toks.size()}, {"seconds", sec}, {"status", "written"}});
+        print_json({{"sidecar", out}, {"rank", o.rank}, {"calibration_tokens", toks->size()}, {"seconds", sec}, {"status", "written"}});
       } else {
-        std::printf("wrote %s (rank %d, %zu calibration tokens, %.1f s)\n", out.c_str(), o.rank, toks.size(), sec);
+        std::printf("wrote %s (rank %d, %zu calibration tokens, %.1f s)\n", out.c_str(), o.rank, toks->size(), sec);
       }
       return static_cast<int>(kOk);
     };

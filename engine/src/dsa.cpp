@@ -10,7 +10,6 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
 #include "docdsa/engine/model.h"
 #include "docdsa/engine/model_locator.h"
@@ -187,6 +186,21 @@ std::string Indexer::default_path(const Model& model, int rank) {
   return dir + "/docdsa/indexers/" + fs::path(model.path()).stem().string() + "-" + fp + "-r" + std::to_string(rank) + ".dsaidx";
 }
 
+Result<std::vector<TokenId>> Indexer::calibration_tokens(const Model& model, const std::string& path, int max_tokens) {
+  std::string p = path;
+  if (p.empty()) {
+    TRY(p, locate_resource("calibration/calibration.txt"));
+  }
+  std::ifstream f(p);
+  if (!f) return make_error(ErrorCode::kIo, p + ": cannot read the calibration text");
+  std::string text;
+  for (std::string line; std::getline(f, line);)
+    if (line.empty() || line[0] != '#') text += line + "\n";
+  std::vector<TokenId> tokens = model.tokenizer().encode(text, true);
+  if (static_cast<int>(tokens.size()) > max_tokens) tokens.resize(static_cast<size_t>(max_tokens));
+  return tokens;
+}
+
 Result<std::unique_ptr<Indexer>> Indexer::load_or_calibrate(const Model& model, int rank, int n_threads,
                                                             const std::function<bool(int, int)>& progress) {
   const std::string path = default_path(model, rank);
@@ -196,14 +210,7 @@ Result<std::unique_ptr<Indexer>> Indexer::load_or_calibrate(const Model& model, 
     if (ix.ok() || ix.error().code == ErrorCode::kInvalidArgument) return ix;
     // A damaged cache entry is rebuilt rather than reported: it is ours, not the user's.
   }
-  TRY(std::string text_path, locate_resource("calibration/calibration.txt"));
-  std::ifstream f(text_path);
-  std::stringstream ss;
-  std::string line;
-  while (std::getline(f, line))
-    if (line.empty() || line[0] != '#') ss << line << '\n';
-  std::vector<TokenId> tokens = model.tokenizer().encode(ss.str(), true);
-  if (tokens.size() > 4096) tokens.resize(4096);
+  TRY(std::vector<TokenId> tokens, calibration_tokens(model, "", 4096));
   TRY(std::unique_ptr<Indexer> ix, calibrate(model, tokens, rank, n_threads, progress));
   TRY_STATUS(ix->save(path));
   return ix;

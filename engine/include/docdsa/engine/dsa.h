@@ -59,6 +59,9 @@ class Indexer {
   // it on first use.
   static Result<std::unique_ptr<Indexer>> load_or_calibrate(const Model& model, int rank, int n_threads,
                                                             const std::function<bool(int, int)>& progress = {});
+  // Up to max_tokens tokens of calibration text: `path`, or the bundled
+  // resources/calibration/calibration.txt when empty ('#' lines are comments).
+  static Result<std::vector<TokenId>> calibration_tokens(const Model& model, const std::string& path, int max_tokens);
   // Identity of a model file's attention weights (XXH3 of shapes and Q/K tensors).
   static uint64_t fingerprint(const Model& model);
 
