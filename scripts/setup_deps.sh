@@ -7,7 +7,7 @@ PKGS=(
   python3 python3-pip python3-venv unzip
   libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev libeigen3-dev libxxhash-dev python3-jsonschema libsqlite3-dev sqlite3
   libgtest-dev libgmock-dev libbenchmark-dev
-  qt6-base-dev libqt6charts6-dev libpoppler-qt6-dev poppler-utils
+  qt6-base-dev qt6-charts-dev libpoppler-qt6-dev poppler-utils desktop-file-utils
   clang libclang-rt-14-dev
 )
 missing=()

@@ -111,6 +111,37 @@ storage::DocumentRow doc_row(const std::string& path, const std::string& hash) {
   return d;
 }
 
+// A library written by the previous schema (v1: runs had no attention map) is migrated in
+// place: its answers survive, read back with an empty map, and new runs store theirs.
+TEST(Library, MigratesVersion1KeepingAnswers) {
+  const auto p = tmp("v1.sqlite");
+  fs::remove(p);
+  int64_t doc = 0;
+  {
+    auto lib = storage::Library::open(p);
+    ASSERT_TRUE(lib.ok());
+    std::vector<storage::SegmentRow> segs = {{0, 0, 1000, "ALICE", "The keeper wrote logbooks."}};
+    std::vector<storage::ChunkRow> chunks = {{0, 6, 0, 0, 0, 1000, 0, 26, "ALICE", "The keeper wrote logbooks."}};
+    doc = (*lib)->store(doc_row("/x/v1.txt", "cccccc03"), segs, chunks)->first;
+    ASSERT_TRUE((*lib)->save_answer(doc, "Who wrote?", "The keeper.", "[]", {"ask", "dsa", "m.gguf", "{}", "[[0, 1.0]]"}).ok());
+  }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(p.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "ALTER TABLE runs DROP COLUMN attention_map; PRAGMA user_version = 1;", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  auto lib = storage::Library::open(p);
+  ASSERT_TRUE(lib.ok()) << lib.error().message;
+  EXPECT_EQ((*lib)->schema_version(), 2);
+  auto h = (*lib)->history(doc);
+  ASSERT_TRUE(h.ok());
+  ASSERT_EQ(h->size(), 1u);
+  EXPECT_EQ(h->front().answer, "The keeper.");
+  EXPECT_EQ(h->front().attention_map, "[]");
+  ASSERT_TRUE((*lib)->save_answer(doc, "Again?", "Yes.", "[]", {"ask", "dsa", "m.gguf", "{}", "[[0, 0.5]]"}).ok());
+  EXPECT_EQ((*lib)->history(doc)->back().attention_map, "[[0, 0.5]]");
+  EXPECT_TRUE((*lib)->integrity_check().ok());
+}
+
 TEST(Library, StoresDedupesReplacesSearchesAndRemoves) {
   const auto p = tmp("store.sqlite");
   fs::remove(p);

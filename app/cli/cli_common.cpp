@@ -88,54 +88,7 @@ void add_attention_options(CLI::App* sub, AttentionOptions& o) {
 
 Result<SessionParams> session_params(const Model& model, const AttentionOptions& o, int n_ctx,
                                      std::unique_ptr<Indexer>& holder, int observe_k) {
-  SessionParams sp;
-  sp.n_threads = globals().threads;
-  sp.n_ctx = n_ctx;
-  sp.dsa = o.dsa;
-  sp.dsa.mode = o.mode == "dense" ? AttentionMode::kDense : AttentionMode::kDsa;
-  sp.dsa.heads = o.heads == "group" ? IndexerHeads::kGroup : IndexerHeads::kQuery;
-  sp.dsa.combine = o.combine == "max" ? kernels::IndexCombine::kMax : kernels::IndexCombine::kReluSum;
-  TRY_STATUS(validate(sp.dsa));
-  sp.extend_group = o.extend_group;
-  sp.extend_window = o.extend_window;
-  if (!o.rope_scaling.empty()) {
-    sp.rope_scaling = o.rope_scaling == "linear" ? RopeScaling::kLinear
-                      : o.rope_scaling == "ntk"  ? RopeScaling::kNtk
-                      : o.rope_scaling == "yarn" ? RopeScaling::kYarn
-                                                 : RopeScaling::kNone;
-    sp.rope_factor = o.rope_factor;
-  }
-  const bool sparse = sp.dsa.mode == AttentionMode::kDsa && n_ctx > sp.dsa.top_k;
-  if (sparse || observe_k > 0) {
-    if (!holder || holder->rank() != o.rank) {
-      const std::string path = Indexer::default_path(model, o.rank);
-      if (!std::filesystem::exists(path)) {
-        spdlog::warn("no DSA indexer for this model yet: calibrating one (once; saved to {})", path);
-      }
-      TRY(holder, Indexer::load_or_calibrate(model, o.rank, globals().threads));
-    }
-    sp.indexer = holder.get();
-    if (!sparse) sp.observe_k = observe_k;
-  }
-  return sp;
-}
-
-nlohmann::json cost_json(CostReport c) {
-  c.estimate_dense_times();
-  const auto ratio = [](double a, double b) { return b > 0 ? a / b : 0.0; };
-  return {{"attention", attention_mode_name(c.mode)},
-          {"top_k", c.top_k},
-          {"tokens", {{"prompt", c.prompt_tokens}, {"decoded", c.decoded_tokens}, {"context", c.context_tokens}}},
-          {"attention_flops", {{"dense", c.attn_flops_dense}, {"dsa", c.attn_flops_dsa},
-                               {"saving", ratio(c.attn_flops_dense, c.attn_flops_dsa)}, {"measured", false}}},
-          {"linear_flops", c.linear_flops},
-          {"bytes_per_decoded_token", {{"dense", c.bytes_per_decoded_token_dense()}, {"dsa", c.bytes_per_decoded_token_dsa()},
-                                       {"weights", c.weight_bytes_per_token}, {"measured", false}}},
-          {"seconds", {{"prefill", c.prefill_seconds}, {"decode", c.decode_seconds}, {"measured", true}}},
-          {"dense_seconds", {{"prefill", c.dense_prefill_seconds}, {"decode", c.dense_decode_seconds},
-                             {"measured", c.dense_measured}}},
-          {"sparse_rows", c.sparse_rows},
-          {"mean_selected_keys", c.sparse_rows ? static_cast<double>(c.selected_keys) / c.sparse_rows : 0.0}};
+  return make_session_params(model, o, globals().threads, n_ctx, holder, observe_k);
 }
 
 }  // namespace docdsa::cli

@@ -13,8 +13,12 @@
 #include "docdsa/engine/model.h"
 #include "docdsa/engine/session.h"
 #include "docdsa/engine/result.h"
+#include "docdsa/app/attention_options.h"
 
 namespace docdsa::cli {
+
+// The Qt-free application core (app/core) is shared with the GUI.
+using namespace docdsa::app;  // NOLINT(google-build-using-namespace)
 
 // Exit codes: 0 ok, 1 the work failed (bad input file, model error), 2 usage error,
 // 3 model missing, 130 cancelled by Ctrl-C.
@@ -38,24 +42,12 @@ int report(const Error& e);  // prints "docdsa: <message>" (or JSON) and returns
 void print_json(const nlohmann::json& j);
 
 // --attention, --topk, --sinks, --window, --indexer-*, --rope-scaling, --rope-factor.
-struct AttentionOptions {
-  std::string mode = "dsa";
-  DsaParams dsa;
-  int rank = Indexer::kDefaultRank;
-  std::string heads = "query";
-  std::string combine = "max";
-  std::string rope_scaling;  // empty: the model file's
-  float rope_factor = 0.0f;
-  int extend_group = -1;
-  int extend_window = 0;
-};
 void add_attention_options(CLI::App* sub, AttentionOptions& o);
 // Session parameters for a context of n_ctx tokens; loads (or calibrates on first use) the
 // indexer into `holder` when the context is longer than top-k. observe_k > 0 (sources): the
 // indexer is loaded even when attention stays dense, and reports that many picks per layer.
 Result<SessionParams> session_params(const Model& model, const AttentionOptions& o, int n_ctx,
                                      std::unique_ptr<Indexer>& holder, int observe_k = 0);
-nlohmann::json cost_json(CostReport c);
 
 void register_tokenize(CLI::App& app);
 void register_generate(CLI::App& app);

@@ -14,9 +14,10 @@
 #include <iostream>
 
 #include "cli_common.h"
-#include "doc_prompt.h"
+#include "docdsa/app/doc_prompt.h"
+#include "docdsa/app/doc_session.h"
+#include "docdsa/app/library_common.h"
 #include "docdsa/engine/generate.h"
-#include "library_common.h"
 #include "progress.h"
 
 namespace docdsa::cli {
@@ -29,128 +30,6 @@ std::atomic<bool> g_stop{false};
 void on_sigint(int) { g_stop.store(true); }
 
 double since(clock_type::time_point t) { return std::chrono::duration<double>(clock_type::now() - t).count(); }
-
-constexpr int kQuestionBudget = 512;  // tokens reserved for a question and the template around it
-// Indexer picks per layer that stand in for the selection when attention is dense (a
-// document shorter than k, or --attention dense): an eighth of the document, 16 to 256.
-int observe_k(size_t doc_tokens) { return std::clamp(static_cast<int>(doc_tokens / 8), 16, 256); }
-
-struct Answer {
-  std::string question, text, stop_reason;
-  nlohmann::json sources;
-  CostReport cost;
-  int prompt_tokens = 0;      // whole prompt: document + question
-  int prefilled_tokens = 0;   // what this question had to prefill
-  int reused_tokens = 0;      // document tokens whose caches were reused
-  double prefill_seconds = 0, decode_seconds = 0;
-};
-
-// One document opened for questions: the prompt up to the question is prefilled once; each
-// question truncates back to it, so follow-ups only prefill the question.
-class DocSession {
- public:
-  static Result<std::unique_ptr<DocSession>> open(const Model& model, const storage::DocumentRow& row,
-                                                  std::vector<storage::SegmentRow> segs, const AttentionOptions& attn,
-                                                  const Range& range, int max_answer, int ctx_limit, bool show_progress) {
-    std::unique_ptr<DocSession> d(new DocSession(model));
-    d->row_ = row;
-    d->segs_ = std::move(segs);
-    d->max_answer_ = max_answer;
-    d->doc_ = render_document(row, d->segs_, range);
-    if (d->doc_.text.empty())
-      return make_error(ErrorCode::kInvalidArgument, row.path + ": no text in " + range.label());
-    TRY(PromptTemplate t, load_template("ask"));
-    d->split_ = build_prompt(model, t, d->doc_.text, {{"question", ""}, {"title", row.title}});
-    d->prefix_ids_ = model.tokenizer().encode(d->split_.prefix, true, true);
-    d->tok_seg_ = token_segments(model.tokenizer(), d->prefix_ids_, d->split_.prefix, d->split_.doc_offset, d->doc_);
-    const int n_ctx = static_cast<int>(d->prefix_ids_.size()) + kQuestionBudget + max_answer + 8;
-    if (n_ctx > ctx_limit)
-      return make_error(ErrorCode::kOutOfRange,
-                        row.path + ": " + range.label() + " is " + std::to_string(d->prefix_ids_.size()) +
-                            " tokens; with the answer that exceeds the " + std::to_string(ctx_limit) +
-                            "-token context. Ask about a part: --pages A-B (PDF) or --time hh:mm:ss-hh:mm:ss (transcripts), or raise --ctx");
-    // Dense, or the document fits in k: the indexer's picks still point at the sources.
-    TRY(SessionParams sp, session_params(model, attn, n_ctx, d->indexer_, observe_k(d->prefix_ids_.size())));
-    d->counter_.sinks = sp.observe_k > 0 ? 0 : sp.dsa.sinks;
-    d->counter_.window = sp.observe_k > 0 ? 0 : sp.dsa.window;
-    d->counter_.doc_tokens = static_cast<int64_t>(d->prefix_ids_.size());
-    d->counter_.count.assign(d->prefix_ids_.size(), 0.0);
-    DocSession* self = d.get();
-    sp.selection_tap = [self](int, int pos, std::span<const int32_t> sel) { self->counter_.add(pos, sel.data(), sel.size()); };
-    d->mode_ = sp.dsa.mode;
-    TRY(d->session_, Session::create(model, sp));
-    ProgressBar bar("reading " + fs::path(row.path).filename().string(), static_cast<int64_t>(d->prefix_ids_.size()), show_progress);
-    d->counter_.first_counted_pos = INT64_MAX;
-    TRY_STATUS(d->session_->decode(d->prefix_ids_, Logits::kLast, [&](int done, int) {
-      bar.update(done);
-      return !g_stop.load();
-    }));
-    bar.finish();
-    d->doc_cost_ = d->session_->cost();
-    return d;
-  }
-
-  Result<Answer> ask(const std::string& question, const std::function<bool(std::string_view)>& on_text) {
-    Answer a;
-    a.question = question;
-    const std::vector<TokenId> q_ids = model_.tokenizer().encode(question + split_.suffix, false, true);
-    if (static_cast<int>(q_ids.size()) > kQuestionBudget)
-      return make_error(ErrorCode::kInvalidArgument, "the question is too long (" + std::to_string(q_ids.size()) + " tokens; at most " +
-                                                         std::to_string(kQuestionBudget) + ")");
-    session_->truncate(static_cast<int>(prefix_ids_.size()));
-    session_->reset_cost();
-    std::fill(counter_.count.begin(), counter_.count.end(), 0.0);
-    // Count the selections of the last prompt token (it predicts the first answer token) on.
-    counter_.first_counted_pos = static_cast<int64_t>(prefix_ids_.size() + q_ids.size()) - 1;
-    GenerateParams gp;
-    gp.max_tokens = max_answer_;
-    gp.sampler.greedy = true;
-    gp.sampler.repeat_penalty = 1.1f;
-    gp.cancel = &g_stop;
-    if (on_text) gp.on_token = [&](TokenId, std::string_view piece) { return on_text(piece); };
-    TRY(GenerateResult r, generate(*session_, q_ids, gp));
-    a.text = r.text;
-    a.stop_reason = r.stop_reason;
-    a.cost = session_->cost();
-    a.prompt_tokens = static_cast<int>(prefix_ids_.size() + q_ids.size());
-    a.prefilled_tokens = static_cast<int>(q_ids.size());
-    a.reused_tokens = static_cast<int>(prefix_ids_.size());
-    a.prefill_seconds = r.prefill_ms / 1000.0;
-    a.decode_seconds = r.decode_ms / 1000.0;
-    if (first_) {  // the first answer pays for reading the document
-      a.cost.add(doc_cost_);
-      a.cost.context_tokens = std::max(a.cost.context_tokens, doc_cost_.context_tokens);
-      a.prefilled_tokens += static_cast<int>(prefix_ids_.size());
-      a.reused_tokens = 0;
-      a.prefill_seconds += doc_cost_.prefill_seconds;
-      first_ = false;
-    }
-    a.sources = top_sources(counter_, tok_seg_, doc_, row_, segs_, 5);
-    return a;
-  }
-
-  const storage::DocumentRow& row() const { return row_; }
-  AttentionMode mode() const { return mode_; }
-  int doc_tokens() const { return static_cast<int>(prefix_ids_.size()); }
-  double doc_prefill_seconds() const { return doc_cost_.prefill_seconds; }
-
- private:
-  explicit DocSession(const Model& m) : model_(m) {}
-  const Model& model_;
-  storage::DocumentRow row_;
-  std::vector<storage::SegmentRow> segs_;
-  DocText doc_;
-  SplitPrompt split_;
-  std::vector<TokenId> prefix_ids_;
-  std::vector<int> tok_seg_;
-  std::unique_ptr<Indexer> indexer_;
-  std::unique_ptr<Session> session_;
-  SourceCounter counter_;
-  CostReport doc_cost_;
-  AttentionMode mode_ = AttentionMode::kDsa;
-  int max_answer_ = 256;
-  bool first_ = true;
-};
 
 struct AskOpts {
   std::string target, db, password, pages, times, prices;
@@ -210,13 +89,30 @@ int run_questions(const AskOpts& o, bool interactive) {
   if (!segs.ok()) return report(segs.error());
   std::signal(SIGINT, on_sigint);
   const bool json = globals().json;
-  auto ds = DocSession::open(*model, *row, *segs, o.attn, range, o.max_tokens, o.ctx, !json);
+  DocSessionOptions dso;
+  dso.attn = o.attn;
+  dso.range = range;
+  dso.max_answer = o.max_tokens;
+  dso.ctx_limit = o.ctx;
+  dso.threads = globals().threads;
+  const auto open_doc = [&](const DocSessionOptions& opts) {
+    ProgressBar bar("reading " + fs::path(row->path).filename().string(), 1, !json);
+    auto d = DocSession::open(*model, *row, *segs, opts, [&](int64_t done, int64_t total) {
+      bar.set_total(total);
+      bar.update(done);
+      return true;
+    }, &g_stop);
+    bar.finish();
+    if (!d.ok() && d.error().code == ErrorCode::kCancelled) return decltype(d)(make_error(ErrorCode::kCancelled, "cancelled"));
+    return d;
+  };
+  auto ds = open_doc(dso);
   if (!ds.ok()) return report(ds.error());
   std::unique_ptr<DocSession> dense;
   if (o.compare) {
-    AttentionOptions da = o.attn;
-    da.mode = "dense";
-    auto d = DocSession::open(*model, *row, *segs, da, range, o.max_tokens, o.ctx, !json);
+    DocSessionOptions da = dso;
+    da.attn.mode = "dense";
+    auto d = open_doc(da);
     if (!d.ok()) return report(d.error());
     dense = std::move(*d);
   }
@@ -245,7 +141,7 @@ int run_questions(const AskOpts& o, bool interactive) {
     }
     if (a->stop_reason != "cancelled") {
       storage::RunRecord run{"ask", attention_mode_name((*ds)->mode()), fs::path(model->path()).filename().string(),
-                             cost_json(a->cost).dump()};
+                             cost_json(a->cost).dump(), heat_to_json(a->heat)};
       if (auto st = (*lib)->save_answer(row->id, q, a->text, a->sources.dump(), run); !st.ok())
         spdlog::warn("the answer was not saved to the library: {}", st.error().message);
     }
@@ -297,99 +193,6 @@ struct SumOpts {
   bool force = false, dry_run = false;
   AttentionOptions attn;
 };
-
-struct Summary {
-  std::string text;
-  nlohmann::json sources = nlohmann::json::array();
-  CostReport cost;
-  int sections = 1;
-};
-
-// Summarises segments [first, last) as one document.
-Result<Summary> summarize_part(const Model& model, const storage::DocumentRow& row, const std::vector<storage::SegmentRow>& segs,
-                               const SumOpts& o, const std::string& label, const std::string& template_name,
-                               const std::string& override_text = "") {
-  DocText doc = render_document(row, segs, Range{});
-  if (!override_text.empty()) doc = DocText{override_text, {}, {}, {}};
-  TRY(PromptTemplate t, load_template(template_name));
-  const SplitPrompt sp = build_prompt(model, t, doc.text, {{"title", row.title.empty() ? fs::path(row.path).filename().string() : row.title}});
-  // The prefix (system + document) is tokenised once: for the prompt and for the source map.
-  std::vector<TokenId> ids = model.tokenizer().encode(sp.prefix, true, true);
-  const auto tok_seg = token_segments(model.tokenizer(), ids, sp.prefix, sp.doc_offset, doc);
-  const auto tail = model.tokenizer().encode(sp.suffix, false, true);
-  ids.insert(ids.end(), tail.begin(), tail.end());
-  std::unique_ptr<Indexer> indexer;
-  TRY(SessionParams p, session_params(model, o.attn, static_cast<int>(ids.size()) + o.max_tokens + 8, indexer, observe_k(ids.size())));
-  SourceCounter counter;
-  counter.sinks = p.observe_k > 0 ? 0 : p.dsa.sinks;
-  counter.window = p.observe_k > 0 ? 0 : p.dsa.window;
-  counter.doc_tokens = static_cast<int64_t>(tok_seg.size());
-  counter.count.assign(tok_seg.size(), 0.0);
-  counter.first_counted_pos = static_cast<int64_t>(ids.size()) - 1;
-  p.selection_tap = [&](int, int pos, std::span<const int32_t> sel) { counter.add(pos, sel.data(), sel.size()); };
-  TRY(std::unique_ptr<Session> s, Session::create(model, p));
-  ProgressBar bar(label, static_cast<int64_t>(ids.size()), !globals().json);
-  GenerateParams gp;
-  gp.max_tokens = o.max_tokens;
-  gp.sampler.greedy = true;
-  gp.sampler.repeat_penalty = 1.1f;
-  gp.cancel = &g_stop;
-  gp.on_prefill = [&](int d, int) { bar.update(d); return true; };
-  TRY(GenerateResult r, generate(*s, ids, gp));
-  bar.finish();
-  if (r.stop_reason == "cancelled") return make_error(ErrorCode::kCancelled, "cancelled");
-  Summary out;
-  out.text = r.text;
-  out.cost = s->cost();
-  if (override_text.empty()) out.sources = top_sources(counter, tok_seg, doc, row, segs, 5);
-  return out;
-}
-
-// The whole document when it fits; otherwise the largest runs of segments that fit, each
-// summarised whole, and the section summaries combined (and labelled as such).
-Result<Summary> summarize_doc(const Model& model, const storage::DocumentRow& row, const std::vector<storage::SegmentRow>& segs,
-                              const SumOpts& o, const std::string& label) {
-  const int budget = o.ctx - o.max_tokens - kQuestionBudget;
-  const Tokenizer& tok = model.tokenizer();
-  std::vector<int> seg_tokens;
-  int64_t total = 0;
-  for (const auto& s : segs) {
-    seg_tokens.push_back(static_cast<int>(tok.encode(s.text, false, false).size()) + 8);
-    total += seg_tokens.back();
-  }
-  if (total <= budget) return summarize_part(model, row, segs, o, label, "summarize");
-  std::vector<std::vector<storage::SegmentRow>> sections(1);
-  int64_t used = 0;
-  for (size_t i = 0; i < segs.size(); ++i) {
-    if (used + seg_tokens[i] > budget && !sections.back().empty()) {
-      sections.emplace_back();
-      used = 0;
-    }
-    sections.back().push_back(segs[i]);
-    used += seg_tokens[i];
-  }
-  Summary all;
-  std::string combined;
-  CostReport cost;
-  bool first = true;
-  for (size_t i = 0; i < sections.size(); ++i) {
-    const auto& sec = sections[i];
-    TRY(Summary part, summarize_part(model, row, sec, o, label + " §" + std::to_string(i + 1) + "/" + std::to_string(sections.size()), "summarize"));
-    std::string where = row.kind == "pdf" ? "pages " + std::to_string(sec.front().page) + "-" + std::to_string(sec.back().page)
-                                          : format_ms(sec.front().start_ms) + "-" + format_ms(sec.back().end_ms);
-    combined += "[section " + std::to_string(i + 1) + ", " + where + "]\n" + part.text + "\n\n";
-    if (first) cost = part.cost, first = false;
-    else cost.add(part.cost);
-    for (auto& s : part.sources) all.sources.push_back(s);
-  }
-  TRY(Summary fin, summarize_part(model, row, segs, o, label + " combining", "combine", combined));
-  cost.add(fin.cost);
-  all.text = "(Combined from " + std::to_string(sections.size()) + " section summaries: the document is longer than the " +
-             std::to_string(o.ctx) + "-token context.)\n\n" + fin.text;
-  all.cost = cost;
-  all.sections = static_cast<int>(sections.size());
-  return all;
-}
 
 // Writes DIR/<name>.summary.md beside a copy of the sources, atomically (temp file + rename).
 Status write_sidecar(const std::string& dir, const storage::DocumentRow& row, const std::string& text, const nlohmann::json& sources) {
@@ -490,13 +293,29 @@ int run_summarize(const SumOpts& o) {
       fail(segs.error().message);
       continue;
     }
-    auto sum = summarize_doc(*model, row, *segs, o, label);
+    SummaryOptions so;
+    so.attn = o.attn;
+    so.max_tokens = o.max_tokens;
+    so.ctx = o.ctx;
+    so.threads = globals().threads;
+    std::unique_ptr<ProgressBar> bar;
+    std::string bar_label;
+    auto sum = summarize_document(*model, row, *segs, so, label, [&](const std::string& l, int64_t done, int64_t total) {
+      if (!bar || l != bar_label) {
+        if (bar) bar->finish();
+        bar = std::make_unique<ProgressBar>(l, total, !json);
+        bar_label = l;
+      }
+      bar->update(done);
+      return true;
+    }, &g_stop);
+    if (bar) bar->finish();
     if (!sum.ok()) {
       if (sum.error().code == ErrorCode::kCancelled) break;
       fail(sum.error().message);
       continue;
     }
-    storage::RunRecord run{"summarize", o.attn.mode, model_name, cost_json(sum->cost).dump()};
+    storage::RunRecord run{"summarize", o.attn.mode, model_name, cost_json(sum->cost).dump(), heat_to_json(sum->heat)};
     auto saved = (*lib)->save_summary(in->id, row.content_hash, sum->text, sum->sources.dump(), run);
     if (!saved.ok()) {
       fail("the summary could not be stored: " + saved.error().message);

@@ -9,7 +9,7 @@
 #include <set>
 
 #include "cli_common.h"
-#include "library_common.h"
+#include "docdsa/app/library_common.h"
 #include "docdsa/ingest/document.h"
 #include "docdsa/storage/library.h"
 

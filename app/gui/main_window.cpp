@@ -1,53 +1,694 @@
 #include "main_window.h"
 
 #include <QApplication>
+#include <QCheckBox>
+#include <QCloseEvent>
+#include <QDir>
+#include <QDragEnterEvent>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QFrame>
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QInputDialog>
 #include <QLabel>
+#include <QLineEdit>
+#include <QListWidget>
 #include <QMenuBar>
 #include <QMessageBox>
+#include <QMimeData>
+#include <QProgressBar>
+#include <QPushButton>
+#include <QScrollBar>
+#include <QSplitter>
 #include <QStatusBar>
+#include <QTabWidget>
+#include <QTableView>
+#include <QTextBrowser>
 #include <QVBoxLayout>
+#include <filesystem>
 
-#include "docdsa/engine/model_locator.h"
-#include "docdsa/storage/library.h"
+#include "cost_panel.h"
+#include "docdsa/app/library_common.h"
+#include "heat_strip.h"
+#include "library_model.h"
+#include "reader.h"
+#include "settings_dialog.h"
 
 namespace docdsa::gui {
 
-MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
-  setWindowTitle(tr("DocDSA"));
-  resize(900, 600);
-  auto* central = new QWidget(this);
-  auto* layout = new QVBoxLayout(central);
-  auto* title = new QLabel(tr("<h2>DocDSA</h2><p>Read long documents with a local language model and sparse attention.</p>"), central);
-  model_status_ = new QLabel(central);
-  model_status_->setTextInteractionFlags(Qt::TextSelectableByMouse);
-  model_status_->setWordWrap(true);
-  auto* library = new QLabel(tr("Library: %1").arg(QString::fromStdString(storage::default_library_path())), central);
-  library->setTextInteractionFlags(Qt::TextSelectableByMouse);
-  layout->addWidget(title);
-  layout->addWidget(model_status_);
-  layout->addWidget(library);
-  layout->addStretch();
-  setCentralWidget(central);
+namespace {
+QString clean_path(const QString& p) { return QDir::cleanPath(QFileInfo(p).absoluteFilePath()); }
+QString q(const std::string& s) { return QString::fromStdString(s); }
+}  // namespace
 
-  auto* file = menuBar()->addMenu(tr("&File"));
-  file->addAction(tr("&Quit"), QKeySequence::Quit, qApp, &QApplication::quit);
-  auto* help = menuBar()->addMenu(tr("&Help"));
-  help->addAction(tr("&About DocDSA"), this, [this] {
-    QMessageBox::about(this, tr("About DocDSA"), tr("DocDSA 0.1.0 — whole-document answers with DeepSeek-style sparse attention."));
+MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
+  qRegisterMetaType<AnswerView>();
+  qRegisterMetaType<ModelPtr>();
+  qRegisterMetaType<GuiSettings>();
+  setWindowTitle(tr("DocDSA"));
+  setAcceptDrops(true);
+  resize(1500, 900);
+  build_ui();
+
+  worker_ = new EngineWorker();
+  worker_->moveToThread(&engine_thread_);
+  connect(&engine_thread_, &QThread::finished, worker_, &QObject::deleteLater);
+  connect(worker_, &EngineWorker::modelChanged, this, &MainWindow::on_model);
+  connect(worker_, &EngineWorker::busy, this, &MainWindow::set_busy);
+  connect(worker_, &EngineWorker::text, this, [this](const QString& t) {
+    QTextCursor c = answer_->textCursor();
+    c.movePosition(QTextCursor::End);
+    c.insertText(t);
+    answer_->verticalScrollBar()->setValue(answer_->verticalScrollBar()->maximum());
   });
-  check_model();
+  connect(worker_, &EngineWorker::progress, this, [this](const QString& what, qint64 done, qint64 total) {
+    work_label_->setText(total > 0 ? tr("%1: %2 of %3 tokens").arg(what).arg(done).arg(total) : what + QStringLiteral("…"));
+    work_bar_->setRange(0, total > 0 ? 1000 : 0);
+    if (total > 0) work_bar_->setValue(static_cast<int>(1000 * done / total));
+  });
+  connect(worker_, &EngineWorker::finished, this, &MainWindow::on_finished);
+  connect(worker_, &EngineWorker::failed, this, &MainWindow::on_failed);
+  connect(worker_, &EngineWorker::warning, this, [this](const QString& m) {
+    show_banner(m.toHtmlEscaped(), false);
+    statusBar()->showMessage(m, 10000);
+  });
+  engine_thread_.setObjectName(QStringLiteral("docdsa-engine"));
+  engine_thread_.start();
+
+  connect(&ingest_, &QFutureWatcher<IngestEvent>::resultReadyAt, this, &MainWindow::on_ingest_event);
+  connect(&ingest_, &QFutureWatcher<IngestEvent>::progressRangeChanged, ingest_bar_, &QProgressBar::setRange);
+  connect(&ingest_, &QFutureWatcher<IngestEvent>::progressValueChanged, ingest_bar_, &QProgressBar::setValue);
+  connect(&ingest_, &QFutureWatcher<IngestEvent>::finished, this, &MainWindow::on_ingest_done);
+
+  password_provider_ = [this](const QString& path) -> std::optional<QString> {
+    bool ok = false;
+    const QString pw = QInputDialog::getText(this, tr("Password needed"),
+                                             tr("%1 is protected by a password. Enter it to add the document:").arg(QFileInfo(path).fileName()),
+                                             QLineEdit::Password, {}, &ok);
+    if (!ok) return std::nullopt;
+    return pw;
+  };
+  apply_settings(GuiSettings::load());
 }
 
-void MainWindow::check_model() {
-  auto path = locate_model("");
-  if (!path.ok()) {
-    model_status_->setText(tr("<b>No model found.</b> Run <code>scripts/fetch_model.sh</code> (or <code>scripts/demo.sh</code>) "
-                              "to download the default model, or set DOCDSA_MODEL to any llama-family GGUF."));
-    statusBar()->showMessage(tr("No model"));
+MainWindow::~MainWindow() {
+  worker_->shutdown();
+  ingest_.cancel();
+  ingest_.waitForFinished();
+  engine_thread_.quit();
+  engine_thread_.wait();
+}
+
+void MainWindow::build_ui() {
+  // Menus.
+  auto* file = menuBar()->addMenu(tr("&File"));
+  file->addAction(tr("&Add Files…"), QKeySequence::Open, this, [this] {
+    const QStringList f = QFileDialog::getOpenFileNames(this, tr("Add documents"), QDir::homePath(),
+                                                        tr("Documents (*.pdf *.srt *.vtt *.txt *.md);;All files (*)"));
+    if (!f.isEmpty()) add_paths(f);
+  });
+  file->addAction(tr("Add &Folder…"), this, [this] {
+    const QString d = QFileDialog::getExistingDirectory(this, tr("Add a folder (recursively)"), QDir::homePath());
+    if (!d.isEmpty()) add_paths({d});
+  });
+  file->addAction(tr("&Remove Document"), QKeySequence::Delete, this, &MainWindow::remove_selected);
+  file->addSeparator();
+  file->addAction(tr("&Settings…"), QKeySequence::Preferences, this, &MainWindow::open_settings);
+  file->addSeparator();
+  file->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
+  auto* help = menuBar()->addMenu(tr("&Help"));
+  help->addAction(tr("&About DocDSA"), this, [this] {
+    QMessageBox::about(this, tr("About DocDSA"),
+                       tr("<b>DocDSA %1</b><p>Whole-document answers from a local language model with DeepSeek-style sparse "
+                          "attention: a lightning indexer scores every earlier token, the top-k are kept, and exact attention runs over "
+                          "those only. The heat strip shows where those selections fell.</p>")
+                           .arg(QApplication::applicationVersion()));
+  });
+
+  auto* central = new QWidget(this);
+  auto* v = new QVBoxLayout(central);
+  banner_ = new QFrame(central);
+  banner_->setStyleSheet(QStringLiteral("QFrame{background:#fff4ce;border:1px solid #e0c060;border-radius:4px}"));
+  auto* bl = new QHBoxLayout(banner_);
+  banner_label_ = new QLabel(banner_);
+  banner_label_->setWordWrap(true);
+  banner_label_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+  banner_button_ = new QPushButton(tr("Open Settings…"), banner_);
+  auto* dismiss = new QPushButton(tr("Dismiss"), banner_);
+  bl->addWidget(banner_label_, 1);
+  bl->addWidget(banner_button_);
+  bl->addWidget(dismiss);
+  connect(banner_button_, &QPushButton::clicked, this, &MainWindow::open_settings);
+  connect(dismiss, &QPushButton::clicked, banner_, &QWidget::hide);
+  banner_->hide();
+  v->addWidget(banner_);
+
+  auto* split = new QSplitter(Qt::Horizontal, central);
+  // Library.
+  auto* left = new QWidget(split);
+  auto* lv = new QVBoxLayout(left);
+  lv->setContentsMargins(0, 0, 0, 0);
+  search_ = new QLineEdit(left);
+  search_->setPlaceholderText(tr("Search the library (full text)…"));
+  search_->setClearButtonEnabled(true);
+  lv->addWidget(search_);
+  model_table_ = new LibraryModel(left);
+  table_ = new QTableView(left);
+  table_->setModel(model_table_);
+  table_->setSelectionBehavior(QAbstractItemView::SelectRows);
+  table_->setSelectionMode(QAbstractItemView::SingleSelection);
+  table_->verticalHeader()->hide();
+  // Title at a fixed, adjustable width; the status (with any error) takes the rest.
+  table_->horizontalHeader()->setSectionResizeMode(LibraryModel::kTitle, QHeaderView::Interactive);
+  table_->horizontalHeader()->resizeSection(LibraryModel::kTitle, 170);
+  for (int c : {LibraryModel::kType, LibraryModel::kLength, LibraryModel::kTokens})
+    table_->horizontalHeader()->setSectionResizeMode(c, QHeaderView::ResizeToContents);
+  table_->horizontalHeader()->setSectionResizeMode(LibraryModel::kStatus, QHeaderView::Stretch);
+  table_->setWordWrap(false);
+  table_->setTextElideMode(Qt::ElideMiddle);
+  lv->addWidget(table_, 3);
+  hits_ = new QListWidget(left);
+  hits_->hide();
+  lv->addWidget(hits_, 2);
+  auto* lb = new QHBoxLayout();
+  auto* add = new QPushButton(tr("Add…"), left);
+  add->setToolTip(tr("Add PDFs, transcripts or text files (or drop them on the window)"));
+  remove_btn_ = new QPushButton(tr("Remove"), left);
+  lb->addWidget(add);
+  lb->addWidget(remove_btn_);
+  lb->addStretch();
+  lv->addLayout(lb);
+  auto* ib = new QHBoxLayout();
+  ingest_bar_ = new QProgressBar(left);
+  ingest_bar_->setFormat(tr("Adding %v of %m"));
+  ingest_cancel_ = new QPushButton(tr("Cancel"), left);
+  ib->addWidget(ingest_bar_, 1);
+  ib->addWidget(ingest_cancel_);
+  ingest_bar_->hide(), ingest_cancel_->hide();
+  lv->addLayout(ib);
+  connect(add, &QPushButton::clicked, this, [this] {
+    const QStringList f = QFileDialog::getOpenFileNames(this, tr("Add documents"), QDir::homePath(),
+                                                        tr("Documents (*.pdf *.srt *.vtt *.txt *.md);;All files (*)"));
+    if (!f.isEmpty()) add_paths(f);
+  });
+  connect(remove_btn_, &QPushButton::clicked, this, &MainWindow::remove_selected);
+  connect(ingest_cancel_, &QPushButton::clicked, this, [this] {
+    ingest_queue_.clear();
+    ingest_.cancel();
+    statusBar()->showMessage(tr("Adding cancelled; documents already added are kept."), 5000);
+  });
+  connect(search_, &QLineEdit::textChanged, this, &MainWindow::run_search);
+  connect(table_->selectionModel(), &QItemSelectionModel::currentRowChanged, this, [this](const QModelIndex& cur) {
+    const auto* r = model_table_->row_at(cur.row());
+    if (r && r->doc.id) select_document(r->doc.id);
+    update_actions();
+  });
+  connect(table_, &QTableView::doubleClicked, this, [this](const QModelIndex& i) {
+    const auto* r = model_table_->row_at(i.row());
+    if (r && r->state == LibraryModel::State::kNeedsPassword) ask_password(r->path);
+  });
+  connect(hits_, &QListWidget::itemActivated, this, [this](QListWidgetItem* it) {
+    const qint64 id = it->data(Qt::UserRole).toLongLong();
+    if (id != current_doc_) select_document(id);
+    const int seg = it->data(Qt::UserRole + 1).toInt();
+    if (seg > 0) reader_->go_to_source({{"page", seg}});
+  });
+
+  // Reader.
+  reader_ = new Reader(split);
+  connect(reader_, &Reader::status, this, [this](const QString& m) { statusBar()->showMessage(m, 6000); });
+
+  // Ask, history, cost.
+  tabs_ = new QTabWidget(split);
+  auto* askw = new QWidget(tabs_);
+  auto* av = new QVBoxLayout(askw);
+  question_ = new QLineEdit(askw);
+  question_->setPlaceholderText(tr("Ask about the whole document…"));
+  av->addWidget(question_);
+  part_ = new QLineEdit(askw);
+  part_->setPlaceholderText(tr("Read the whole document, or only pages (3-7) or a time range (00:10:00-00:20:00)"));
+  part_->setClearButtonEnabled(true);
+  part_->setToolTip(tr("Documents longer than the context length can be asked about one part at a time"));
+  av->addWidget(part_);
+  auto* ab = new QHBoxLayout();
+  ask_btn_ = new QPushButton(tr("Ask"), askw);
+  ask_btn_->setDefault(true);
+  stop_btn_ = new QPushButton(tr("Stop"), askw);
+  stop_btn_->setShortcut(QKeySequence(Qt::Key_Escape));
+  compare_ = new QCheckBox(tr("Compare with dense"), askw);
+  compare_->setToolTip(tr("Also answer with dense attention: shows whether the answers agree and the measured dense time"));
+  summarize_btn_ = new QPushButton(tr("Summarize"), askw);
+  ab->addWidget(ask_btn_);
+  ab->addWidget(stop_btn_);
+  ab->addWidget(compare_);
+  ab->addStretch();
+  ab->addWidget(summarize_btn_);
+  av->addLayout(ab);
+  work_label_ = new QLabel(askw);
+  work_bar_ = new QProgressBar(askw);
+  work_bar_->setTextVisible(false);
+  work_bar_->setMaximumHeight(8);
+  av->addWidget(work_label_);
+  av->addWidget(work_bar_);
+  answer_ = new QTextBrowser(askw);
+  answer_->setPlaceholderText(tr("The answer appears here as it is written."));
+  av->addWidget(answer_, 3);
+  av->addWidget(new QLabel(tr("Sources — where the model's sparse attention went while answering:"), askw));
+  sources_ = new QListWidget(askw);
+  sources_->setWordWrap(true);
+  av->addWidget(sources_, 2);
+  tabs_->addTab(askw, tr("Ask"));
+  history_ = new QListWidget(tabs_);
+  history_->setWordWrap(true);
+  tabs_->addTab(history_, tr("History"));
+  cost_ = new CostPanel(tabs_);
+  tabs_->addTab(cost_, tr("Cost savings"));
+  connect(ask_btn_, &QPushButton::clicked, this, [this] { ask(question_->text()); });
+  connect(question_, &QLineEdit::returnPressed, this, [this] { if (ask_btn_->isEnabled()) ask(question_->text()); });
+  connect(stop_btn_, &QPushButton::clicked, this, &MainWindow::stop);
+  connect(summarize_btn_, &QPushButton::clicked, this, &MainWindow::summarize);
+  connect(sources_, &QListWidget::currentRowChanged, this, [this](int row) {
+    if (!last_answer_ || row < 0 || row >= static_cast<int>(last_answer_->sources.size())) return;
+    reader_->go_to_source(last_answer_->sources[static_cast<size_t>(row)]);
+  });
+  connect(history_, &QListWidget::currentRowChanged, this, [this](int row) {
+    if (row >= 0 && row < static_cast<int>(records_.size())) show_record(records_[static_cast<size_t>(row)]);
+  });
+
+  split->addWidget(left);
+  split->addWidget(reader_);
+  split->addWidget(tabs_);
+  split->setStretchFactor(0, 2);
+  split->setStretchFactor(1, 4);
+  split->setStretchFactor(2, 3);
+  split->setSizes({430, 560, 510});
+  v->addWidget(split, 1);
+  setCentralWidget(central);
+  statusBar()->showMessage(tr("Starting…"));
+  set_busy(false);
+}
+
+QString MainWindow::banner_text() const { return banner_->isVisible() || !banner_->isHidden() ? banner_label_->text() : QString(); }
+
+void MainWindow::show_banner(const QString& html, bool settings_button) {
+  banner_label_->setText(html);
+  banner_button_->setVisible(settings_button);
+  banner_->show();
+}
+
+void MainWindow::apply_settings(const GuiSettings& s) {
+  settings_ = s;
+  banner_->hide();
+  auto prices = app::load_prices(s.prices.toStdString());
+  if (prices.ok()) prices_ = *prices;
+  else show_banner(tr("<b>Price table not loaded:</b> %1").arg(q(prices.error().message).toHtmlEscaped()), true);
+  cost_->set_prices(prices_);
+  open_library();
+  QMetaObject::invokeMethod(worker_, [w = worker_, s] { w->configure(s); }, Qt::QueuedConnection);
+}
+
+void MainWindow::open_library() {
+  lib_.reset();
+  auto lib = app::open_library_at(settings_.library_path().toStdString());
+  if (!lib.ok()) {
+    show_banner(tr("<b>The library could not be opened.</b> %1<br>Choose another library file in Settings, or close the program "
+                   "that holds it locked.").arg(q(lib.error().message).toHtmlEscaped()), true);
+    model_table_->set_documents({});
     return;
   }
-  model_status_->setText(tr("Model: %1").arg(QString::fromStdString(*path)));
-  statusBar()->showMessage(tr("Ready"));
+  lib_ = std::move(*lib);
+  refresh_library();
+}
+
+void MainWindow::refresh_library() {
+  if (!lib_) return;
+  auto docs = lib_->list();
+  if (!docs.ok()) {
+    show_banner(tr("<b>The library could not be read:</b> %1").arg(q(docs.error().message).toHtmlEscaped()), false);
+    return;
+  }
+  const qint64 keep = current_doc_;
+  model_table_->set_documents(*docs);
+  if (keep) {
+    const int r = model_table_->row_of_doc(keep);
+    if (r >= 0) {
+      const QSignalBlocker b(table_->selectionModel());
+      table_->selectRow(r);
+    }
+  }
+  statusBar()->showMessage(tr("%n document(s) in %1", nullptr, static_cast<int>(docs->size())).arg(settings_.library_path()));
+}
+
+void MainWindow::on_model(ModelPtr m, const QString& description, const QString& error) {
+  model_ = std::move(m);
+  if (!model_) {
+    show_banner(tr("<b>No model loaded.</b> %1<br>Choose any llama-family GGUF file in Settings, or download the default model "
+                   "with <code>scripts/fetch_model.sh</code> (or <code>scripts/demo.sh</code>).").arg(error.toHtmlEscaped()), true);
+    statusBar()->showMessage(tr("No model"));
+  } else {
+    statusBar()->showMessage(tr("Model: %1").arg(description), 8000);
+    cost_->set_model(model_.get(), settings_.top_k, Indexer::kDefaultRank);
+  }
+  update_actions();
+  emit model_ready(model_ != nullptr);
+}
+
+void MainWindow::update_actions() {
+  const bool doc = current_doc_ != 0;
+  ask_btn_->setEnabled(doc && model_ && !busy_);
+  summarize_btn_->setEnabled(doc && model_ && !busy_);
+  question_->setEnabled(doc && !busy_);
+  stop_btn_->setEnabled(busy_);
+  remove_btn_->setEnabled(table_->currentIndex().isValid() && !busy_);
+  if (!model_) ask_btn_->setToolTip(tr("No model: open Settings"));
+  else if (!doc) ask_btn_->setToolTip(tr("Select a document first"));
+  else ask_btn_->setToolTip(tr("Ask about the whole document (Enter)"));
+}
+
+// ---- ingest ---------------------------------------------------------------------------------
+
+void MainWindow::add_paths(const QStringList& paths) {
+  for (const QString& p : paths) {
+    const QString c = clean_path(p);
+    if (QFileInfo(c).isFile()) model_table_->set_state(c, LibraryModel::State::kQueued);
+    ingest_queue_ << c;
+  }
+  if (ingest_.isRunning()) return;  // picked up when the current batch ends
+  const QStringList batch = ingest_queue_;
+  ingest_queue_.clear();
+  if (batch.isEmpty()) return;
+  ingest_bar_->setRange(0, 0);
+  ingest_bar_->show(), ingest_cancel_->show();
+  ingest_.setFuture(start_ingest(batch, settings_.library_path(), model_, passwords_));
+}
+
+void MainWindow::on_ingest_event(int index) {
+  const IngestEvent e = ingest_.resultAt(index);
+  switch (e.kind) {
+    case IngestEvent::kStarted: model_table_->set_state(e.path, LibraryModel::State::kIngesting); break;
+    case IngestEvent::kDone:
+    case IngestEvent::kUnchanged:
+      model_table_->set_state(e.path, LibraryModel::State::kReady);
+      QMetaObject::invokeMethod(worker_, [w = worker_, id = e.doc_id] { w->forget(id); }, Qt::QueuedConnection);
+      refresh_library();
+      break;
+    case IngestEvent::kFailed: model_table_->set_state(e.path, LibraryModel::State::kFailed, e.message); break;
+    case IngestEvent::kNeedsPassword:
+      model_table_->set_state(e.path, LibraryModel::State::kNeedsPassword, e.message);
+      if (!password_pending_.contains(e.path)) password_pending_ << e.path;
+      break;
+  }
+}
+
+void MainWindow::on_ingest_done() {
+  ingest_bar_->hide(), ingest_cancel_->hide();
+  refresh_library();
+  const int failed = model_table_->count(LibraryModel::State::kFailed);
+  if (failed) statusBar()->showMessage(tr("%n file(s) could not be added — see the Status column", nullptr, failed), 10000);
+  emit ingest_finished();
+  // Passwords are asked for once the batch is done, one file at a time (never a dialog storm).
+  if (!closing_ && !password_pending_.isEmpty()) {
+    const QString p = password_pending_.takeFirst();
+    QMetaObject::invokeMethod(this, [this, p] { ask_password(p); }, Qt::QueuedConnection);
+  }
+  if (!ingest_queue_.isEmpty() && !closing_) add_paths({});
+}
+
+void MainWindow::ask_password(const QString& path) {
+  if (!password_provider_) return;
+  const auto pw = password_provider_(path);
+  if (!pw) {
+    statusBar()->showMessage(tr("%1 was not added (no password). Double-click its row to try again.").arg(QFileInfo(path).fileName()), 8000);
+    return;
+  }
+  passwords_[path] = *pw;
+  add_paths({path});
+}
+
+void MainWindow::remove_selected() {
+  const auto* r = model_table_->row_at(table_->currentIndex().row());
+  if (!r) return;
+  if (!r->doc.id) {  // a failed or pending file: just drop the row
+    model_table_->clear_failed();
+    return;
+  }
+  const qint64 id = r->doc.id;
+  const QString title = model_table_->data(model_table_->index(table_->currentIndex().row(), 0), Qt::DisplayRole).toString();
+  if (QMessageBox::question(this, tr("Remove document"),
+                            tr("Remove “%1” from the library, with its questions, answers and summaries? The file itself is not touched.").arg(title)) !=
+      QMessageBox::Yes)
+    return;
+  if (auto st = lib_->remove(id); !st.ok()) {
+    show_banner(tr("<b>Not removed:</b> %1").arg(q(st.error().message).toHtmlEscaped()), false);
+    return;
+  }
+  QMetaObject::invokeMethod(worker_, [w = worker_, id] { w->forget(id); }, Qt::QueuedConnection);
+  if (current_doc_ == id) {
+    current_doc_ = 0;
+    reader_->clear();
+    history_->clear();
+    records_.clear();
+    answer_->clear();
+    sources_->clear();
+  }
+  refresh_library();
+}
+
+void MainWindow::run_search(const QString& text) {
+  if (!lib_) return;
+  if (text.trimmed().isEmpty()) {
+    hits_->hide();
+    refresh_library();
+    return;
+  }
+  // Words as a prefix query, so that typing narrows as it goes; quotes keep FTS syntax out.
+  QString fts;
+  for (const QString& w : text.split(QRegularExpression(QStringLiteral("\\s+")), Qt::SkipEmptyParts))
+    fts += QStringLiteral("\"%1\"* ").arg(QString(w).remove(QLatin1Char('"')));
+  auto hits = lib_->search(fts.trimmed().toStdString(), 50);
+  auto docs = lib_->list();
+  hits_->clear();
+  QSet<qint64> ids;
+  if (hits.ok()) {
+    for (const auto& h : *hits) {
+      ids.insert(h.doc_id);
+      auto* it = new QListWidgetItem(QStringLiteral("%1 — %2\n%3").arg(q(h.title.empty() ? h.path : h.title), q(app::provenance(h.chunk)),
+                                                                      q(h.snippet).simplified()));
+      it->setData(Qt::UserRole, static_cast<qlonglong>(h.doc_id));
+      it->setData(Qt::UserRole + 1, h.chunk.page_first);
+      hits_->addItem(it);
+    }
+  }
+  if (docs.ok()) model_table_->set_documents(*docs, ids, true);
+  hits_->setVisible(true);
+  statusBar()->showMessage(hits.ok() ? tr("%n passage(s) match", nullptr, static_cast<int>(hits->size())) : q(hits.error().message), 5000);
+}
+
+// ---- documents, questions, answers ------------------------------------------------------------
+
+qint64 MainWindow::document_id_for_path(const QString& path) const {
+  if (!lib_) return 0;
+  auto d = lib_->find(clean_path(path).toStdString());
+  return d.ok() ? d->id : 0;
+}
+
+bool MainWindow::select_document(qint64 id) {
+  if (!lib_) return false;
+  auto row = lib_->find(std::to_string(id));
+  if (!row.ok()) return false;
+  auto segs = lib_->segments(id);
+  if (!segs.ok()) return false;
+  current_doc_ = id;
+  const int r = model_table_->row_of_doc(id);
+  if (r >= 0 && table_->currentIndex().row() != r) {
+    const QSignalBlocker b(table_->selectionModel());
+    table_->selectRow(r);
+  }
+  if (id != reader_->document_id()) part_->clear();
+  reader_->show_document(*row, std::move(*segs), passwords_.value(q(row->path)));
+  answer_->clear();
+  sources_->clear();
+  last_answer_.reset();
+  refresh_history();
+  if (!records_.empty()) history_->setCurrentRow(static_cast<int>(records_.size()) - 1);
+  else update_costs(nullptr);
+  update_actions();
+  return true;
+}
+
+void MainWindow::refresh_history() {
+  records_.clear();
+  history_->clear();
+  if (!lib_ || !current_doc_) return;
+  auto h = lib_->history(current_doc_);
+  auto segs = lib_->segments(current_doc_);
+  const size_t n_segs = segs.ok() ? segs->size() : 0;
+  const auto record = [&](const QString& question, const std::string& text, const std::string& sources, const std::string& cost,
+                          const std::string& attention_map, const std::string& attention, bool summary, const std::string& when) {
+    AnswerView v;
+    v.doc_id = current_doc_;
+    v.summary = summary;
+    v.question = question;
+    v.text = q(text);
+    v.attention = q(attention);
+    auto src = nlohmann::json::parse(sources, nullptr, false);
+    v.sources = src.is_array() ? src : nlohmann::json::array();
+    v.heat = app::heat_from_json(attention_map, n_segs);
+    auto cj = nlohmann::json::parse(cost, nullptr, false);
+    v.cost = app::cost_from_json(cj.is_discarded() ? nlohmann::json() : cj);
+    v.saved = true;
+    records_.push_back(v);
+    auto* it = new QListWidgetItem(QStringLiteral("%1  ·  %2\n%3").arg(q(when.substr(0, 16)).replace(QLatin1Char('T'), QLatin1Char(' ')),
+                                                                       question, v.text.left(160).simplified()));
+    history_->addItem(it);
+  };
+  if (h.ok())
+    for (const auto& a : *h) record(q(a.question), a.answer, a.sources, a.cost_report, a.attention_map, a.attention, false, a.asked_at);
+  if (model_) {
+    auto row = lib_->find(std::to_string(current_doc_));
+    if (row.ok()) {
+      auto s = lib_->find_summary(current_doc_, row->content_hash, std::filesystem::path(model_->path()).filename().string());
+      if (s.ok() && s->id > 0) record(tr("Summary"), s->text, s->sources, s->cost_report, s->attention_map, s->attention, true, s->created_at);
+    }
+  }
+  tabs_->setTabText(1, tr("History (%1)").arg(records_.size()));
+}
+
+void MainWindow::show_sources(const nlohmann::json& sources) {
+  sources_->clear();
+  for (const auto& s : sources) {
+    const QString text = q(s.value("passage", s.value("snippet", std::string())));
+    sources_->addItem(QStringLiteral("%1%  %2 — “…%3…”").arg(100.0 * s.value("weight", 0.0), 0, 'f', 0).arg(q(s.value("label", std::string())), text));
+  }
+  if (sources.empty()) sources_->addItem(tr("(none: the answer attended only the question and the most recent text)"));
+}
+
+void MainWindow::show_record(const AnswerView& v) {
+  last_answer_ = v;
+  answer_->setPlainText(v.summary ? v.text : tr("Q: %1\n\n%2").arg(v.question, v.text));
+  if (v.compared)
+    answer_->append(tr("\n— Dense attention answered %1 —\n%2").arg(v.agree ? tr("the same") : tr("differently"), v.dense_answer));
+  show_sources(v.sources);
+  reader_->show_attention(v.heat, v.sources);
+  update_costs(&v.cost);
+}
+
+void MainWindow::update_costs(const CostReport* answer) {
+  CostReport doc;
+  bool have_doc = false;
+  for (const auto& r : records_) {
+    if (!have_doc) doc = r.cost, have_doc = true;
+    else doc.add(r.cost);
+  }
+  cost_->show_costs(answer, have_doc ? &doc : nullptr, have_session_cost_ ? &session_cost_ : nullptr,
+                    answer ? static_cast<int>(answer->context_tokens) : 0);
+}
+
+void MainWindow::ask(const QString& question) {
+  const QString qn = question.trimmed();
+  if (qn.isEmpty()) {
+    statusBar()->showMessage(tr("Type a question first."), 4000);
+    return;
+  }
+  if (!current_doc_ || !model_ || busy_) return;
+  last_error_.clear();
+  answer_->setPlainText(tr("Q: %1\n\n").arg(qn));
+  sources_->clear();
+  tabs_->setCurrentIndex(0);
+  set_busy(true);
+  QMetaObject::invokeMethod(worker_, [w = worker_, id = current_doc_, qn, cmp = compare_->isChecked(), part = part_->text()] {
+    w->ask(id, qn, cmp, part);
+  }, Qt::QueuedConnection);
+}
+
+void MainWindow::summarize() {
+  if (!current_doc_ || !model_ || busy_) return;
+  last_error_.clear();
+  answer_->clear();
+  sources_->clear();
+  tabs_->setCurrentIndex(0);
+  set_busy(true);
+  QMetaObject::invokeMethod(worker_, [w = worker_, id = current_doc_] { w->summarize(id); }, Qt::QueuedConnection);
+}
+
+void MainWindow::stop() {
+  worker_->cancel();
+  statusBar()->showMessage(tr("Stopping…"), 3000);
+}
+
+void MainWindow::set_busy(bool on) {
+  busy_ = on;
+  work_bar_->setVisible(on);
+  work_label_->setVisible(on);
+  if (!on) work_label_->clear();
+  update_actions();
+}
+
+void MainWindow::on_finished(const AnswerView& v) {
+  if (!have_session_cost_) session_cost_ = v.cost, have_session_cost_ = true;
+  else session_cost_.add(v.cost);
+  if (v.doc_id == current_doc_) {
+    refresh_history();
+    if (v.saved && !records_.empty()) {
+      // Show the fresh answer with what the stored copy lacks (comparison, stop reason).
+      AnswerView shown = v;
+      records_.back().compared = v.compared, records_.back().agree = v.agree, records_.back().dense_answer = v.dense_answer;
+      const QSignalBlocker b(history_);
+      history_->setCurrentRow(v.summary ? static_cast<int>(records_.size()) - 1 : static_cast<int>(records_.size()) - 1);
+      show_record(shown);
+    } else {
+      show_record(v);
+    }
+    if (v.stop_reason == QLatin1String("cancelled")) answer_->append(tr("\n(stopped — not saved)"));
+  }
+  const double reuse = v.reused_tokens > 0 ? v.reused_tokens : 0;
+  statusBar()->showMessage(reuse > 0 ? tr("Answered in %1 s; %2 document tokens reused from the cache (prefilled %3)")
+                                           .arg(v.prefill_seconds + v.decode_seconds, 0, 'f', 1).arg(v.reused_tokens).arg(v.prefilled_tokens)
+                                     : tr("Answered in %1 s after reading %2 tokens").arg(v.prefill_seconds + v.decode_seconds, 0, 'f', 1).arg(v.prompt_tokens),
+                           10000);
+  emit answer_finished();
+}
+
+void MainWindow::on_failed(const QString& message) {
+  last_error_ = message;
+  answer_->append(QStringLiteral("\n") + message);
+  statusBar()->showMessage(message, 10000);
+  emit answer_finished();
+}
+
+void MainWindow::open_settings() {
+  SettingsDialog d(settings_, this);
+  if (d.exec() != QDialog::Accepted) return;
+  GuiSettings s = d.settings();
+  s.save();
+  apply_settings(s);
+}
+
+// ---- window ------------------------------------------------------------------------------
+
+void MainWindow::dragEnterEvent(QDragEnterEvent* e) {
+  if (e->mimeData()->hasUrls()) e->acceptProposedAction();
+}
+
+void MainWindow::dropEvent(QDropEvent* e) {
+  QStringList paths;
+  for (const QUrl& u : e->mimeData()->urls())
+    if (u.isLocalFile()) paths << u.toLocalFile();
+  if (!paths.isEmpty()) add_paths(paths);
+  e->acceptProposedAction();
+}
+
+void MainWindow::closeEvent(QCloseEvent* e) {
+  // Cancel running work and wait for it: finished answers and documents are already
+  // committed; the one in progress is dropped whole (each store is one transaction).
+  closing_ = true;
+  ingest_queue_.clear();
+  if (busy_ || ingest_.isRunning()) statusBar()->showMessage(tr("Stopping…"));
+  worker_->shutdown();
+  ingest_.cancel();
+  ingest_.waitForFinished();
+  e->accept();
 }
 
 }  // namespace docdsa::gui

@@ -93,6 +93,13 @@ PRAGMA application_id = 1146306865;
 PRAGMA user_version = 1;
 )sql";
 
+// v2: a run's attention map — the share of the answer's sparse selections that fell in each
+// stored segment (JSON array of [segment, weight] pairs), for the GUI's heat strip and history.
+constexpr const char* kSchemaV2 = R"sql(
+ALTER TABLE runs ADD COLUMN attention_map TEXT NOT NULL DEFAULT '[]';
+PRAGMA user_version = 2;
+)sql";
+
 // A prepared statement that finalizes itself.
 class Stmt {
  public:
@@ -206,6 +213,7 @@ Status Library::migrate() {
   const int v = pragma_int(db_, "PRAGMA user_version");
   Status st;
   if (v < 1) st = exec(kSchemaV1);
+  if (st.ok() && v < 2) st = exec(kSchemaV2);
   if (!st.ok()) {
     (void)exec("ROLLBACK");
     return st.error().context("migrating the library schema");
@@ -385,9 +393,10 @@ Status Library::remove(int64_t doc_id) {
 
 namespace {
 Result<int64_t> insert_run(sqlite3* db, const std::string& path, int64_t doc_id, const RunRecord& run) {
-  Stmt r(db, "INSERT INTO runs (doc_id, kind, status, attention, model, cost_report, finished_at) "
-             "VALUES (?,?,'done',?,?,?,strftime('%Y-%m-%dT%H:%M:%fZ','now'))");
-  r.bind(1, doc_id).bind(2, run.kind).bind(3, run.attention).bind(4, run.model).bind(5, run.cost_report);
+  Stmt r(db, "INSERT INTO runs (doc_id, kind, status, attention, model, cost_report, attention_map, finished_at) "
+             "VALUES (?,?,'done',?,?,?,?,strftime('%Y-%m-%dT%H:%M:%fZ','now'))");
+  r.bind(1, doc_id).bind(2, run.kind).bind(3, run.attention).bind(4, run.model).bind(5, run.cost_report)
+      .bind(6, run.attention_map.empty() ? std::string("[]") : run.attention_map);
   if (r.step() != SQLITE_DONE) return sql_error(db, path, "recording the run");
   return static_cast<int64_t>(sqlite3_last_insert_rowid(db));
 }
@@ -415,14 +424,14 @@ Result<int64_t> Library::save_answer(int64_t doc_id, const std::string& question
 }
 
 Result<std::vector<AnswerRecord>> Library::history(int64_t doc_id) const {
-  Stmt s(db_, "SELECT q.id, a.id, q.text, a.text, a.sources, q.asked_at, COALESCE(r.attention,''), COALESCE(r.cost_report,'') "
-              "FROM questions q JOIN answers a ON a.question_id = q.id LEFT JOIN runs r ON r.id = a.run_id "
+  Stmt s(db_, "SELECT q.id, a.id, q.text, a.text, a.sources, q.asked_at, COALESCE(r.attention,''), COALESCE(r.cost_report,''), "
+              "COALESCE(r.attention_map,'[]'), COALESCE(r.model,'') FROM questions q JOIN answers a ON a.question_id = q.id LEFT JOIN runs r ON r.id = a.run_id "
               "WHERE q.doc_id = ? ORDER BY q.id, a.id");
   s.bind(1, doc_id);
   std::vector<AnswerRecord> out;
   int rc;
   while ((rc = s.step()) == SQLITE_ROW)
-    out.push_back({s.i64(0), s.i64(1), s.text(2), s.text(3), s.text(4), s.text(5), s.text(6), s.text(7)});
+    out.push_back({s.i64(0), s.i64(1), s.text(2), s.text(3), s.text(4), s.text(5), s.text(6), s.text(7), s.text(8), s.text(9)});
   if (rc != SQLITE_DONE) return sql_error(db_, path_, "reading the history");
   return out;
 }
@@ -448,12 +457,12 @@ Result<int64_t> Library::save_summary(int64_t doc_id, const std::string& content
 }
 
 Result<SummaryRecord> Library::find_summary(int64_t doc_id, const std::string& content_hash, const std::string& model) const {
-  Stmt s(db_, "SELECT s.id, s.content_hash, s.text, s.sources, s.created_at, r.attention, r.model, COALESCE(r.cost_report,'') "
+  Stmt s(db_, "SELECT s.id, s.content_hash, s.text, s.sources, s.created_at, r.attention, r.model, COALESCE(r.cost_report,''), r.attention_map "
               "FROM summaries s JOIN runs r ON r.id = s.run_id WHERE s.doc_id = ? AND s.content_hash = ? AND r.model = ? "
               "ORDER BY s.id DESC LIMIT 1");
   s.bind(1, doc_id).bind(2, content_hash).bind(3, model);
   const int rc = s.step();
-  if (rc == SQLITE_ROW) return SummaryRecord{s.i64(0), s.text(1), s.text(2), s.text(3), s.text(4), s.text(5), s.text(6), s.text(7)};
+  if (rc == SQLITE_ROW) return SummaryRecord{s.i64(0), s.text(1), s.text(2), s.text(3), s.text(4), s.text(5), s.text(6), s.text(7), s.text(8)};
   if (rc != SQLITE_DONE) return sql_error(db_, path_, "looking up the summary");
   return SummaryRecord{};
 }

@@ -42,21 +42,22 @@ struct RunRecord {
   std::string attention;    // "dsa" or "dense"
   std::string model;        // model file name
   std::string cost_report;  // JSON
+  std::string attention_map = "[]";  // JSON [[segment, weight], ...]: where the selections fell
 };
 struct AnswerRecord {
   int64_t question_id = 0, answer_id = 0;
-  std::string question, answer, sources, asked_at, attention, cost_report;
+  std::string question, answer, sources, asked_at, attention, cost_report, attention_map, model;
 };
 struct SummaryRecord {
   int64_t id = 0;
-  std::string content_hash, text, sources, created_at, attention, model, cost_report;
+  std::string content_hash, text, sources, created_at, attention, model, cost_report, attention_map;
 };
 
 enum class StoreOutcome { kAdded, kUnchanged, kReplaced };
 const char* outcome_name(StoreOutcome o);
 
 inline constexpr int kApplicationId = 0x44534131;  // "DSA1"
-inline constexpr int kSchemaVersion = 1;
+inline constexpr int kSchemaVersion = 2;
 
 class Library {
  public:

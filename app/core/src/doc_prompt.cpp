@@ -1,4 +1,6 @@
-#include "doc_prompt.h"
+#include "docdsa/app/doc_prompt.h"
+
+#include <cmath>
 
 #include <algorithm>
 #include <cstdio>
@@ -8,9 +10,9 @@
 #include <sstream>
 
 #include "docdsa/engine/model_locator.h"
-#include "library_common.h"
+#include "docdsa/app/library_common.h"
 
-namespace docdsa::cli {
+namespace docdsa::app {
 namespace fs = std::filesystem;
 
 std::string Range::label() const {
@@ -123,8 +125,9 @@ SplitPrompt build_prompt(const Model& model, const PromptTemplate& t, const std:
 }
 
 std::vector<int> token_segments(const Tokenizer& tok, const std::vector<TokenId>& ids, const std::string& prefix,
-                                size_t doc_offset, const DocText& doc) {
+                                size_t doc_offset, const DocText& doc, std::vector<int64_t>* tok_char) {
   std::vector<int> out(ids.size(), -1);
+  if (tok_char) tok_char->assign(ids.size(), -1);
   // Token pieces concatenate back to the prompt text; a leading BOS that is not in the text
   // is skipped.
   std::vector<size_t> off(ids.size() + 1, 0);
@@ -143,6 +146,7 @@ std::vector<int> token_segments(const Tokenizer& tok, const std::vector<TokenId>
     if (it == doc.seg_begin.begin()) continue;
     const size_t s = static_cast<size_t>(it - doc.seg_begin.begin()) - 1;
     if (c < doc.seg_end[s]) out[i] = static_cast<int>(s);
+    if (tok_char && c < doc.text.size()) (*tok_char)[i] = static_cast<int64_t>(c);
   }
   return out;
 }
@@ -157,8 +161,52 @@ void SourceCounter::add(int pos, const int32_t* sel, size_t n) {
   }
 }
 
+namespace {
+// The ~32-token stretch of rendered segments [first, last] that the selections picked most,
+// widened to whole words, on one line.
+std::string hottest_passage(const SourceCounter& sc, const std::vector<int>& tok_seg, const std::vector<int64_t>& tok_char,
+                            const DocText& doc, int first, int last) {
+  constexpr size_t kSpan = 32;
+  std::vector<size_t> toks;  // prompt positions inside the group, in order
+  for (size_t p = 0; p < tok_seg.size() && p < tok_char.size(); ++p)
+    if (tok_seg[p] >= first && tok_seg[p] <= last && tok_char[p] >= 0) toks.push_back(p);
+  if (toks.empty()) return {};
+  const auto cnt = [&](size_t p) { return p < sc.count.size() ? sc.count[p] : 0.0; };
+  double sum = 0, best = -1;
+  size_t best_at = 0;
+  for (size_t i = 0; i < toks.size(); ++i) {
+    sum += cnt(toks[i]);
+    if (i >= kSpan) sum -= cnt(toks[i - kSpan]);
+    if (i + 1 >= std::min(kSpan, toks.size()) && sum > best) best = sum, best_at = i + 1 - std::min(kSpan, toks.size());
+  }
+  if (best <= 0) return {};
+  const size_t end_tok = std::min(best_at + kSpan, toks.size());
+  size_t b = static_cast<size_t>(tok_char[toks[best_at]]);
+  size_t e = end_tok < toks.size() ? static_cast<size_t>(tok_char[toks[end_tok]]) : doc.seg_end[static_cast<size_t>(last)];
+  const size_t lo = doc.seg_begin[static_cast<size_t>(first)], hi = doc.seg_end[static_cast<size_t>(last)];
+  b = std::max(b, lo), e = std::min(std::max(e, b), hi);
+  const auto space = [&](size_t i) { return doc.text[i] == ' ' || doc.text[i] == '\n' || doc.text[i] == '\t'; };
+  while (b > lo && !space(b - 1)) --b;   // whole words
+  while (e < hi && !space(e)) ++e;
+  std::string out = doc.text.substr(b, e - b);
+  if (out.size() > 1 && out[0] == '[') {  // a "[page N]" or "[hh:mm:ss]" marker is not text
+    const size_t close = out.find(']');
+    if (close != std::string::npos && close < 24) out.erase(0, close + 1);
+  }
+  std::string line;
+  for (char ch : out) {
+    const char c = (ch == '\n' || ch == '\t' || ch == '\r') ? ' ' : ch;
+    if (c == ' ' && (line.empty() || line.back() == ' ')) continue;
+    line += c;
+  }
+  while (!line.empty() && line.back() == ' ') line.pop_back();
+  return line;
+}
+}  // namespace
+
 nlohmann::json top_sources(const SourceCounter& sc, const std::vector<int>& tok_seg, const DocText& doc,
-                           const storage::DocumentRow& row, const std::vector<storage::SegmentRow>& segs, int limit) {
+                           const storage::DocumentRow& row, const std::vector<storage::SegmentRow>& segs, int limit,
+                           const std::vector<int64_t>* tok_char) {
   // Weight per rendered segment, then per page (PDF) or per segment (transcripts).
   std::vector<double> w(doc.seg_index.size(), 0.0);
   double total = 0;
@@ -189,6 +237,11 @@ nlohmann::json top_sources(const SourceCounter& sc, const std::vector<int>& tok_
                                           std::min<size_t>(160, doc.seg_end[static_cast<size_t>(g.first_seg)] - doc.seg_begin[static_cast<size_t>(g.first_seg)]));
     for (char& ch : snippet) if (ch == '\n') ch = ' ';
     nlohmann::json j = {{"weight", total > 0 ? g.weight / total : 0.0}, {"snippet", snippet}};
+    if (tok_char) {
+      j["segment"] = doc.seg_index[static_cast<size_t>(g.first_seg)];
+      const std::string passage = hottest_passage(sc, tok_seg, *tok_char, doc, g.first_seg, g.last_seg);
+      if (!passage.empty()) j["passage"] = passage;
+    }
     if (pdf) {
       j["page"] = a.page;
       j["label"] = "p. " + std::to_string(a.page);
@@ -205,12 +258,51 @@ nlohmann::json top_sources(const SourceCounter& sc, const std::vector<int>& tok_
   return out;
 }
 
+std::vector<float> segment_heat(const SourceCounter& sc, const std::vector<int>& tok_seg, const DocText& doc, size_t n_segments) {
+  std::vector<double> w(n_segments, 0.0);
+  double total = 0;
+  for (size_t p = 0; p < sc.count.size() && p < tok_seg.size(); ++p) {
+    if (tok_seg[p] < 0 || sc.count[p] <= 0) continue;
+    const size_t rendered = static_cast<size_t>(tok_seg[p]);
+    if (rendered >= doc.seg_index.size()) continue;
+    const size_t stored = static_cast<size_t>(doc.seg_index[rendered]);
+    if (stored >= n_segments) continue;
+    w[stored] += sc.count[p];
+    total += sc.count[p];
+  }
+  std::vector<float> out(n_segments, 0.0f);
+  if (total > 0)
+    for (size_t i = 0; i < n_segments; ++i) out[i] = static_cast<float>(w[i] / total);
+  return out;
+}
+
+std::string heat_to_json(const std::vector<float>& heat) {
+  nlohmann::json j = nlohmann::json::array();
+  for (size_t i = 0; i < heat.size(); ++i)
+    if (heat[i] > 0) j.push_back({i, std::round(heat[i] * 1e5f) / 1e5f});
+  return j.dump();
+}
+
+std::vector<float> heat_from_json(const std::string& json, size_t n_segments) {
+  std::vector<float> out(n_segments, 0.0f);
+  const auto j = nlohmann::json::parse(json, nullptr, false);
+  if (!j.is_array()) return out;
+  for (const auto& e : j) {
+    if (!e.is_array() || e.size() != 2 || !e[0].is_number_integer() || !e[1].is_number()) continue;
+    const int64_t i = e[0].get<int64_t>();
+    if (i >= 0 && static_cast<size_t>(i) < n_segments) out[static_cast<size_t>(i)] = e[1].get<float>();
+  }
+  return out;
+}
+
 std::string sources_text(const nlohmann::json& sources) {
   std::string s;
   for (const auto& j : sources) {
     char w[16];
     std::snprintf(w, sizeof(w), "%3.0f%%", 100.0 * j["weight"].get<double>());
-    s += "  " + std::string(w) + "  " + j["label"].get<std::string>() + "  \"" + j["snippet"].get<std::string>() + "\"\n";
+    // The passage the model read most, else the start of the source.
+    const std::string text = j.contains("passage") ? "\u2026" + j["passage"].get<std::string>() + "\u2026" : j["snippet"].get<std::string>();
+    s += "  " + std::string(w) + "  " + j["label"].get<std::string>() + "  \"" + text + "\"\n";
   }
   return s;
 }
@@ -276,4 +368,4 @@ std::string cost_table(CostReport c, const Prices& p) {
   return buf;
 }
 
-}  // namespace docdsa::cli
+}  // namespace docdsa::app

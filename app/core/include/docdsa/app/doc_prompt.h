@@ -14,7 +14,7 @@
 #include "docdsa/engine/model.h"
 #include "docdsa/storage/library.h"
 
-namespace docdsa::cli {
+namespace docdsa::app {
 
 // A page range (PDF) or time range in ms (transcripts) to read instead of the whole document.
 struct Range {
@@ -51,8 +51,9 @@ SplitPrompt build_prompt(const Model& model, const PromptTemplate& t, const std:
                          const std::map<std::string, std::string>& vars);
 
 // For each token of `ids` (the tokenised prefix), the rendered segment it falls in, or -1.
+// `tok_char` (may be null) receives each token's offset in doc.text, or -1 outside it.
 std::vector<int> token_segments(const Tokenizer& tok, const std::vector<TokenId>& ids, const std::string& prefix,
-                                size_t doc_offset, const DocText& doc);
+                                size_t doc_offset, const DocText& doc, std::vector<int64_t>* tok_char = nullptr);
 
 // Counts how often each prompt position was selected by the answer tokens' sparse attention
 // (sinks and the local window excluded: they are always kept, so they say nothing).
@@ -64,9 +65,19 @@ struct SourceCounter {
   void add(int pos, const int32_t* sel, size_t n);
 };
 // The top segments (grouped by page for PDFs) by selection weight.
+// With `tok_char`, each source also carries "passage": its most-selected stretch of about 32
+// tokens (the text the model read most while answering), and "segment": the stored segment.
 nlohmann::json top_sources(const SourceCounter& sc, const std::vector<int>& tok_seg, const DocText& doc,
-                           const storage::DocumentRow& row, const std::vector<storage::SegmentRow>& segs, int limit);
+                           const storage::DocumentRow& row, const std::vector<storage::SegmentRow>& segs, int limit,
+                           const std::vector<int64_t>* tok_char = nullptr);
 std::string sources_text(const nlohmann::json& sources);
+// Selection weight per stored segment (indexes `n_segments` segments as stored, not only the
+// rendered range): the attention map the GUI's heat strip draws. Sums to 1, or all 0.
+std::vector<float> segment_heat(const SourceCounter& sc, const std::vector<int>& tok_seg, const DocText& doc, size_t n_segments);
+// The stored form of a heat map: [[segment, weight], ...] for the non-zero segments.
+std::string heat_to_json(const std::vector<float>& heat);
+// Back to one weight per segment; malformed or out-of-range entries are ignored.
+std::vector<float> heat_from_json(const std::string& json, size_t n_segments);
 
 // Prices per million tokens, dense era vs DSA era.
 struct Prices {
@@ -79,4 +90,4 @@ nlohmann::json money_json(const CostReport& c, const Prices& p);
 // The cost table printed after an answer or a summary.
 std::string cost_table(CostReport c, const Prices& p);
 
-}  // namespace docdsa::cli
+}  // namespace docdsa::app

@@ -11,7 +11,7 @@
 #include "docdsa/engine/tokenizer.h"
 #include "docdsa/storage/library.h"
 
-namespace docdsa::cli {
+namespace docdsa::app {
 
 // The library at `db`, or the default one when empty.
 Result<std::unique_ptr<storage::Library>> open_library_at(const std::string& db);
@@ -35,4 +35,4 @@ struct IngestResult {
 Result<IngestResult> ingest_one(storage::Library& lib, const Tokenizer& tok, const std::string& path,
                                 const std::string& password = "", int max_chunk_tokens = 512);
 
-}  // namespace docdsa::cli
+}  // namespace docdsa::app

@@ -1,4 +1,4 @@
-#include "library_common.h"
+#include "docdsa/app/library_common.h"
 
 #include <algorithm>
 #include <filesystem>
@@ -6,7 +6,7 @@
 
 #include "docdsa/ingest/document.h"
 
-namespace docdsa::cli {
+namespace docdsa::app {
 
 namespace fs = std::filesystem;
 
@@ -115,4 +115,4 @@ Result<IngestResult> ingest_one(storage::Library& lib, const Tokenizer& tok, con
   return r;
 }
 
-}  // namespace docdsa::cli
+}  // namespace docdsa::app

@@ -1,0 +1,118 @@
+// Questions and summaries over a whole document: the code path both front ends run. The
+// command line drives it with a progress bar and Ctrl-C, the GUI from a worker thread with a
+// progress signal and a Stop button; neither has its own copy of the flow.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "docdsa/app/attention_options.h"
+#include "docdsa/app/doc_prompt.h"
+#include "docdsa/engine/model.h"
+#include "docdsa/engine/session.h"
+#include "docdsa/storage/library.h"
+
+namespace docdsa::app {
+
+inline constexpr int kQuestionBudget = 512;  // tokens reserved for a question and the template around it
+
+// (done, total) while reading a document; returning false cancels.
+using ProgressFn = std::function<bool(int64_t done, int64_t total)>;
+// A piece of streamed answer text; returning false stops the answer.
+using TextFn = std::function<bool(std::string_view piece)>;
+
+struct DocSessionOptions {
+  AttentionOptions attn;
+  Range range;              // empty: the whole document
+  int max_answer = 256;     // longest answer in tokens
+  int ctx_limit = 131072;   // largest context
+  int threads = 0;          // 0: all cores
+};
+
+struct Answer {
+  std::string question, text, stop_reason;
+  nlohmann::json sources = nlohmann::json::array();  // top passages (see top_sources)
+  std::vector<float> heat;   // per stored segment: share of the answer's selections (sums to 1, or all 0)
+  CostReport cost;
+  int prompt_tokens = 0;     // whole prompt: document + question
+  int prefilled_tokens = 0;  // what this question had to prefill
+  int reused_tokens = 0;     // document tokens whose caches were reused
+  double prefill_seconds = 0, decode_seconds = 0;
+};
+
+// One document opened for questions: the prompt up to the question is prefilled once; each
+// question truncates back to it, so follow-ups only prefill the question.
+class DocSession {
+ public:
+  // `cancel` (may be null) is polled while reading and while answering.
+  static Result<std::unique_ptr<DocSession>> open(const Model& model, const storage::DocumentRow& row,
+                                                  std::vector<storage::SegmentRow> segs, const DocSessionOptions& opts,
+                                                  const ProgressFn& progress, const std::atomic<bool>* cancel);
+  // stop_reason "cancelled" when `cancel` was set or on_text returned false.
+  Result<Answer> ask(const std::string& question, const TextFn& on_text);
+
+  const storage::DocumentRow& row() const { return row_; }
+  const std::vector<storage::SegmentRow>& segments() const { return segs_; }
+  AttentionMode mode() const { return mode_; }
+  const DocSessionOptions& options() const { return opts_; }
+  int doc_tokens() const { return static_cast<int>(prefix_ids_.size()); }
+  double doc_prefill_seconds() const { return doc_cost_.prefill_seconds; }
+
+ private:
+  explicit DocSession(const Model& m) : model_(m) {}
+  const Model& model_;
+  DocSessionOptions opts_;
+  const std::atomic<bool>* cancel_ = nullptr;
+  storage::DocumentRow row_;
+  std::vector<storage::SegmentRow> segs_;
+  DocText doc_;
+  SplitPrompt split_;
+  std::vector<TokenId> prefix_ids_;
+  std::vector<int> tok_seg_;
+  std::vector<int64_t> tok_char_;
+  std::unique_ptr<Indexer> indexer_;
+  std::unique_ptr<Session> session_;
+  SourceCounter counter_;
+  CostReport doc_cost_;
+  AttentionMode mode_ = AttentionMode::kDsa;
+  bool first_ = true;
+};
+
+// ---- summaries ------------------------------------------------------------------------------
+
+struct SummaryOptions {
+  AttentionOptions attn;
+  int max_tokens = 320;
+  int ctx = 131072;
+  int threads = 0;
+};
+
+struct Summary {
+  std::string text;
+  nlohmann::json sources = nlohmann::json::array();
+  std::vector<float> heat;  // per stored segment, as in Answer
+  CostReport cost;
+  int sections = 1;
+};
+
+// (label, done, total) while reading; returning false cancels.
+using SummaryProgressFn = std::function<bool(const std::string& label, int64_t done, int64_t total)>;
+
+// The whole document when it fits in opts.ctx; otherwise the largest runs of segments that
+// fit, each summarised whole, and the section summaries combined (and labelled as such).
+// Error kCancelled when cancelled.
+Result<Summary> summarize_document(const Model& model, const storage::DocumentRow& row, const std::vector<storage::SegmentRow>& segs,
+                                   const SummaryOptions& opts, const std::string& label, const SummaryProgressFn& progress,
+                                   const std::atomic<bool>* cancel);
+
+// Indexer picks per layer that stand in for the selection when attention is dense (a
+// document shorter than k, or dense mode): an eighth of the document, 16 to 256.
+int observe_k(size_t doc_tokens);
+
+}  // namespace docdsa::app

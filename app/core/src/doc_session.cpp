@@ -1,0 +1,203 @@
+#include "docdsa/app/doc_session.h"
+
+#include <algorithm>
+#include <filesystem>
+
+#include "docdsa/app/library_common.h"
+#include "docdsa/engine/generate.h"
+
+namespace docdsa::app {
+
+namespace fs = std::filesystem;
+
+int observe_k(size_t doc_tokens) { return std::clamp(static_cast<int>(doc_tokens / 8), 16, 256); }
+
+namespace {
+bool cancelled(const std::atomic<bool>* c) { return c && c->load(); }
+}  // namespace
+
+Result<std::unique_ptr<DocSession>> DocSession::open(const Model& model, const storage::DocumentRow& row,
+                                                     std::vector<storage::SegmentRow> segs, const DocSessionOptions& opts,
+                                                     const ProgressFn& progress, const std::atomic<bool>* cancel) {
+  std::unique_ptr<DocSession> d(new DocSession(model));
+  d->opts_ = opts;
+  d->cancel_ = cancel;
+  d->row_ = row;
+  d->segs_ = std::move(segs);
+  d->doc_ = render_document(row, d->segs_, opts.range);
+  if (d->doc_.text.empty())
+    return make_error(ErrorCode::kInvalidArgument, row.path + ": no text in " + opts.range.label());
+  TRY(PromptTemplate t, load_template("ask"));
+  d->split_ = build_prompt(model, t, d->doc_.text, {{"question", ""}, {"title", row.title}});
+  d->prefix_ids_ = model.tokenizer().encode(d->split_.prefix, true, true);
+  d->tok_seg_ = token_segments(model.tokenizer(), d->prefix_ids_, d->split_.prefix, d->split_.doc_offset, d->doc_, &d->tok_char_);
+  const int n_ctx = static_cast<int>(d->prefix_ids_.size()) + kQuestionBudget + opts.max_answer + 8;
+  if (n_ctx > opts.ctx_limit)
+    return make_error(ErrorCode::kOutOfRange,
+                      row.path + ": " + opts.range.label() + " is " + std::to_string(d->prefix_ids_.size()) +
+                          " tokens; with the answer that exceeds the " + std::to_string(opts.ctx_limit) +
+                          "-token context. Ask about a part (pages of a PDF, a time range of a transcript), or raise the context length");
+  // Dense, or the document fits in k: the indexer's picks still point at the sources.
+  TRY(SessionParams sp, make_session_params(model, opts.attn, opts.threads, n_ctx, d->indexer_, observe_k(d->prefix_ids_.size())));
+  d->counter_.sinks = sp.observe_k > 0 ? 0 : sp.dsa.sinks;
+  d->counter_.window = sp.observe_k > 0 ? 0 : sp.dsa.window;
+  d->counter_.doc_tokens = static_cast<int64_t>(d->prefix_ids_.size());
+  d->counter_.count.assign(d->prefix_ids_.size(), 0.0);
+  DocSession* self = d.get();
+  sp.selection_tap = [self](int, int pos, std::span<const int32_t> sel) { self->counter_.add(pos, sel.data(), sel.size()); };
+  d->mode_ = sp.dsa.mode;
+  TRY(d->session_, Session::create(model, sp));
+  d->counter_.first_counted_pos = INT64_MAX;
+  const int64_t total = static_cast<int64_t>(d->prefix_ids_.size());
+  bool stopped = false;
+  TRY_STATUS(d->session_->decode(d->prefix_ids_, Logits::kLast, [&](int done, int) {
+    if (cancelled(cancel) || (progress && !progress(done, total))) stopped = true;
+    return !stopped;
+  }));
+  if (stopped || cancelled(cancel)) return make_error(ErrorCode::kCancelled, "cancelled while reading " + row.path);
+  if (progress) progress(total, total);
+  d->doc_cost_ = d->session_->cost();
+  return d;
+}
+
+Result<Answer> DocSession::ask(const std::string& question, const TextFn& on_text) {
+  Answer a;
+  a.question = question;
+  const std::vector<TokenId> q_ids = model_.tokenizer().encode(question + split_.suffix, false, true);
+  if (static_cast<int>(q_ids.size()) > kQuestionBudget)
+    return make_error(ErrorCode::kInvalidArgument, "the question is too long (" + std::to_string(q_ids.size()) + " tokens; at most " +
+                                                       std::to_string(kQuestionBudget) + ")");
+  session_->truncate(static_cast<int>(prefix_ids_.size()));
+  session_->reset_cost();
+  std::fill(counter_.count.begin(), counter_.count.end(), 0.0);
+  // Count the selections of the last prompt token (it predicts the first answer token) on.
+  counter_.first_counted_pos = static_cast<int64_t>(prefix_ids_.size() + q_ids.size()) - 1;
+  GenerateParams gp;
+  gp.max_tokens = opts_.max_answer;
+  gp.sampler.greedy = true;
+  gp.sampler.repeat_penalty = 1.1f;
+  gp.cancel = cancel_;
+  if (on_text) gp.on_token = [&](TokenId, std::string_view piece) { return on_text(piece); };
+  TRY(GenerateResult r, generate(*session_, q_ids, gp));
+  a.text = r.text;
+  a.stop_reason = r.stop_reason;
+  a.cost = session_->cost();
+  a.prompt_tokens = static_cast<int>(prefix_ids_.size() + q_ids.size());
+  a.prefilled_tokens = static_cast<int>(q_ids.size());
+  a.reused_tokens = static_cast<int>(prefix_ids_.size());
+  a.prefill_seconds = r.prefill_ms / 1000.0;
+  a.decode_seconds = r.decode_ms / 1000.0;
+  if (first_) {  // the first answer pays for reading the document
+    a.cost.add(doc_cost_);
+    a.cost.context_tokens = std::max(a.cost.context_tokens, doc_cost_.context_tokens);
+    a.prefilled_tokens += static_cast<int>(prefix_ids_.size());
+    a.reused_tokens = 0;
+    a.prefill_seconds += doc_cost_.prefill_seconds;
+    first_ = false;
+  }
+  a.sources = top_sources(counter_, tok_seg_, doc_, row_, segs_, 5, &tok_char_);
+  a.heat = segment_heat(counter_, tok_seg_, doc_, segs_.size());
+  return a;
+}
+
+// ---- summaries ------------------------------------------------------------------------------
+
+namespace {
+
+// Summarises `segs` as one document (or `override_text` in its place, for combining).
+Result<Summary> summarize_part(const Model& model, const storage::DocumentRow& row, const std::vector<storage::SegmentRow>& segs,
+                               const SummaryOptions& o, const std::string& label, const std::string& template_name,
+                               const SummaryProgressFn& progress, const std::atomic<bool>* cancel,
+                               const std::string& override_text = "") {
+  DocText doc = render_document(row, segs, Range{});
+  if (!override_text.empty()) doc = DocText{override_text, {}, {}, {}};
+  TRY(PromptTemplate t, load_template(template_name));
+  const SplitPrompt sp = build_prompt(model, t, doc.text, {{"title", row.title.empty() ? fs::path(row.path).filename().string() : row.title}});
+  // The prefix (system + document) is tokenised once: for the prompt and for the source map.
+  std::vector<TokenId> ids = model.tokenizer().encode(sp.prefix, true, true);
+  std::vector<int64_t> tok_char;
+  const auto tok_seg = token_segments(model.tokenizer(), ids, sp.prefix, sp.doc_offset, doc, &tok_char);
+  const auto tail = model.tokenizer().encode(sp.suffix, false, true);
+  ids.insert(ids.end(), tail.begin(), tail.end());
+  std::unique_ptr<Indexer> indexer;
+  TRY(SessionParams p, make_session_params(model, o.attn, o.threads, static_cast<int>(ids.size()) + o.max_tokens + 8, indexer,
+                                           observe_k(ids.size())));
+  SourceCounter counter;
+  counter.sinks = p.observe_k > 0 ? 0 : p.dsa.sinks;
+  counter.window = p.observe_k > 0 ? 0 : p.dsa.window;
+  counter.doc_tokens = static_cast<int64_t>(tok_seg.size());
+  counter.count.assign(tok_seg.size(), 0.0);
+  counter.first_counted_pos = static_cast<int64_t>(ids.size()) - 1;
+  p.selection_tap = [&](int, int pos, std::span<const int32_t> sel) { counter.add(pos, sel.data(), sel.size()); };
+  TRY(std::unique_ptr<Session> s, Session::create(model, p));
+  GenerateParams gp;
+  gp.max_tokens = o.max_tokens;
+  gp.sampler.greedy = true;
+  gp.sampler.repeat_penalty = 1.1f;
+  gp.cancel = cancel;
+  const int64_t total = static_cast<int64_t>(ids.size());
+  gp.on_prefill = [&](int d, int) { return progress ? progress(label, d, total) : true; };
+  TRY(GenerateResult r, generate(*s, ids, gp));
+  if (r.stop_reason == "cancelled") return make_error(ErrorCode::kCancelled, "cancelled");
+  if (progress) progress(label, total, total);
+  Summary out;
+  out.text = r.text;
+  out.cost = s->cost();
+  if (override_text.empty()) {
+    out.sources = top_sources(counter, tok_seg, doc, row, segs, 5, &tok_char);
+    out.heat = segment_heat(counter, tok_seg, doc, segs.size());
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<Summary> summarize_document(const Model& model, const storage::DocumentRow& row, const std::vector<storage::SegmentRow>& segs,
+                                   const SummaryOptions& o, const std::string& label, const SummaryProgressFn& progress,
+                                   const std::atomic<bool>* cancel) {
+  const int budget = o.ctx - o.max_tokens - kQuestionBudget;
+  const Tokenizer& tok = model.tokenizer();
+  std::vector<int> seg_tokens;
+  int64_t total = 0;
+  for (const auto& s : segs) {
+    seg_tokens.push_back(static_cast<int>(tok.encode(s.text, false, false).size()) + 8);
+    total += seg_tokens.back();
+  }
+  if (total <= budget) return summarize_part(model, row, segs, o, label, "summarize", progress, cancel);
+  std::vector<std::vector<storage::SegmentRow>> sections(1);
+  int64_t used = 0;
+  for (size_t i = 0; i < segs.size(); ++i) {
+    if (used + seg_tokens[i] > budget && !sections.back().empty()) {
+      sections.emplace_back();
+      used = 0;
+    }
+    sections.back().push_back(segs[i]);
+    used += seg_tokens[i];
+  }
+  Summary all;
+  std::string combined;
+  CostReport cost;
+  bool first = true;
+  for (size_t i = 0; i < sections.size(); ++i) {
+    const auto& sec = sections[i];
+    TRY(Summary part, summarize_part(model, row, sec, o, label + " §" + std::to_string(i + 1) + "/" + std::to_string(sections.size()),
+                                     "summarize", progress, cancel));
+    std::string where = row.kind == "pdf" ? "pages " + std::to_string(sec.front().page) + "-" + std::to_string(sec.back().page)
+                                          : format_ms(sec.front().start_ms) + "-" + format_ms(sec.back().end_ms);
+    combined += "[section " + std::to_string(i + 1) + ", " + where + "]\n" + part.text + "\n\n";
+    if (first) cost = part.cost, first = false;
+    else cost.add(part.cost);
+    for (auto& s : part.sources) all.sources.push_back(s);
+    // Sections partition the segments in order; each section's heat counts equally.
+    for (float h : part.heat) all.heat.push_back(h / static_cast<float>(sections.size()));
+  }
+  TRY(Summary fin, summarize_part(model, row, segs, o, label + " combining", "combine", progress, cancel, combined));
+  cost.add(fin.cost);
+  all.text = "(Combined from " + std::to_string(sections.size()) + " section summaries: the document is longer than the " +
+             std::to_string(o.ctx) + "-token context.)\n\n" + fin.text;
+  all.cost = cost;
+  all.sections = static_cast<int>(sections.size());
+  return all;
+}
+
+}  // namespace docdsa::app

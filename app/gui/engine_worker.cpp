@@ -1,0 +1,234 @@
+#include "engine_worker.h"
+
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+
+#include "docdsa/app/library_common.h"
+#include "docdsa/engine/model_locator.h"
+
+namespace docdsa::gui {
+
+namespace fs = std::filesystem;
+
+QString Utf8Stream::push(std::string_view bytes) {
+  pending_.append(bytes);
+  // Keep back an incomplete trailing sequence.
+  size_t cut = pending_.size();
+  for (size_t back = 1; back <= 3 && back <= pending_.size(); ++back) {
+    const unsigned char c = static_cast<unsigned char>(pending_[pending_.size() - back]);
+    if ((c & 0xC0) == 0x80) continue;  // continuation byte
+    const size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+    if (need > back) cut = pending_.size() - back;
+    break;
+  }
+  QString out = QString::fromUtf8(pending_.data(), static_cast<qsizetype>(cut));
+  pending_.erase(0, cut);
+  return out;
+}
+
+EngineWorker::EngineWorker() = default;
+EngineWorker::~EngineWorker() = default;
+
+void EngineWorker::configure(const GuiSettings& s) {
+  const bool reopen_sessions = s.attention != settings_.attention || s.top_k != settings_.top_k || s.sinks != settings_.sinks ||
+                               s.window != settings_.window || s.ctx != settings_.ctx || s.max_answer != settings_.max_answer ||
+                               s.threads != settings_.threads;
+  settings_ = s;
+  if (reopen_sessions) sparse_.reset(), dense_.reset(), sparse_key_.clear(), dense_key_.clear();
+  if (s.library_path().toStdString() != lib_path_) lib_.reset();
+  auto path = locate_model(s.model.toStdString());
+  if (!path.ok()) {
+    model_.reset();
+    model_path_.clear();
+    sparse_.reset(), dense_.reset();
+    emit modelChanged(nullptr, {}, QString::fromStdString(path.error().message));
+    return;
+  }
+  if (*path == model_path_ && model_) return;
+  sparse_.reset(), dense_.reset(), sparse_key_.clear(), dense_key_.clear();
+  auto m = Model::load(*path);
+  if (!m.ok()) {
+    model_.reset();
+    model_path_.clear();
+    emit modelChanged(nullptr, {}, QString::fromStdString(m.error().message));
+    return;
+  }
+  model_ = ModelPtr(std::move(*m));
+  model_path_ = *path;
+  const auto& c = model_->config();
+  emit modelChanged(model_,
+                    tr("%1 — %2 layers, %3 heads, trained context %4").arg(QString::fromStdString(fs::path(*path).filename().string()))
+                        .arg(c.n_layer).arg(c.n_head).arg(c.n_ctx_train),
+                    {});
+}
+
+bool EngineWorker::ensure_library(QString* error) {
+  const std::string want = settings_.library_path().toStdString();
+  if (lib_ && lib_path_ == want) return true;
+  auto lib = app::open_library_at(want);
+  if (!lib.ok()) {
+    *error = QString::fromStdString(lib.error().message);
+    return false;
+  }
+  lib_ = std::move(*lib);
+  lib_path_ = want;
+  return true;
+}
+
+void EngineWorker::forget(qint64 doc_id) {
+  const std::string prefix = std::to_string(doc_id) + ":";
+  if (sparse_key_.rfind(prefix, 0) == 0) sparse_.reset(), sparse_key_.clear();
+  if (dense_key_.rfind(prefix, 0) == 0) dense_.reset(), dense_key_.clear();
+}
+
+Result<app::DocSession*> EngineWorker::session_for(const storage::DocumentRow& row, bool dense, const app::Range& range) {
+  app::DocSessionOptions o = settings_.session_options();
+  if (dense) o.attn.mode = "dense";
+  o.range = range;
+  const std::string key = std::to_string(row.id) + ":" + row.content_hash + ":" + o.attn.mode + ":" + range.label();
+  auto& slot = dense ? dense_ : sparse_;
+  auto& slot_key = dense ? dense_key_ : sparse_key_;
+  if (slot && slot_key == key) return slot.get();
+  slot.reset();  // free the old caches before allocating new ones
+  if (!dense) dense_.reset(), dense_key_.clear();
+  TRY(std::vector<storage::SegmentRow> segs, lib_->segments(row.id));
+  const QString what = dense ? tr("Reading with dense attention") : tr("Reading");
+  TRY(std::unique_ptr<app::DocSession> s,
+      app::DocSession::open(*model_, row, std::move(segs), o,
+                            [&](int64_t done, int64_t total) {
+                              emit progress(what, done, total);
+                              return true;
+                            },
+                            &cancel_));
+  slot = std::move(s);
+  slot_key = key;
+  return slot.get();
+}
+
+void EngineWorker::ask(qint64 doc_id, const QString& question, bool compare, const QString& part) {
+  cancel_.store(shutdown_.load());
+  if (shutdown_.load()) return;
+  emit busy(true);
+  const auto fail = [&](const QString& m) {
+    emit busy(false);
+    emit failed(m);
+  };
+  QString err;
+  if (!model_) return fail(tr("No model is loaded. Choose a GGUF file in Settings, or run scripts/fetch_model.sh."));
+  if (!ensure_library(&err)) return fail(err);
+  auto row = lib_->find(std::to_string(doc_id));
+  if (!row.ok()) return fail(QString::fromStdString(row.error().message));
+  app::Range range;
+  if (!part.trimmed().isEmpty()) {
+    const std::string p = part.trimmed().toStdString();
+    auto r = row->kind == "pdf" ? app::parse_pages(p) : app::parse_times(p);
+    if (!r.ok()) return fail(QString::fromStdString(r.error().message));
+    range = *r;
+  }
+  auto s = session_for(*row, settings_.attention == QLatin1String("dense"), range);
+  if (!s.ok()) {
+    if (s.error().code == ErrorCode::kCancelled) sparse_.reset(), sparse_key_.clear();
+    return fail(s.error().code == ErrorCode::kCancelled ? tr("Stopped while reading the document.")
+                                                        : QString::fromStdString(s.error().message));
+  }
+  app::DocSession* ds = *s;
+  AnswerView v;
+  v.doc_id = doc_id;
+  v.question = question;
+  v.doc_tokens = ds->doc_tokens();
+  v.attention = QString::fromLatin1(attention_mode_name(ds->mode()));
+  emit progress(tr("Answering"), 0, 0);
+  Utf8Stream utf8;
+  auto a = ds->ask(question.toStdString(), [&](std::string_view piece) {
+    const QString t = utf8.push(piece);
+    if (!t.isEmpty()) emit text(t);
+    return !cancel_.load();
+  });
+  if (!a.ok()) return fail(QString::fromStdString(a.error().message));
+  if (compare && a->stop_reason != "cancelled" && ds->mode() == AttentionMode::kDsa) {
+    auto d = session_for(*row, true, range);
+    if (d.ok()) {
+      emit progress(tr("Answering with dense attention"), 0, 0);
+      auto b = (*d)->ask(question.toStdString(), {});
+      if (b.ok() && b->stop_reason != "cancelled") {
+        a->cost.dense_measured = true;
+        a->cost.dense_prefill_seconds = b->cost.prefill_seconds;
+        a->cost.dense_decode_seconds = b->cost.decode_seconds;
+        v.compared = true;
+        v.agree = b->text == a->text;
+        v.dense_answer = QString::fromStdString(b->text);
+      }
+    }
+  }
+  v.text = QString::fromStdString(a->text);
+  v.stop_reason = QString::fromStdString(a->stop_reason);
+  v.sources = a->sources;
+  v.heat = a->heat;
+  v.cost = a->cost;
+  v.prompt_tokens = a->prompt_tokens;
+  v.prefilled_tokens = a->prefilled_tokens;
+  v.reused_tokens = a->reused_tokens;
+  v.prefill_seconds = a->prefill_seconds;
+  v.decode_seconds = a->decode_seconds;
+  if (a->stop_reason != "cancelled") {  // a stopped answer is shown, not stored
+    storage::RunRecord run{"ask", attention_mode_name(ds->mode()), fs::path(model_->path()).filename().string(),
+                           app::cost_json(a->cost).dump(), app::heat_to_json(a->heat)};
+    auto st = lib_->save_answer(doc_id, a->question, a->text, a->sources.dump(), run);
+    if (!st.ok()) emit warning(tr("The answer was not saved: %1").arg(QString::fromStdString(st.error().message)));
+    v.saved = st.ok();
+  }
+  emit busy(false);
+  emit finished(v);
+}
+
+void EngineWorker::summarize(qint64 doc_id) {
+  cancel_.store(shutdown_.load());
+  if (shutdown_.load()) return;
+  emit busy(true);
+  const auto fail = [&](const QString& m) {
+    emit busy(false);
+    emit failed(m);
+  };
+  QString err;
+  if (!model_) return fail(tr("No model is loaded. Choose a GGUF file in Settings, or run scripts/fetch_model.sh."));
+  if (!ensure_library(&err)) return fail(err);
+  auto row = lib_->find(std::to_string(doc_id));
+  if (!row.ok()) return fail(QString::fromStdString(row.error().message));
+  auto segs = lib_->segments(doc_id);
+  if (!segs.ok()) return fail(QString::fromStdString(segs.error().message));
+  // A summary holds no follow-up state; free the question caches first.
+  sparse_.reset(), dense_.reset(), sparse_key_.clear(), dense_key_.clear();
+  const std::string title = row->title.empty() ? fs::path(row->path).filename().string() : row->title;
+  auto sum = app::summarize_document(*model_, *row, *segs, settings_.summary_options(), title,
+                                     [&](const std::string& label, int64_t done, int64_t total) {
+                                       emit progress(tr("Summarising %1").arg(QString::fromStdString(label)), done, total);
+                                       return true;
+                                     },
+                                     &cancel_);
+  if (!sum.ok())
+    return fail(sum.error().code == ErrorCode::kCancelled ? tr("Summary stopped.") : QString::fromStdString(sum.error().message));
+  AnswerView v;
+  v.doc_id = doc_id;
+  v.summary = true;
+  v.question = tr("Summary");
+  v.text = QString::fromStdString(sum->text);
+  emit text(v.text);
+  v.sources = sum->sources;
+  v.heat = sum->heat;
+  v.cost = sum->cost;
+  v.attention = QString::fromLatin1(attention_mode_name(sum->cost.mode));
+  v.prompt_tokens = static_cast<int>(sum->cost.prompt_tokens);
+  v.prefilled_tokens = v.prompt_tokens;
+  v.prefill_seconds = sum->cost.prefill_seconds;
+  v.decode_seconds = sum->cost.decode_seconds;
+  storage::RunRecord run{"summarize", settings_.attention.toStdString(), fs::path(model_->path()).filename().string(),
+                         app::cost_json(sum->cost).dump(), app::heat_to_json(sum->heat)};
+  auto st = lib_->save_summary(doc_id, row->content_hash, sum->text, sum->sources.dump(), run);
+  if (!st.ok()) emit warning(tr("The summary was not saved: %1").arg(QString::fromStdString(st.error().message)));
+  v.saved = st.ok();
+  emit busy(false);
+  emit finished(v);
+}
+
+}  // namespace docdsa::gui

@@ -1,0 +1,97 @@
+// The engine side of the window: one worker object on its own thread that owns the model, the
+// library connection it writes answers with, and the open document sessions (the prefilled
+// caches that make follow-up questions cheap). A long-lived thread rather than a QtConcurrent
+// task per question, because those caches must outlive each question. Every call is queued
+// onto the worker's thread; cancel() is the one thing called from the UI thread directly.
+#pragma once
+
+#include <QObject>
+#include <QString>
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "docdsa/app/doc_session.h"
+#include "docdsa/engine/model.h"
+#include "docdsa/storage/library.h"
+#include "settings.h"
+
+namespace docdsa::gui {
+
+// One finished answer or summary, as the window shows it.
+struct AnswerView {
+  qint64 doc_id = 0;
+  bool summary = false;
+  QString question, text, stop_reason, attention;
+  nlohmann::json sources = nlohmann::json::array();
+  std::vector<float> heat;  // per stored segment
+  CostReport cost;
+  int doc_tokens = 0, prompt_tokens = 0, prefilled_tokens = 0, reused_tokens = 0;
+  double prefill_seconds = 0, decode_seconds = 0;
+  bool compared = false, agree = false;
+  QString dense_answer;
+  bool saved = false;
+};
+
+using ModelPtr = std::shared_ptr<const Model>;
+
+class EngineWorker : public QObject {
+  Q_OBJECT
+ public:
+  EngineWorker();
+  ~EngineWorker() override;
+  // Thread-safe: stops the current read or answer at the next batch or token.
+  void cancel() { cancel_.store(true); }
+  // Thread-safe: cancels, and refuses any work still queued (the window is closing).
+  void shutdown() { shutdown_.store(true), cancel_.store(true); }
+
+ public slots:
+  void configure(const docdsa::gui::GuiSettings& s);  // reloads the model when its path changed
+  // part: empty for the whole document, else pages ("3-7") or a time range ("00:10:00-00:20:00").
+  void ask(qint64 doc_id, const QString& question, bool compare, const QString& part = {});
+  void summarize(qint64 doc_id);
+  void forget(qint64 doc_id);  // the document was removed or changed: drop its caches
+
+ signals:
+  void modelChanged(docdsa::gui::ModelPtr model, const QString& description, const QString& error);
+  void busy(bool on);
+  void progress(const QString& what, qint64 done, qint64 total);
+  void text(const QString& piece);
+  // The work ended: busy(false) comes first, then exactly one of these.
+  void finished(const docdsa::gui::AnswerView& answer);
+  void failed(const QString& message);
+  void warning(const QString& message);  // something went wrong that did not end the work
+
+ private:
+  bool ensure_library(QString* error);
+  Result<app::DocSession*> session_for(const storage::DocumentRow& row, bool dense, const app::Range& range);
+  GuiSettings settings_;
+  ModelPtr model_;
+  std::string model_path_;
+  std::unique_ptr<storage::Library> lib_;
+  std::string lib_path_;
+  // At most one document is kept open (its DSA session, and a dense one after a comparison):
+  // a 128K document's KV cache is ~2.8 GiB.
+  std::unique_ptr<app::DocSession> sparse_, dense_;
+  std::string sparse_key_, dense_key_;
+  std::atomic<bool> cancel_{false};
+  std::atomic<bool> shutdown_{false};
+};
+
+// Splits a byte stream into whole UTF-8 characters (a token may end inside one).
+class Utf8Stream {
+ public:
+  QString push(std::string_view bytes);
+ private:
+  std::string pending_;
+};
+
+}  // namespace docdsa::gui
+
+Q_DECLARE_METATYPE(docdsa::gui::AnswerView)
+Q_DECLARE_METATYPE(docdsa::gui::ModelPtr)
+Q_DECLARE_METATYPE(docdsa::gui::GuiSettings)

@@ -1,0 +1,54 @@
+#include "ingest_task.h"
+
+#include <QPromise>
+#include <QtConcurrent/QtConcurrentRun>
+
+#include "docdsa/app/library_common.h"
+
+namespace docdsa::gui {
+
+QFuture<IngestEvent> start_ingest(const QStringList& inputs, const QString& library, ModelPtr model,
+                                  const QMap<QString, QString>& passwords) {
+  return QtConcurrent::run([inputs, library, model, passwords](QPromise<IngestEvent>& promise) {
+    std::vector<std::string> in;
+    for (const QString& p : inputs) in.push_back(p.toStdString());
+    std::vector<std::pair<std::string, std::string>> errors;
+    const std::vector<std::string> files = app::expand(in, &errors);
+    promise.setProgressRange(0, static_cast<int>(files.size()));
+    for (const auto& [path, why] : errors)
+      promise.addResult(IngestEvent{IngestEvent::kFailed, QString::fromStdString(path),
+                                    QString::fromStdString(path + ": " + why), 0});
+    if (files.empty()) return;
+    if (!model) {
+      for (const auto& f : files)
+        promise.addResult(IngestEvent{IngestEvent::kFailed, QString::fromStdString(f),
+                                      QObject::tr("%1: no model loaded (the tokenizer counts each chunk's tokens); choose one in Settings")
+                                          .arg(QString::fromStdString(f)), 0});
+      return;
+    }
+    auto lib = app::open_library_at(library.toStdString());
+    if (!lib.ok()) {
+      for (const auto& f : files)
+        promise.addResult(IngestEvent{IngestEvent::kFailed, QString::fromStdString(f), QString::fromStdString(lib.error().message), 0});
+      return;
+    }
+    int done = 0;
+    for (const auto& f : files) {
+      if (promise.isCanceled()) return;
+      const QString path = QString::fromStdString(f);
+      promise.addResult(IngestEvent{IngestEvent::kStarted, path, {}, 0});
+      auto r = app::ingest_one(**lib, model->tokenizer(), f, passwords.value(path).toStdString());
+      if (r.ok()) {
+        promise.addResult(IngestEvent{r->outcome == storage::StoreOutcome::kUnchanged ? IngestEvent::kUnchanged : IngestEvent::kDone, path,
+                                      {}, r->id});
+      } else {
+        const std::string& m = r.error().message;
+        const bool pw = m.find("needs a password") != std::string::npos;
+        promise.addResult(IngestEvent{pw ? IngestEvent::kNeedsPassword : IngestEvent::kFailed, path, QString::fromStdString(m), 0});
+      }
+      promise.setProgressValue(++done);
+    }
+  });
+}
+
+}  // namespace docdsa::gui

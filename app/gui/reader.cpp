@@ -1,0 +1,393 @@
+#include "reader.h"
+
+#include <poppler-qt6.h>
+
+#include <QApplication>
+#include <QClipboard>
+#include <QComboBox>
+#include <QFileInfo>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QMouseEvent>
+#include <QPainter>
+#include <QScrollArea>
+#include <QScrollBar>
+#include <QSpinBox>
+#include <QStackedWidget>
+#include <QTextBrowser>
+#include <QToolButton>
+#include <QVBoxLayout>
+#include <algorithm>
+#include <cmath>
+
+#include "heat_strip.h"
+#include "library_model.h"
+
+namespace docdsa::gui {
+
+namespace {
+
+QString norm_word(QString w) {
+  w = w.toLower();
+  w.removeIf([](QChar c) { return !c.isLetterOrNumber(); });
+  return w;
+}
+
+QStringList words_of(const QString& s) {
+  QStringList out;
+  for (const QString& w : s.split(QRegularExpression(QStringLiteral("\\s+")), Qt::SkipEmptyParts)) {
+    const QString n = norm_word(w);
+    if (!n.isEmpty()) out << n;
+  }
+  return out;
+}
+
+QColor heat_colour(float t) {  // t in 0..1
+  return QColor::fromHsvF(0.13f - 0.07f * t, 0.12f + 0.45f * t, 1.0f);
+}
+
+}  // namespace
+
+// ---- PdfPageView -----------------------------------------------------------------------------
+
+PdfPageView::PdfPageView(QWidget* parent) : QWidget(parent) {
+  setCursor(Qt::IBeamCursor);
+  setFocusPolicy(Qt::ClickFocus);
+}
+
+void PdfPageView::set_page(QImage image, QSizeF page_points, std::vector<std::pair<QRectF, float>> highlights) {
+  image_ = std::move(image);
+  points_ = page_points;
+  highlights_ = std::move(highlights);
+  band_ = {};
+  setFixedSize(image_.size());
+  update();
+}
+
+QRectF PdfPageView::to_points(const QRect& r) const {
+  if (image_.isNull() || points_.isEmpty()) return {};
+  const double sx = points_.width() / image_.width(), sy = points_.height() / image_.height();
+  return QRectF(r.x() * sx, r.y() * sy, r.width() * sx, r.height() * sy);
+}
+
+void PdfPageView::paintEvent(QPaintEvent*) {
+  QPainter p(this);
+  p.drawImage(0, 0, image_);
+  if (!image_.isNull() && !points_.isEmpty()) {
+    const double sx = image_.width() / points_.width(), sy = image_.height() / points_.height();
+    p.setPen(Qt::NoPen);
+    for (const auto& [r, w] : highlights_) {
+      QColor c(255, 140, 0);
+      c.setAlphaF(0.25f + 0.3f * w);
+      p.setBrush(c);
+      p.drawRect(QRectF(r.x() * sx - 1, r.y() * sy - 1, r.width() * sx + 2, r.height() * sy + 2));
+    }
+  }
+  if (!band_.isNull()) {
+    QColor c = palette().color(QPalette::Highlight);
+    c.setAlpha(60);
+    p.setBrush(c);
+    p.setPen(palette().color(QPalette::Highlight));
+    p.drawRect(band_.normalized());
+  }
+}
+
+void PdfPageView::mousePressEvent(QMouseEvent* e) {
+  drag_from_ = e->position().toPoint();
+  band_ = QRect(drag_from_, QSize(1, 1));
+  update();
+}
+void PdfPageView::mouseMoveEvent(QMouseEvent* e) {
+  band_ = QRect(drag_from_, e->position().toPoint()).normalized();
+  update();
+}
+void PdfPageView::mouseReleaseEvent(QMouseEvent* e) {
+  band_ = QRect(drag_from_, e->position().toPoint()).normalized();
+  if (band_.width() > 3 && band_.height() > 3 && text_in_) {
+    selected_ = text_in_(to_points(band_)).trimmed();
+    if (!selected_.isEmpty()) {
+      QApplication::clipboard()->setText(selected_, QClipboard::Selection);
+      emit text_selected(selected_);
+    }
+  }
+  update();
+}
+
+// ---- Reader -----------------------------------------------------------------------------------
+
+Reader::Reader(QWidget* parent) : QWidget(parent) {
+  auto* outer = new QVBoxLayout(this);
+  outer->setContentsMargins(0, 0, 0, 0);
+  title_ = new QLabel(tr("Open a document from the library."), this);
+  title_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+  title_->setWordWrap(true);
+  outer->addWidget(title_);
+
+  pdf_bar_ = new QWidget(this);
+  auto* bar = new QHBoxLayout(pdf_bar_);
+  bar->setContentsMargins(0, 0, 0, 0);
+  auto* prev = new QToolButton(pdf_bar_);
+  prev->setText(QStringLiteral("◀"));
+  prev->setToolTip(tr("Previous page (Page Up)"));
+  prev->setShortcut(QKeySequence(Qt::Key_PageUp));
+  auto* next = new QToolButton(pdf_bar_);
+  next->setText(QStringLiteral("▶"));
+  next->setToolTip(tr("Next page (Page Down)"));
+  next->setShortcut(QKeySequence(Qt::Key_PageDown));
+  page_spin_ = new QSpinBox(pdf_bar_);
+  page_spin_->setMinimum(1);
+  page_spin_->setAccessibleName(tr("Page"));
+  page_total_ = new QLabel(pdf_bar_);
+  zoom_box_ = new QComboBox(pdf_bar_);
+  zoom_box_->addItems({tr("Fit width"), QStringLiteral("50%"), QStringLiteral("75%"), QStringLiteral("100%"), QStringLiteral("125%"),
+                       QStringLiteral("150%"), QStringLiteral("200%")});
+  zoom_box_->setCurrentIndex(0);
+  zoom_box_->setAccessibleName(tr("Zoom"));
+  auto* copy = new QToolButton(pdf_bar_);
+  copy->setText(tr("Copy"));
+  copy->setToolTip(tr("Copy the text selected on the page (drag over the page to select)"));
+  bar->addWidget(prev);
+  bar->addWidget(page_spin_);
+  bar->addWidget(page_total_);
+  bar->addWidget(next);
+  bar->addSpacing(12);
+  bar->addWidget(new QLabel(tr("Zoom"), pdf_bar_));
+  bar->addWidget(zoom_box_);
+  bar->addWidget(copy);
+  bar->addStretch();
+  outer->addWidget(pdf_bar_);
+
+  auto* body = new QHBoxLayout();
+  stack_ = new QStackedWidget(this);
+  scroll_ = new QScrollArea(stack_);
+  scroll_->setAlignment(Qt::AlignHCenter | Qt::AlignTop);
+  scroll_->setBackgroundRole(QPalette::Dark);
+  page_view_ = new PdfPageView(scroll_);
+  scroll_->setWidget(page_view_);
+  text_ = new QTextBrowser(stack_);
+  text_->setOpenLinks(false);
+  stack_->addWidget(scroll_);
+  stack_->addWidget(text_);
+  strip_ = new HeatStrip(this);
+  body->addWidget(stack_, 1);
+  body->addWidget(strip_);
+  outer->addLayout(body, 1);
+  pdf_bar_->hide();
+
+  connect(prev, &QToolButton::clicked, this, [this] { if (page_ > 1) page_spin_->setValue(page_ - 1); });
+  connect(next, &QToolButton::clicked, this, [this] { if (page_ < page_count()) page_spin_->setValue(page_ + 1); });
+  connect(page_spin_, &QSpinBox::valueChanged, this, [this](int v) {
+    if (v == page_) return;
+    page_ = v;
+    render_page();
+  });
+  connect(zoom_box_, &QComboBox::currentTextChanged, this, &Reader::set_zoom_text);
+  connect(copy, &QToolButton::clicked, this, [this] { copy_selection(); });
+  connect(page_view_, &PdfPageView::text_selected, this, [this](const QString& t) {
+    emit status(tr("Selected %n character(s) — Copy or Ctrl+C puts them on the clipboard", nullptr, static_cast<int>(t.size())));
+  });
+  auto* copy_sc = new QAction(this);
+  copy_sc->setShortcut(QKeySequence::Copy);
+  copy_sc->setShortcutContext(Qt::WidgetWithChildrenShortcut);
+  connect(copy_sc, &QAction::triggered, this, [this] { copy_selection(); });
+  addAction(copy_sc);
+  connect(strip_, &HeatStrip::segment_clicked, this, &Reader::go_to_segment);
+}
+
+Reader::~Reader() = default;
+
+int Reader::page_count() const { return pdf_ ? pdf_->numPages() : 0; }
+
+QString Reader::copy_selection() {
+  QString t = stack_->currentWidget() == text_ ? text_->textCursor().selectedText() : page_view_->selected_text();
+  if (!t.isEmpty()) {
+    QApplication::clipboard()->setText(t);
+    emit status(tr("Copied %n character(s)", nullptr, static_cast<int>(t.size())));
+  }
+  return t;
+}
+
+void Reader::clear() {
+  doc_ = {};
+  segs_.clear();
+  heat_.clear();
+  sources_ = nlohmann::json::array();
+  pdf_.reset();
+  title_->setText(tr("Open a document from the library."));
+  pdf_bar_->hide();
+  text_->clear();
+  stack_->setCurrentWidget(text_);
+  strip_->set_data({}, {});
+}
+
+void Reader::show_document(const storage::DocumentRow& doc, std::vector<storage::SegmentRow> segs, const QString& password) {
+  doc_ = doc;
+  segs_ = std::move(segs);
+  heat_.assign(segs_.size(), 0.0f);
+  sources_ = nlohmann::json::array();
+  pdf_.reset();
+  page_ = 1;
+  const QString path = QString::fromStdString(doc.path);
+  QString title = doc.title.empty() ? QFileInfo(path).fileName() : QString::fromStdString(doc.title);
+  title_->setText(QStringLiteral("<b>%1</b> &nbsp; <span style='color:gray'>%2</span>").arg(title.toHtmlEscaped(), path.toHtmlEscaped()));
+  if (doc.kind == "pdf") {
+    auto d = Poppler::Document::load(path, password.toUtf8(), password.toUtf8());
+    if (d && !d->isLocked()) {
+      d->setRenderHint(Poppler::Document::Antialiasing);
+      d->setRenderHint(Poppler::Document::TextAntialiasing);
+      pdf_ = std::move(d);
+    } else {
+      emit status(tr("%1 could not be rendered (%2); showing its stored text").arg(path, d ? tr("locked") : tr("missing or damaged")));
+    }
+  }
+  std::vector<float> sizes;
+  for (const auto& s : segs_) sizes.push_back(static_cast<float>(std::max<size_t>(s.text.size(), 1)));
+  strip_->set_data(sizes, heat_);
+  if (pdf_) {
+    pdf_bar_->show();
+    const QSignalBlocker b(page_spin_);
+    page_spin_->setMaximum(pdf_->numPages());
+    page_spin_->setValue(1);
+    page_total_->setText(tr("of %1").arg(pdf_->numPages()));
+    stack_->setCurrentWidget(scroll_);
+    render_page();
+  } else {
+    pdf_bar_->hide();
+    stack_->setCurrentWidget(text_);
+    render_text();
+  }
+}
+
+void Reader::show_attention(const std::vector<float>& heat, const nlohmann::json& sources) {
+  heat_ = heat;
+  heat_.resize(segs_.size(), 0.0f);
+  sources_ = sources.is_array() ? sources : nlohmann::json::array();
+  std::vector<float> sizes;
+  for (const auto& s : segs_) sizes.push_back(static_cast<float>(std::max<size_t>(s.text.size(), 1)));
+  strip_->set_data(sizes, heat_);
+  if (pdf_) render_page();
+  else render_text();
+}
+
+void Reader::set_zoom_text(const QString& z) {
+  zoom_ = z.endsWith(QLatin1Char('%')) ? z.chopped(1).toDouble() / 100.0 : 0.0;
+  render_page();
+}
+
+void Reader::go_to_segment(int segment) {
+  if (segment < 0 || segment >= static_cast<int>(segs_.size())) return;
+  strip_->set_current(segment);
+  if (pdf_) {
+    const int p = std::clamp(segs_[static_cast<size_t>(segment)].page, 1, pdf_->numPages());
+    page_spin_->setValue(p);
+  } else {
+    text_->scrollToAnchor(QStringLiteral("seg-%1").arg(segment));
+  }
+}
+
+void Reader::go_to_source(const nlohmann::json& src) {
+  if (src.contains("segment") && src["segment"].is_number_integer()) return go_to_segment(src["segment"].get<int>());
+  if (pdf_ && src.contains("page") && src["page"].is_number_integer()) page_spin_->setValue(src["page"].get<int>());
+}
+
+void Reader::render_page() {
+  if (!pdf_) return;
+  std::unique_ptr<Poppler::Page> page = pdf_->page(page_ - 1);
+  if (!page) return;
+  const QSizeF pts = page->pageSizeF();
+  double scale = zoom_;
+  if (scale <= 0) scale = std::max(0.25, (scroll_->viewport()->width() - 24) / std::max(1.0, pts.width()));
+  const double dpi = 72.0 * scale * devicePixelRatioF();
+  QImage img = page->renderToImage(dpi, dpi);
+  img.setDevicePixelRatio(devicePixelRatioF());
+  // Page tint by the page's share of selections, plus each source passage's word boxes.
+  std::vector<std::pair<QRectF, float>> marks;
+  float page_heat = 0, max_heat = 0;
+  for (size_t i = 0; i < segs_.size(); ++i) {
+    max_heat = std::max(max_heat, heat_[i]);
+    if (segs_[i].page == page_) page_heat += heat_[i];
+  }
+  n_highlights_ = 0;
+  std::vector<std::unique_ptr<Poppler::TextBox>> boxes;
+  bool have_boxes = false;
+  for (const auto& s : sources_) {
+    if (!s.contains("page") || s["page"].get<int>() != page_ || !s.contains("passage")) continue;
+    if (!have_boxes) boxes = page->textList(), have_boxes = true;
+    const QStringList want = words_of(QString::fromStdString(s["passage"].get<std::string>()));
+    if (want.isEmpty()) continue;
+    std::vector<QString> got;
+    for (const auto& b : boxes) got.push_back(norm_word(b->text()));
+    // The first place where the passage's opening words appear in order, then its length.
+    const int lead = std::min<int>(4, static_cast<int>(want.size()));
+    for (size_t i = 0; i + static_cast<size_t>(lead) <= got.size(); ++i) {
+      bool match = true;
+      for (int k = 0; k < lead && match; ++k) match = got[i + static_cast<size_t>(k)] == want[k];
+      if (!match) continue;
+      const float w = static_cast<float>(s.value("weight", 0.5));
+      for (size_t k = i; k < std::min(got.size(), i + static_cast<size_t>(want.size())); ++k)
+        marks.emplace_back(boxes[k]->boundingBox(), std::clamp(0.4f + w, 0.0f, 1.0f));
+      ++n_highlights_;
+      break;
+    }
+  }
+  page_view_->set_text_source([this, n = page_](const QRectF& r) {
+    if (!pdf_) return QString();
+    auto p = pdf_->page(n - 1);
+    return p ? p->text(r) : QString();
+  });
+  page_view_->set_page(img, pts, std::move(marks));
+  page_view_->setFixedSize(img.size() / devicePixelRatioF());
+  // The strip marks the first segment of this page.
+  for (size_t i = 0; i < segs_.size(); ++i)
+    if (segs_[i].page == page_) {
+      strip_->set_current(static_cast<int>(i));
+      break;
+    }
+  if (page_heat > 0 && max_heat > 0)
+    emit status(tr("Page %1: %2% of the answer's attention selections").arg(page_).arg(100.0 * page_heat, 0, 'f', 1));
+}
+
+void Reader::render_text() {
+  std::vector<float> sizes;
+  for (const auto& s : segs_) sizes.push_back(static_cast<float>(std::max<size_t>(s.text.size(), 1)));
+  const std::vector<float> level = attention_intensity(heat_, sizes);
+  // Passages to mark, by segment.
+  std::map<int, std::vector<QString>> passages;
+  for (const auto& s : sources_)
+    if (s.contains("segment") && s.contains("passage"))
+      passages[s["segment"].get<int>()].push_back(QString::fromStdString(s["passage"].get<std::string>()));
+  n_highlights_ = 0;
+  QString html = QStringLiteral("<html><body style='font-size:11pt'>");
+  for (size_t i = 0; i < segs_.size(); ++i) {
+    const auto& s = segs_[i];
+    QString body = QString::fromStdString(s.text).toHtmlEscaped();
+    auto it = passages.find(static_cast<int>(i));
+    if (it != passages.end()) {
+      for (QString p : it->second) {
+        const QString sp = QString::fromStdString(s.speaker);
+        if (!sp.isEmpty() && p.startsWith(sp + QLatin1Char(':'))) p = p.mid(sp.size() + 1).trimmed();
+        QString esc = p.toHtmlEscaped();
+        // The passage, or failing that its opening words.
+        int at = body.indexOf(esc.left(60));
+        if (at < 0) continue;
+        const int len = std::min<int>(static_cast<int>(esc.size()), static_cast<int>(body.size()) - at);
+        body = body.left(at) + QStringLiteral("<span style='background:#ffb347;text-decoration:underline'>") + body.mid(at, len) + QStringLiteral("</span>") + body.mid(at + len);
+        ++n_highlights_;
+      }
+    }
+    body.replace(QLatin1Char('\n'), QStringLiteral("<br>"));
+    QString bg;
+    if (level[i] > 0) bg = QStringLiteral(" style='background:%1'").arg(heat_colour(level[i]).name());
+    QString head;
+    if (s.start_ms >= 0) head += QStringLiteral("<span style='color:#666'>%1</span> ").arg(format_duration(s.start_ms));
+    if (!s.speaker.empty()) head += QStringLiteral("<b>%1</b>: ").arg(QString::fromStdString(s.speaker).toHtmlEscaped());
+    if (s.page > 0) head += QStringLiteral("<span style='color:#666'>[page %1]</span> ").arg(s.page);
+    html += QStringLiteral("<a name='seg-%1'></a><p%2>%3%4</p>").arg(i).arg(bg, head, body);
+  }
+  html += QStringLiteral("</body></html>");
+  const int y = text_->verticalScrollBar()->value();
+  text_->setHtml(html);
+  text_->verticalScrollBar()->setValue(y);
+}
+
+}  // namespace docdsa::gui

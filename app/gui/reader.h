@@ -1,0 +1,108 @@
+// The reader: PDF pages rendered with poppler-qt6 (zoom, page navigation, text selection) or
+// a transcript with timestamps and speakers, plus the heat strip. For the selected answer it
+// highlights the passages the model attended and tints where its selections fell.
+#pragma once
+
+#include <QWidget>
+#include <memory>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "docdsa/storage/library.h"
+
+class QComboBox;
+class QLabel;
+class QScrollArea;
+class QSpinBox;
+class QStackedWidget;
+class QTextBrowser;
+class QToolButton;
+namespace Poppler {
+class Document;
+}
+
+namespace docdsa::gui {
+
+class HeatStrip;
+
+// One PDF page as an image, with attention highlights and a rubber-band text selection.
+class PdfPageView : public QWidget {
+  Q_OBJECT
+ public:
+  explicit PdfPageView(QWidget* parent = nullptr);
+  void set_page(QImage image, QSizeF page_points, std::vector<std::pair<QRectF, float>> highlights);
+  QString selected_text() const { return selected_; }
+  void set_text_source(std::function<QString(const QRectF&)> f) { text_in_ = std::move(f); }
+  QSize sizeHint() const override { return image_.size(); }
+
+ signals:
+  void text_selected(const QString& text);
+
+ protected:
+  void paintEvent(QPaintEvent*) override;
+  void mousePressEvent(QMouseEvent*) override;
+  void mouseMoveEvent(QMouseEvent*) override;
+  void mouseReleaseEvent(QMouseEvent*) override;
+
+ private:
+  QRectF to_points(const QRect& r) const;
+  QImage image_;
+  QSizeF points_;
+  std::vector<std::pair<QRectF, float>> highlights_;  // page points, weight 0..1
+  QPoint drag_from_;
+  QRect band_;
+  QString selected_;
+  std::function<QString(const QRectF&)> text_in_;
+};
+
+class Reader : public QWidget {
+  Q_OBJECT
+ public:
+  explicit Reader(QWidget* parent = nullptr);
+  ~Reader() override;
+  // Opens a stored document. PDFs are rendered from the file (with `password` if encrypted);
+  // when the file is gone, its stored text is shown instead.
+  void show_document(const storage::DocumentRow& doc, std::vector<storage::SegmentRow> segs, const QString& password = {});
+  void clear();
+  // The answer's attention: share per stored segment, and its top sources (with passages).
+  void show_attention(const std::vector<float>& heat, const nlohmann::json& sources);
+  void go_to_source(const nlohmann::json& source);
+  void go_to_segment(int segment);
+  int current_page() const { return page_; }
+  int page_count() const;
+  qint64 document_id() const { return doc_.id; }
+  QString copy_selection();  // copies and returns the selected text
+  HeatStrip* heat_strip() const { return strip_; }
+  QTextBrowser* transcript_view() const { return text_; }
+  PdfPageView* page_view() const { return page_view_; }
+  int highlight_count() const { return n_highlights_; }
+
+ signals:
+  void status(const QString& message);
+
+ private:
+  void render_page();
+  void render_text();
+  void set_zoom_text(const QString& z);
+  storage::DocumentRow doc_;
+  std::vector<storage::SegmentRow> segs_;
+  std::vector<float> heat_;
+  nlohmann::json sources_ = nlohmann::json::array();
+  std::unique_ptr<Poppler::Document> pdf_;
+  int page_ = 1;        // 1-based
+  double zoom_ = 1.0;   // 0: fit width
+  int n_highlights_ = 0;
+  QStackedWidget* stack_ = nullptr;
+  QScrollArea* scroll_ = nullptr;
+  PdfPageView* page_view_ = nullptr;
+  QTextBrowser* text_ = nullptr;
+  HeatStrip* strip_ = nullptr;
+  QLabel* title_ = nullptr;
+  QWidget* pdf_bar_ = nullptr;
+  QSpinBox* page_spin_ = nullptr;
+  QLabel* page_total_ = nullptr;
+  QComboBox* zoom_box_ = nullptr;
+};
+
+}  // namespace docdsa::gui

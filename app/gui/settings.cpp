@@ -1,0 +1,80 @@
+#include "settings.h"
+
+#include <QSettings>
+
+#include "docdsa/storage/library.h"
+
+namespace docdsa::gui {
+
+GuiSettings GuiSettings::load() {
+  QSettings s;
+  GuiSettings g;
+  g.model = s.value("model/path", g.model).toString();
+  g.threads = s.value("model/threads", g.threads).toInt();
+  g.attention = s.value("attention/mode", g.attention).toString();
+  g.top_k = s.value("attention/top_k", g.top_k).toInt();
+  g.sinks = s.value("attention/sinks", g.sinks).toInt();
+  g.window = s.value("attention/window", g.window).toInt();
+  g.ctx = s.value("attention/context", g.ctx).toInt();
+  g.max_answer = s.value("answers/max_tokens", g.max_answer).toInt();
+  g.prices = s.value("cost/prices", g.prices).toString();
+  g.library = s.value("library/path", g.library).toString();
+  return g;
+}
+
+void GuiSettings::save() const {
+  QSettings s;
+  s.setValue("model/path", model);
+  s.setValue("model/threads", threads);
+  s.setValue("attention/mode", attention);
+  s.setValue("attention/top_k", top_k);
+  s.setValue("attention/sinks", sinks);
+  s.setValue("attention/window", window);
+  s.setValue("attention/context", ctx);
+  s.setValue("answers/max_tokens", max_answer);
+  s.setValue("cost/prices", prices);
+  s.setValue("library/path", library);
+}
+
+QString GuiSettings::library_path() const {
+  return library.isEmpty() ? QString::fromStdString(storage::default_library_path()) : library;
+}
+
+app::AttentionOptions GuiSettings::attention_options() const {
+  app::AttentionOptions o;
+  o.mode = attention == QLatin1String("dense") ? "dense" : "dsa";
+  o.dsa.top_k = top_k;
+  o.dsa.sinks = sinks;
+  o.dsa.window = window;
+  return o;
+}
+
+app::DocSessionOptions GuiSettings::session_options() const {
+  app::DocSessionOptions o;
+  o.attn = attention_options();
+  o.max_answer = max_answer;
+  o.ctx_limit = ctx;
+  o.threads = threads;
+  return o;
+}
+
+app::SummaryOptions GuiSettings::summary_options() const {
+  app::SummaryOptions o;
+  o.attn = attention_options();
+  o.ctx = ctx;
+  o.threads = threads;
+  return o;
+}
+
+QString GuiSettings::validate() const {
+  DsaParams p;
+  p.top_k = top_k;
+  p.sinks = sinks;
+  p.window = window;
+  if (auto st = docdsa::validate(p); !st.ok()) return QString::fromStdString(st.error().message);
+  if (ctx < 1024) return QObject::tr("The context length must be at least 1024 tokens.");
+  if (max_answer < 1) return QObject::tr("The longest answer must be at least one token.");
+  return {};
+}
+
+}  // namespace docdsa::gui

@@ -1,0 +1,113 @@
+#include "settings_dialog.h"
+
+#include <QComboBox>
+#include <QDialogButtonBox>
+#include <QFileDialog>
+#include <QFormLayout>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QLineEdit>
+#include <QPushButton>
+#include <QSpinBox>
+#include <QThread>
+#include <QVBoxLayout>
+
+namespace docdsa::gui {
+
+namespace {
+QWidget* with_browse(QLineEdit* edit, const QString& title, const QString& filter, bool save, QWidget* parent) {
+  auto* w = new QWidget(parent);
+  auto* h = new QHBoxLayout(w);
+  h->setContentsMargins(0, 0, 0, 0);
+  h->addWidget(edit, 1);
+  auto* b = new QPushButton(QObject::tr("Browse…"), w);
+  h->addWidget(b);
+  QObject::connect(b, &QPushButton::clicked, w, [=] {
+    const QString f = save ? QFileDialog::getSaveFileName(parent, title, edit->text(), filter, nullptr, QFileDialog::DontConfirmOverwrite)
+                           : QFileDialog::getOpenFileName(parent, title, edit->text(), filter);
+    if (!f.isEmpty()) edit->setText(f);
+  });
+  return w;
+}
+QSpinBox* spin(int lo, int hi, int v, QWidget* parent) {
+  auto* s = new QSpinBox(parent);
+  s->setRange(lo, hi);
+  s->setValue(v);
+  return s;
+}
+}  // namespace
+
+SettingsDialog::SettingsDialog(const GuiSettings& s, QWidget* parent) : QDialog(parent) {
+  setWindowTitle(tr("DocDSA Settings"));
+  auto* v = new QVBoxLayout(this);
+  auto* f = new QFormLayout();
+  model_ = new QLineEdit(s.model, this);
+  model_->setPlaceholderText(tr("default: $DOCDSA_MODEL, then models/SmolLM2-135M-Instruct.Q4_1.gguf"));
+  f->addRow(tr("&Model file (GGUF)"), with_browse(model_, tr("Choose a GGUF model"), tr("GGUF models (*.gguf);;All files (*)"), false, this));
+  threads_ = spin(0, 1024, s.threads, this);
+  threads_->setSpecialValueText(tr("all cores (%1)").arg(QThread::idealThreadCount()));
+  f->addRow(tr("&Threads"), threads_);
+  attention_ = new QComboBox(this);
+  attention_->addItem(tr("DSA — sparse (default)"), QStringLiteral("dsa"));
+  attention_->addItem(tr("Dense"), QStringLiteral("dense"));
+  attention_->setCurrentIndex(s.attention == QLatin1String("dense") ? 1 : 0);
+  f->addRow(tr("&Attention"), attention_);
+  top_k_ = spin(1, 1 << 20, s.top_k, this);
+  f->addRow(tr("Top-&k (keys per token)"), top_k_);
+  sinks_ = spin(0, 1 << 16, s.sinks, this);
+  f->addRow(tr("Attention &sinks"), sinks_);
+  window_ = spin(0, 1 << 20, s.window, this);
+  f->addRow(tr("Local &window"), window_);
+  ctx_ = spin(1024, 1 << 20, s.ctx, this);
+  ctx_->setSingleStep(1024);
+  f->addRow(tr("&Context length (tokens)"), ctx_);
+  max_answer_ = spin(1, 8192, s.max_answer, this);
+  f->addRow(tr("Longest &answer (tokens)"), max_answer_);
+  prices_ = new QLineEdit(s.prices, this);
+  prices_->setPlaceholderText(tr("default: $XDG_CONFIG_HOME/docdsa/prices.json, else the bundled DeepSeek list prices"));
+  f->addRow(tr("&Price table (JSON)"), with_browse(prices_, tr("Choose a price table"), tr("JSON (*.json)"), false, this));
+  library_ = new QLineEdit(s.library, this);
+  library_->setPlaceholderText(s.library_path());
+  f->addRow(tr("&Library file"), with_browse(library_, tr("Library location"), tr("SQLite (*.sqlite *.db);;All files (*)"), true, this));
+  v->addLayout(f);
+  error_ = new QLabel(this);
+  error_->setStyleSheet(QStringLiteral("color:#b02020"));
+  error_->setWordWrap(true);
+  v->addWidget(error_);
+  auto* buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel | QDialogButtonBox::RestoreDefaults, this);
+  connect(buttons, &QDialogButtonBox::accepted, this, &SettingsDialog::accept);
+  connect(buttons, &QDialogButtonBox::rejected, this, &QDialog::reject);
+  connect(buttons->button(QDialogButtonBox::RestoreDefaults), &QPushButton::clicked, this, [this] {
+    const GuiSettings d;
+    model_->clear(), prices_->clear(), library_->clear();
+    threads_->setValue(d.threads), top_k_->setValue(d.top_k), sinks_->setValue(d.sinks), window_->setValue(d.window);
+    ctx_->setValue(d.ctx), max_answer_->setValue(d.max_answer), attention_->setCurrentIndex(0);
+  });
+  v->addWidget(buttons);
+}
+
+GuiSettings SettingsDialog::settings() const {
+  GuiSettings s;
+  s.model = model_->text().trimmed();
+  s.threads = threads_->value();
+  s.attention = attention_->currentData().toString();
+  s.top_k = top_k_->value();
+  s.sinks = sinks_->value();
+  s.window = window_->value();
+  s.ctx = ctx_->value();
+  s.max_answer = max_answer_->value();
+  s.prices = prices_->text().trimmed();
+  s.library = library_->text().trimmed();
+  return s;
+}
+
+void SettingsDialog::accept() {
+  const QString e = settings().validate();
+  if (!e.isEmpty()) {
+    error_->setText(e);
+    return;
+  }
+  QDialog::accept();
+}
+
+}  // namespace docdsa::gui

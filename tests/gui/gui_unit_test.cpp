@@ -1,0 +1,142 @@
+// Widget pieces that need no model: the heat strip, the attention-intensity scale, the
+// library table's in-place errors, UTF-8 streaming, settings validation, the stored forms of
+// heat maps and cost reports, and the window's message when the model is missing.
+#include <QApplication>
+#include <QDir>
+#include <QLabel>
+#include <QPushButton>
+#include <QSignalSpy>
+#include <QTableWidget>
+#include <QTest>
+
+#include "cost_panel.h"
+#include "docdsa/app/attention_options.h"
+#include "docdsa/app/doc_prompt.h"
+#include "engine_worker.h"
+#include "gui_test_env.h"
+#include "heat_strip.h"
+#include "library_model.h"
+#include "main_window.h"
+#include "settings.h"
+
+using namespace docdsa;
+using namespace docdsa::gui;
+
+class GuiUnitTest : public QObject {
+  Q_OBJECT
+ private slots:
+  void heatStripMapsClicksToSegments() {
+    HeatStrip strip;
+    strip.resize(20, 400);
+    strip.set_data({100, 100, 200}, {0.1f, 0.0f, 0.9f});  // segment 2 is half the strip
+    QCOMPARE(strip.segment_at(10), 0);
+    QCOMPARE(strip.segment_at(150), 1);
+    QCOMPARE(strip.segment_at(399), 2);
+    QSignalSpy spy(&strip, &HeatStrip::segment_clicked);
+    QTest::mouseClick(&strip, Qt::LeftButton, {}, QPoint(10, 300));
+    QCOMPARE(spy.count(), 1);
+    QCOMPARE(spy.at(0).at(0).toInt(), 2);
+  }
+
+  void intensityIsPerCharacterAboveAverage() {
+    // Same share of selections, but segment 1 is ten times shorter: it is the hot one.
+    const auto t = attention_intensity({0.5f, 0.5f}, {1000.0f, 100.0f});
+    QCOMPARE(t[1], 1.0f);
+    QCOMPARE(t[0], 0.0f);
+    const auto flat = attention_intensity({0.25f, 0.75f}, {100.0f, 300.0f});
+    QVERIFY(flat[0] > 0 && flat[0] == flat[1]);
+    const auto none = attention_intensity({0.0f, 0.0f}, {10.0f, 10.0f});
+    QCOMPARE(none[0], 0.0f);
+  }
+
+  void libraryRowsKeepErrorsInPlace() {
+    LibraryModel m;
+    storage::DocumentRow d;
+    d.id = 7, d.path = "/docs/a.pdf", d.kind = "pdf", d.n_pages = 3, d.n_tokens = 1234;
+    m.set_state(QStringLiteral("/docs/bad.pdf"), LibraryModel::State::kFailed, QStringLiteral("/docs/bad.pdf: damaged"));
+    m.set_documents({d});
+    QCOMPARE(m.rowCount(), 2);
+    const int bad = m.row_of_path(QStringLiteral("/docs/bad.pdf"));
+    QVERIFY(bad >= 0);
+    QVERIFY(m.data(m.index(bad, LibraryModel::kStatus), Qt::DisplayRole).toString().contains(QStringLiteral("damaged")));
+    QCOMPARE(m.data(m.index(m.row_of_doc(7), LibraryModel::kLength), Qt::DisplayRole).toString(), QStringLiteral("3 page(s)"));
+    m.clear_failed();
+    QCOMPARE(m.rowCount(), 1);
+  }
+
+  void utf8StreamNeverSplitsACharacter() {
+    Utf8Stream s;
+    const std::string text = "caf\xC3\xA9 \xE2\x82\xAC";  // "café €"
+    QString out;
+    for (char c : text) out += s.push(std::string_view(&c, 1));
+    QCOMPARE(out, QString::fromUtf8(text.c_str()));
+  }
+
+  void settingsValidateDsaParameters() {
+    GuiSettings s;
+    QVERIFY(s.validate().isEmpty());
+    s.top_k = 100, s.sinks = 64, s.window = 512;
+    QVERIFY(!s.validate().isEmpty());
+    s = GuiSettings();
+    s.ctx = 100;
+    QVERIFY(!s.validate().isEmpty());
+  }
+
+  void heatAndCostSurviveStorage() {
+    const std::vector<float> heat = {0.0f, 0.25f, 0.0f, 0.75f};
+    QCOMPARE(app::heat_from_json(app::heat_to_json(heat), 4), heat);
+    QCOMPARE(app::heat_from_json("not json", 2), std::vector<float>(2, 0.0f));
+    QCOMPARE(app::heat_from_json("[[9, 1.0], [1, 0.5]]", 2), (std::vector<float>{0.0f, 0.5f}));
+    CostReport c;
+    c.mode = AttentionMode::kDsa, c.top_k = 2048, c.prompt_tokens = 3000, c.decoded_tokens = 40, c.context_tokens = 3040;
+    c.attn_flops_dense = 4e11, c.attn_flops_dsa = 3e11, c.linear_flops = 9e11, c.weight_bytes_per_token = 8e7;
+    c.decode_bytes_dense = 40 * 9e7, c.decode_bytes_dsa = 40 * 6e7, c.prefill_seconds = 20, c.decode_seconds = 3;
+    const CostReport r = app::cost_from_json(app::cost_json(c));
+    QCOMPARE(r.prompt_tokens, c.prompt_tokens);
+    QCOMPARE(r.attn_flops_dsa, c.attn_flops_dsa);
+    QVERIFY(std::abs(r.bytes_per_decoded_token_dsa() - c.bytes_per_decoded_token_dsa()) < 1.0);
+    QCOMPARE(r.dense_measured, false);
+  }
+
+  void costPanelLabelsEstimates() {
+    CostPanel p;
+    CostReport c;
+    c.mode = AttentionMode::kDsa, c.top_k = 2048, c.prompt_tokens = 9000, c.decoded_tokens = 10, c.context_tokens = 9010;
+    c.attn_flops_dense = 4e11, c.attn_flops_dsa = 1e11, c.prefill_seconds = 10, c.decode_seconds = 1;
+    p.show_costs(&c, &c, &c, 9010);
+    bool estimated = false, ratio = false;
+    for (int r = 0; r < p.table()->rowCount(); ++r) {
+      estimated |= p.table()->item(r, 0)->text().contains(QStringLiteral("estimated"));
+      ratio |= p.table()->item(r, 3) && p.table()->item(r, 3)->text() == QStringLiteral("4.00×");
+    }
+    QVERIFY(estimated);
+    QVERIFY(ratio);
+  }
+
+  void missingModelPointsToSettings() {
+    MainWindow w;
+    QSignalSpy ready(&w, &MainWindow::model_ready);
+    GuiSettings s;
+    s.model = QStringLiteral("/nonexistent/model.gguf");
+    s.library = QDir::temp().filePath(QStringLiteral("docdsa-gui-unit-%1.sqlite").arg(QCoreApplication::applicationPid()));
+    w.apply_settings(s);
+    w.show();
+    QTRY_VERIFY_WITH_TIMEOUT(!ready.isEmpty() && !ready.last().at(0).toBool(), 10000);
+    QVERIFY(w.banner_text().contains(QStringLiteral("/nonexistent/model.gguf")));
+    QVERIFY(w.banner_text().contains(QStringLiteral("Settings")));
+    QVERIFY(!w.ask_button()->isEnabled());
+    QVERIFY(!w.model_loaded());
+    QFile::remove(s.library);
+  }
+};
+
+int main(int argc, char** argv) {
+  docdsa::gui::test::isolate_environment();
+  QApplication app(argc, argv);
+  QApplication::setOrganizationName(QStringLiteral("DocDSA"));
+  QApplication::setApplicationName(QStringLiteral("docdsa-test"));
+  GuiUnitTest t;
+  return QTest::qExec(&t, argc, argv);
+}
+
+#include "gui_unit_test.moc"
