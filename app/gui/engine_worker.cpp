@@ -106,19 +106,30 @@ Result<app::DocSession*> EngineWorker::session_for(const storage::DocumentRow& r
   return slot.get();
 }
 
-void EngineWorker::ask(qint64 doc_id, const QString& question, bool compare, const QString& part) {
+void EngineWorker::fail(const QString& message) {
+  emit busy(false);
+  emit failed(message);
+}
+
+std::optional<storage::DocumentRow> EngineWorker::begin(qint64 doc_id) {
   cancel_.store(shutdown_.load());
-  if (shutdown_.load()) return;
+  if (shutdown_.load()) return std::nullopt;
   emit busy(true);
-  const auto fail = [&](const QString& m) {
-    emit busy(false);
-    emit failed(m);
-  };
   QString err;
-  if (!model_) return fail(tr("No model is loaded. Choose a GGUF file in Settings, or run scripts/fetch_model.sh."));
-  if (!ensure_library(&err)) return fail(err);
-  auto row = lib_->find(std::to_string(doc_id));
-  if (!row.ok()) return fail(QString::fromStdString(row.error().message));
+  if (!model_) {
+    err = tr("No model is loaded. Choose a GGUF file in Settings, or run scripts/fetch_model.sh.");
+  } else if (ensure_library(&err)) {
+    auto row = lib_->find(std::to_string(doc_id));
+    if (row.ok()) return *row;
+    err = QString::fromStdString(row.error().message);
+  }
+  fail(err);
+  return std::nullopt;
+}
+
+void EngineWorker::ask(qint64 doc_id, const QString& question, bool compare, const QString& part) {
+  auto row = begin(doc_id);
+  if (!row) return;
   app::Range range;
   if (!part.trimmed().isEmpty()) {
     const std::string p = part.trimmed().toStdString();
@@ -183,18 +194,8 @@ void EngineWorker::ask(qint64 doc_id, const QString& question, bool compare, con
 }
 
 void EngineWorker::summarize(qint64 doc_id) {
-  cancel_.store(shutdown_.load());
-  if (shutdown_.load()) return;
-  emit busy(true);
-  const auto fail = [&](const QString& m) {
-    emit busy(false);
-    emit failed(m);
-  };
-  QString err;
-  if (!model_) return fail(tr("No model is loaded. Choose a GGUF file in Settings, or run scripts/fetch_model.sh."));
-  if (!ensure_library(&err)) return fail(err);
-  auto row = lib_->find(std::to_string(doc_id));
-  if (!row.ok()) return fail(QString::fromStdString(row.error().message));
+  auto row = begin(doc_id);
+  if (!row) return;
   auto segs = lib_->segments(doc_id);
   if (!segs.ok()) return fail(QString::fromStdString(segs.error().message));
   // A summary holds no follow-up state; free the question caches first.

@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -68,6 +69,9 @@ class EngineWorker : public QObject {
 
  private:
   bool ensure_library(QString* error);
+  // Starts a piece of work (busy on) and returns the document; on a problem, fails it.
+  std::optional<storage::DocumentRow> begin(qint64 doc_id);
+  void fail(const QString& message);  // busy off, then failed
   Result<app::DocSession*> session_for(const storage::DocumentRow& row, bool dense, const app::Range& range);
   GuiSettings settings_;
   ModelPtr model_;

@@ -42,7 +42,7 @@ QVariant LibraryModel::data(const QModelIndex& index, int role) const {
         if (why.startsWith(r.path + QStringLiteral(": "))) why = why.mid(r.path.size() + 2);
         return tr("failed: %1").arg(why);
       }
-      case State::kNeedsPassword: return tr("needs a password — double-click to enter it");
+      case State::kNeedsPassword: return tr("needs a password (double-click)");
     }
     return {};
   };

@@ -166,8 +166,14 @@ void MainWindow::build_ui() {
     table_->horizontalHeader()->setSectionResizeMode(c, QHeaderView::ResizeToContents);
   table_->horizontalHeader()->setSectionResizeMode(LibraryModel::kStatus, QHeaderView::Stretch);
   table_->setWordWrap(false);
-  table_->setTextElideMode(Qt::ElideMiddle);
+  table_->setTextElideMode(Qt::ElideRight);
   lv->addWidget(table_, 3);
+  problems_ = new QLabel(left);  // the files that could not be added, with the reasons, in full
+  problems_->setWordWrap(true);
+  problems_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+  problems_->setStyleSheet(QStringLiteral("color:#8a1c1c"));
+  problems_->hide();
+  lv->addWidget(problems_);
   hits_ = new QListWidget(left);
   hits_->hide();
   lv->addWidget(hits_, 2);
@@ -237,6 +243,7 @@ void MainWindow::build_ui() {
   stop_btn_ = new QPushButton(tr("Stop"), askw);
   stop_btn_->setShortcut(QKeySequence(Qt::Key_Escape));
   compare_ = new QCheckBox(tr("Compare with dense"), askw);
+  compare_->setObjectName(QStringLiteral("compare"));
   compare_->setToolTip(tr("Also answer with dense attention: shows whether the answers agree and the measured dense time"));
   summarize_btn_ = new QPushButton(tr("Summarize"), askw);
   ab->addWidget(ask_btn_);
@@ -406,6 +413,7 @@ void MainWindow::on_ingest_done() {
   refresh_library();
   const int failed = model_table_->count(LibraryModel::State::kFailed);
   if (failed) statusBar()->showMessage(tr("%n file(s) could not be added — see the Status column", nullptr, failed), 10000);
+  update_problems();
   emit ingest_finished();
   // Passwords are asked for once the batch is done, one file at a time (never a dialog storm).
   if (!closing_ && !password_pending_.isEmpty()) {
@@ -413,6 +421,18 @@ void MainWindow::on_ingest_done() {
     QMetaObject::invokeMethod(this, [this, p] { ask_password(p); }, Qt::QueuedConnection);
   }
   if (!ingest_queue_.isEmpty() && !closing_) add_paths({});
+}
+
+void MainWindow::update_problems() {
+  QStringList lines;
+  for (int r = 0; r < model_table_->rowCount(); ++r) {
+    const auto* row = model_table_->row_at(r);
+    if (row->state == LibraryModel::State::kFailed) lines << row->message.toHtmlEscaped();
+    if (row->state == LibraryModel::State::kNeedsPassword)
+      lines << tr("%1: needs a password (double-click its row)").arg(row->path.toHtmlEscaped());
+  }
+  problems_->setVisible(!lines.isEmpty());
+  problems_->setText(tr("<b>Not added:</b><br>") + lines.join(QStringLiteral("<br>")));
 }
 
 void MainWindow::ask_password(const QString& path) {
@@ -431,6 +451,7 @@ void MainWindow::remove_selected() {
   if (!r) return;
   if (!r->doc.id) {  // a failed or pending file: just drop the row
     model_table_->clear_failed();
+    update_problems();
     return;
   }
   const qint64 id = r->doc.id;

@@ -103,6 +103,7 @@ class MainWindow : public QMainWindow {
   void run_search(const QString& q);
   void remove_selected();
   void update_actions();
+  void update_problems();
 
   GuiSettings settings_;
   std::unique_ptr<storage::Library> lib_;  // the UI thread's own connection (reads)
@@ -131,6 +132,7 @@ class MainWindow : public QMainWindow {
   QTableView* table_ = nullptr;
   QLineEdit* search_ = nullptr;
   QListWidget* hits_ = nullptr;
+  QLabel* problems_ = nullptr;
   QProgressBar* ingest_bar_ = nullptr;
   QPushButton* ingest_cancel_ = nullptr;
   Reader* reader_ = nullptr;

@@ -53,6 +53,7 @@ SettingsDialog::SettingsDialog(const GuiSettings& s, QWidget* parent) : QDialog(
   attention_->setCurrentIndex(s.attention == QLatin1String("dense") ? 1 : 0);
   f->addRow(tr("&Attention"), attention_);
   top_k_ = spin(1, 1 << 20, s.top_k, this);
+  top_k_->setObjectName(QStringLiteral("top_k"));
   f->addRow(tr("Top-&k (keys per token)"), top_k_);
   sinks_ = spin(0, 1 << 16, s.sinks, this);
   f->addRow(tr("Attention &sinks"), sinks_);

@@ -5,6 +5,7 @@
 #include <sqlite3.h>
 
 #include <QApplication>
+#include <QCheckBox>
 #include <QDir>
 #include <QElapsedTimer>
 #include <QLineEdit>
@@ -166,7 +167,7 @@ class GuiModelTest : public QObject {
     bool flops = false, labelled = false;
     for (int r = 0; r < table->rowCount(); ++r) {
       flops |= table->item(r, 1)->text().contains(QStringLiteral("FLOP"));
-      labelled |= table->item(r, 0)->text().contains(QStringLiteral("estimated"));
+      labelled |= table->item(r, 0)->text().contains(QStringLiteral("dense est."));
     }
     QVERIFY(flops && labelled);
     // Persisted: the answer with its sources and attention map.
@@ -197,6 +198,24 @@ class GuiModelTest : public QObject {
     QVERIFY(heat > 0.99f);  // the stored attention map, back on the strip
   }
 
+  void compareWithDenseMeasuresBoth() {
+    auto* compare = w_->findChild<QCheckBox*>(QStringLiteral("compare"));
+    QVERIFY(compare);
+    compare->setChecked(true);
+    ask_and_wait(QStringLiteral("Which case is argued?"));
+    compare->setChecked(false);
+    const auto& a = *w_->last_answer();
+    QVERIFY(a.compared);
+    QVERIFY(a.cost.dense_measured);
+    QVERIFY(a.cost.dense_prefill_seconds > 0);
+    QVERIFY(w_->answer_view()->toPlainText().contains(QStringLiteral("Dense attention answered")));
+    bool measured = false;
+    for (int r = 0; r < w_->cost_panel()->table()->rowCount(); ++r)
+      measured |= w_->cost_panel()->table()->item(r, 0)->text().contains(QStringLiteral("measured, both"));
+    QVERIFY(measured);
+    QCOMPARE(w_->history_list()->count(), 3);
+  }
+
   void stopEndsAnAnswerWithoutSavingIt() {
     QSignalSpy done(w_.get(), &MainWindow::answer_finished);
     bool stopped = false;
@@ -210,7 +229,7 @@ class GuiModelTest : public QObject {
     QVERIFY(stopped);
     QVERIFY(w_->last_answer());
     QCOMPARE(w_->last_answer()->stop_reason, QStringLiteral("cancelled"));
-    QCOMPARE(w_->history_list()->count(), 2);
+    QCOMPARE(w_->history_list()->count(), 3);
     QVERIFY(w_->ask_button()->isEnabled());
   }
 
@@ -351,7 +370,7 @@ class GuiModelTest : public QObject {
     QVERIFY((*lib)->integrity_check().ok());
     auto h = (*lib)->history(id);
     QVERIFY(h.ok());
-    QCOMPARE(h->size(), size_t{2});  // the two finished answers, nothing partial
+    QCOMPARE(h->size(), size_t{3});  // the three finished answers, nothing partial
   }
 };
 

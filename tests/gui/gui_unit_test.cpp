@@ -3,7 +3,10 @@
 // heat maps and cost reports, and the window's message when the model is missing.
 #include <QApplication>
 #include <QDir>
+#include <QDropEvent>
 #include <QLabel>
+#include <QMimeData>
+#include <QSpinBox>
 #include <QPushButton>
 #include <QSignalSpy>
 #include <QTableWidget>
@@ -18,6 +21,7 @@
 #include "library_model.h"
 #include "main_window.h"
 #include "settings.h"
+#include "settings_dialog.h"
 
 using namespace docdsa;
 using namespace docdsa::gui;
@@ -106,11 +110,66 @@ class GuiUnitTest : public QObject {
     p.show_costs(&c, &c, &c, 9010);
     bool estimated = false, ratio = false;
     for (int r = 0; r < p.table()->rowCount(); ++r) {
-      estimated |= p.table()->item(r, 0)->text().contains(QStringLiteral("estimated"));
+      estimated |= p.table()->item(r, 0)->text().contains(QStringLiteral("dense est."));
       ratio |= p.table()->item(r, 3) && p.table()->item(r, 3)->text() == QStringLiteral("4.00×");
     }
     QVERIFY(estimated);
     QVERIFY(ratio);
+  }
+
+  void settingsDialogRoundTripsAndRefusesBadValues() {
+    GuiSettings s;
+    s.model = QStringLiteral("/models/other.gguf");
+    s.threads = 3, s.attention = QStringLiteral("dense"), s.top_k = 4096, s.sinks = 32, s.window = 256, s.ctx = 65536;
+    s.max_answer = 99, s.prices = QStringLiteral("/p.json"), s.library = QStringLiteral("/l.sqlite");
+    SettingsDialog d(s);
+    const GuiSettings back = d.settings();
+    QCOMPARE(back.model, s.model);
+    QCOMPARE(back.attention, s.attention);
+    QCOMPARE(back.top_k, s.top_k);
+    QCOMPARE(back.window, s.window);
+    QCOMPARE(back.ctx, s.ctx);
+    QCOMPARE(back.library, s.library);
+    // sinks + window >= top-k is refused with a message; the dialog stays open.
+    auto* topk = d.findChild<QSpinBox*>(QStringLiteral("top_k"));
+    QVERIFY(topk);
+    topk->setValue(200);
+    d.show();
+    d.accept();
+    QVERIFY(d.isVisible());
+    QVERIFY(d.result() != QDialog::Accepted);
+    // Settings persist through QSettings.
+    s.save();
+    QCOMPARE(GuiSettings::load().top_k, 4096);
+    GuiSettings().save();
+  }
+
+  void droppedFilesWithoutAModelFailInTheirRows() {
+    MainWindow w;
+    QSignalSpy ready(&w, &MainWindow::model_ready);
+    GuiSettings s;
+    s.model = QStringLiteral("/nonexistent/model.gguf");
+    s.library = QDir::temp().filePath(QStringLiteral("docdsa-gui-drop-%1.sqlite").arg(QCoreApplication::applicationPid()));
+    w.apply_settings(s);
+    QTRY_VERIFY_WITH_TIMEOUT(!ready.isEmpty(), 10000);
+    QSignalSpy done(&w, &MainWindow::ingest_finished);
+    auto* mime = new QMimeData();
+    mime->setUrls({QUrl::fromLocalFile(QStringLiteral(DOCDSA_SOURCE_DIR "/resources/demo/lighthouse.txt"))});
+    w.show();
+    QDragEnterEvent enter(QPoint(10, 10), Qt::CopyAction, mime, Qt::LeftButton, Qt::NoModifier);
+    QApplication::sendEvent(&w, &enter);
+    QVERIFY(enter.isAccepted());
+    QDropEvent drop(QPointF(10, 10), Qt::CopyAction, mime, Qt::LeftButton, Qt::NoModifier);
+    QApplication::sendEvent(&w, &drop);
+    QVERIFY(drop.isAccepted());
+    QVERIFY(!done.isEmpty() || done.wait(10000));
+    const int r = w.library_model()->row_of_path(QStringLiteral(DOCDSA_SOURCE_DIR "/resources/demo/lighthouse.txt"));
+    QVERIFY(r >= 0);
+    const QString status = w.library_model()->data(w.library_model()->index(r, LibraryModel::kStatus), Qt::DisplayRole).toString();
+    QVERIFY2(status.contains(QStringLiteral("no model")), qPrintable(status));
+    QVERIFY(QApplication::activeModalWidget() == nullptr);
+    delete mime;
+    QFile::remove(s.library);
   }
 
   void missingModelPointsToSettings() {
