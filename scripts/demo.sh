@@ -20,3 +20,5 @@ echo "==    into $WORK/summaries; a second run skips what is already summarised.
 echo
 echo "== 2. Asking the transcript a question: answer, sources and cost"
 "$DOCDSA" ask --db "$WORK/library.sqlite" -n 96 "$DEMO/bostock-v-clayton-county-opening.srt" "$QUESTION"
+echo
+echo "== The desktop app over the same documents: ${DOCDSA_BUILD_DIR:-$ROOT/build}/app/gui/docdsa-gui $DEMO"

@@ -116,6 +116,13 @@ void LibraryModel::clear_failed() {
   endResetModel();
 }
 
+int LibraryModel::drop_pending() {
+  beginResetModel();
+  const auto n = std::erase_if(rows_, [](const Row& r) { return r.state == State::kQueued || r.state == State::kIngesting; });
+  endResetModel();
+  return static_cast<int>(n);
+}
+
 const LibraryModel::Row* LibraryModel::row_at(int r) const {
   return r >= 0 && r < static_cast<int>(rows_.size()) ? &rows_[static_cast<size_t>(r)] : nullptr;
 }

@@ -34,6 +34,7 @@ class LibraryModel : public QAbstractTableModel {
   void set_documents(const std::vector<storage::DocumentRow>& docs, const QSet<qint64>& only = {}, bool filtered = false);
   void set_state(const QString& path, State s, const QString& message = {});
   void clear_failed();
+  int drop_pending();  // removes queued rows and rows still being read (a cancelled batch); returns how many
   const Row* row_at(int r) const;
   int row_of_doc(qint64 id) const;
   int row_of_path(const QString& path) const;

@@ -199,11 +199,7 @@ void MainWindow::build_ui() {
     if (!f.isEmpty()) add_paths(f);
   });
   connect(remove_btn_, &QPushButton::clicked, this, &MainWindow::remove_selected);
-  connect(ingest_cancel_, &QPushButton::clicked, this, [this] {
-    ingest_queue_.clear();
-    ingest_.cancel();
-    statusBar()->showMessage(tr("Adding cancelled; documents already added are kept."), 5000);
-  });
+  connect(ingest_cancel_, &QPushButton::clicked, this, &MainWindow::cancel_ingest);
   connect(search_, &QLineEdit::textChanged, this, &MainWindow::run_search);
   connect(table_->selectionModel(), &QItemSelectionModel::currentRowChanged, this, [this](const QModelIndex& cur) {
     const auto* r = model_table_->row_at(cur.row());
@@ -390,6 +386,11 @@ void MainWindow::add_paths(const QStringList& paths) {
   ingest_.setFuture(start_ingest(batch, settings_.library_path(), model_, passwords_));
 }
 
+void MainWindow::cancel_ingest() {
+  ingest_queue_.clear();
+  ingest_.cancel();  // stops between files; the file being stored is committed whole or not at all
+}
+
 void MainWindow::on_ingest_event(int index) {
   const IngestEvent e = ingest_.resultAt(index);
   switch (e.kind) {
@@ -410,9 +411,13 @@ void MainWindow::on_ingest_event(int index) {
 
 void MainWindow::on_ingest_done() {
   ingest_bar_->hide(), ingest_cancel_->hide();
+  if (ingest_.isCanceled()) {
+    const int dropped = model_table_->drop_pending();
+    statusBar()->showMessage(tr("Adding cancelled: %n file(s) not added; the documents already added are kept.", nullptr, dropped), 10000);
+  }
   refresh_library();
   const int failed = model_table_->count(LibraryModel::State::kFailed);
-  if (failed) statusBar()->showMessage(tr("%n file(s) could not be added — see the Status column", nullptr, failed), 10000);
+  if (failed && !ingest_.isCanceled()) statusBar()->showMessage(tr("%n file(s) could not be added — see the Status column", nullptr, failed), 10000);
   update_problems();
   emit ingest_finished();
   // Passwords are asked for once the batch is done, one file at a time (never a dialog storm).

@@ -48,6 +48,7 @@ class MainWindow : public QMainWindow {
   void ask(const QString& question);
   void summarize();
   void stop();
+  void cancel_ingest();
   // Asked for a password-protected PDF's password; returns nullopt when the person cancels.
   // The default shows a password dialog.
   void set_password_provider(std::function<std::optional<QString>(const QString& path)> f) { password_provider_ = std::move(f); }

@@ -115,6 +115,29 @@ class GuiModelTest : public QObject {
     QVERIFY(QApplication::activeModalWidget() == nullptr);
   }
 
+  void cancellingAnIngestKeepsWhatWasAdded() {
+    // A batch of files; cancel as soon as the first is stored.
+    QStringList files;
+    for (const char* f : {"R-intro.pdf", "bashref.pdf", "debian-faq.en.pdf", "gnu-coding-standards.pdf", "maint-guide.en.pdf"})
+      files << kCorpus + QStringLiteral("/pdf/text/") + QString::fromLatin1(f);
+    QSignalSpy done(w_.get(), &MainWindow::ingest_finished);
+    const int before = static_cast<int>(storage::Library::open(settings_.library.toStdString()).value()->list()->size());
+    auto c = connect(w_->library_model(), &QAbstractItemModel::modelReset, w_.get(), [this] {
+      if (w_->ingesting()) w_->cancel_ingest();
+    });
+    w_->add_paths(files);
+    QVERIFY(done.wait(kLong));
+    disconnect(c);
+    auto lib = storage::Library::open(settings_.library.toStdString());
+    const int added = static_cast<int>((*lib)->list()->size()) - before;
+    QVERIFY2(added >= 1 && added < files.size(), qPrintable(QString::number(added)));
+    QVERIFY((*lib)->integrity_check().ok());
+    for (const QString& f : files) {  // every file is either stored or gone from the table
+      const QString st = status_of(f);
+      QVERIFY2(st.isEmpty() || st.startsWith(QStringLiteral("ready")), qPrintable(f + QStringLiteral(": ") + st));
+    }
+  }
+
   void passwordProtectedPdfOpensWithItsPassword() {
     const QString locked = kCorpus + QStringLiteral("/pdf/encrypted/pypdf__r2-user-password.pdf");
     QStringList asked;
