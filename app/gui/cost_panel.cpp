@@ -130,12 +130,14 @@ void CostPanel::fill() {
   };
   const QString tokens = tr("%1 + %2").arg(c.prompt_tokens).arg(c.decoded_tokens);
   row(tr("Tokens (prompt + generated)"), tokens, tokens, QString(), QString());
-  row(tr("Attention FLOPs (with indexer)"), si(c.attn_flops_dense, QStringLiteral("FLOP")), si(c.attn_flops_dsa, QStringLiteral("FLOP")),
-      ratio(c.attn_flops_dense, c.attn_flops_dsa), QString());
+  row(tr("Attention FLOPs (with indexer)"), si(c.attn_flops_dense, QStringLiteral("FLOP")),
+      si(c.attn_flops_dsa, QStringLiteral("FLOP")), ratio(c.attn_flops_dense, c.attn_flops_dsa), QString());
   row(tr("All FLOPs (with linear layers)"), si(c.attn_flops_dense + c.linear_flops, QStringLiteral("FLOP")),
-      si(c.attn_flops_dsa + c.linear_flops, QStringLiteral("FLOP")), ratio(c.attn_flops_dense + c.linear_flops, c.attn_flops_dsa + c.linear_flops), QString());
+      si(c.attn_flops_dsa + c.linear_flops, QStringLiteral("FLOP")),
+      ratio(c.attn_flops_dense + c.linear_flops, c.attn_flops_dsa + c.linear_flops), QString());
   row(tr("Memory read per new token"), si(c.bytes_per_decoded_token_dense(), QStringLiteral("B")),
-      si(c.bytes_per_decoded_token_dsa(), QStringLiteral("B")), ratio(c.bytes_per_decoded_token_dense(), c.bytes_per_decoded_token_dsa()), QString());
+      si(c.bytes_per_decoded_token_dsa(), QStringLiteral("B")),
+      ratio(c.bytes_per_decoded_token_dense(), c.bytes_per_decoded_token_dsa()), QString());
   const QString dense_how = c.dense_measured ? tr("measured, both") : tr("measured; dense est.");
   row(tr("Reading (prefill)"), QStringLiteral("%1 s").arg(c.dense_prefill_seconds, 0, 'f', 2),
       QStringLiteral("%1 s").arg(c.prefill_seconds, 0, 'f', 2), ratio(c.dense_prefill_seconds, c.prefill_seconds), dense_how);
@@ -145,21 +147,23 @@ void CostPanel::fill() {
   if (m.is_object() && m.contains("dense") && m.contains("dsa")) {
     const double d = m["dense"].get<double>(), x = m["dsa"].get<double>();
     row(tr("Money"), QStringLiteral("%1 %2").arg(d, 0, 'f', 5).arg(QString::fromStdString(prices_.currency)),
-        QStringLiteral("%1 %2").arg(x, 0, 'f', 5).arg(QString::fromStdString(prices_.currency)), ratio(d, x),
-        tr("list prices"));
-    table_->item(table_->rowCount() - 1, 0)->setToolTip(
-        tr("%1 vs %2 per-token list prices").arg(QString::fromStdString(prices_.dense_label), QString::fromStdString(prices_.dsa_label)));
+        QStringLiteral("%1 %2").arg(x, 0, 'f', 5).arg(QString::fromStdString(prices_.currency)), ratio(d, x), tr("list prices"));
+    table_->item(table_->rowCount() - 1, 0)
+        ->setToolTip(tr("%1 vs %2 per-token list prices")
+                         .arg(QString::fromStdString(prices_.dense_label), QString::fromStdString(prices_.dsa_label)));
   }
   table_->resizeRowsToContents();
   int h = table_->horizontalHeader()->sizeHint().height() + 2 * table_->frameWidth() + 2;
   for (int r = 0; r < table_->rowCount(); ++r) h += table_->rowHeight(r);
   table_->setFixedHeight(h);
-  note_->setText(c.mode == AttentionMode::kDense
-                     ? tr("This ran with dense attention; the DSA column is what the cost model counts for the same tokens.")
-                     : c.context_tokens <= c.top_k
-                           ? tr("The context (%1 tokens) fits within top-k (%2): attention is exactly dense here, so the saving is small.")
-                                 .arg(c.context_tokens).arg(c.top_k)
-                           : tr("DSA attended %1 of up to %2 earlier tokens per query.").arg(c.top_k).arg(c.context_tokens));
+  note_->setText(
+      c.mode == AttentionMode::kDense
+          ? tr("This ran with dense attention; the DSA column is what the cost model counts for the same tokens.")
+      : c.context_tokens <= c.top_k
+          ? tr("The context (%1 tokens) fits within top-k (%2): attention is exactly dense here, so the saving is small.")
+                .arg(c.context_tokens)
+                .arg(c.top_k)
+          : tr("DSA attended %1 of up to %2 earlier tokens per query.").arg(c.top_k).arg(c.context_tokens));
 }
 
 void CostPanel::fill_chart() {

@@ -58,8 +58,11 @@ void EngineWorker::configure(const GuiSettings& s) {
   model_path_ = *path;
   const auto& c = model_->config();
   emit modelChanged(model_,
-                    tr("%1 — %2 layers, %3 heads, trained context %4").arg(QString::fromStdString(fs::path(*path).filename().string()))
-                        .arg(c.n_layer).arg(c.n_head).arg(c.n_ctx_train),
+                    tr("%1 — %2 layers, %3 heads, trained context %4")
+                        .arg(QString::fromStdString(fs::path(*path).filename().string()))
+                        .arg(c.n_layer)
+                        .arg(c.n_head)
+                        .arg(c.n_ctx_train),
                     {});
 }
 
@@ -94,13 +97,13 @@ Result<app::DocSession*> EngineWorker::session_for(const storage::DocumentRow& r
   if (!dense) dense_.reset(), dense_key_.clear();
   TRY(std::vector<storage::SegmentRow> segs, lib_->segments(row.id));
   const QString what = dense ? tr("Reading with dense attention") : tr("Reading");
-  TRY(std::unique_ptr<app::DocSession> s,
-      app::DocSession::open(*model_, row, std::move(segs), o,
-                            [&](int64_t done, int64_t total) {
-                              emit progress(what, done, total);
-                              return true;
-                            },
-                            &cancel_));
+  TRY(std::unique_ptr<app::DocSession> s, app::DocSession::open(
+                                              *model_, row, std::move(segs), o,
+                                              [&](int64_t done, int64_t total) {
+                                                emit progress(what, done, total);
+                                                return true;
+                                              },
+                                              &cancel_));
   slot = std::move(s);
   slot_key = key;
   return slot.get();
@@ -201,12 +204,13 @@ void EngineWorker::summarize(qint64 doc_id) {
   // A summary holds no follow-up state; free the question caches first.
   sparse_.reset(), dense_.reset(), sparse_key_.clear(), dense_key_.clear();
   const std::string title = row->title.empty() ? fs::path(row->path).filename().string() : row->title;
-  auto sum = app::summarize_document(*model_, *row, *segs, settings_.summary_options(), title,
-                                     [&](const std::string& label, int64_t done, int64_t total) {
-                                       emit progress(tr("Summarising %1").arg(QString::fromStdString(label)), done, total);
-                                       return true;
-                                     },
-                                     &cancel_);
+  auto sum = app::summarize_document(
+      *model_, *row, *segs, settings_.summary_options(), title,
+      [&](const std::string& label, int64_t done, int64_t total) {
+        emit progress(tr("Summarising %1").arg(QString::fromStdString(label)), done, total);
+        return true;
+      },
+      &cancel_);
   if (!sum.ok())
     return fail(sum.error().code == ErrorCode::kCancelled ? tr("Summary stopped.") : QString::fromStdString(sum.error().message));
   AnswerView v;

@@ -90,6 +90,7 @@ class EngineWorker : public QObject {
 class Utf8Stream {
  public:
   QString push(std::string_view bytes);
+
  private:
   std::string pending_;
 };

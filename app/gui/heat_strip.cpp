@@ -99,8 +99,12 @@ bool HeatStrip::event(QEvent* e) {
     const int i = segment_at(he->pos().y());
     if (i >= 0) {
       float total = std::accumulate(heat_.begin(), heat_.end(), 0.0f);
-      QToolTip::showText(he->globalPos(), total > 0 ? tr("Part %1: %2% of the answer's selections").arg(i + 1).arg(100.0 * heat_[static_cast<size_t>(i)] / total, 0, 'f', 1)
-                                                    : tr("Part %1").arg(i + 1), this);
+      QToolTip::showText(he->globalPos(),
+                         total > 0 ? tr("Part %1: %2% of the answer's selections")
+                                         .arg(i + 1)
+                                         .arg(100.0 * heat_[static_cast<size_t>(i)] / total, 0, 'f', 1)
+                                   : tr("Part %1").arg(i + 1),
+                         this);
     }
     return true;
   }

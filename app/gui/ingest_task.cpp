@@ -16,20 +16,23 @@ QFuture<IngestEvent> start_ingest(const QStringList& inputs, const QString& libr
     const std::vector<std::string> files = app::expand(in, &errors);
     promise.setProgressRange(0, static_cast<int>(files.size()));
     for (const auto& [path, why] : errors)
-      promise.addResult(IngestEvent{IngestEvent::kFailed, QString::fromStdString(path),
-                                    QString::fromStdString(path + ": " + why), 0});
+      promise.addResult(
+          IngestEvent{IngestEvent::kFailed, QString::fromStdString(path), QString::fromStdString(path + ": " + why), 0});
     if (files.empty()) return;
     if (!model) {
       for (const auto& f : files)
-        promise.addResult(IngestEvent{IngestEvent::kFailed, QString::fromStdString(f),
-                                      QObject::tr("%1: no model loaded (the tokenizer counts each chunk's tokens); choose one in Settings")
-                                          .arg(QString::fromStdString(f)), 0});
+        promise.addResult(
+            IngestEvent{IngestEvent::kFailed, QString::fromStdString(f),
+                        QObject::tr("%1: no model loaded (the tokenizer counts each chunk's tokens); choose one in Settings")
+                            .arg(QString::fromStdString(f)),
+                        0});
       return;
     }
     auto lib = app::open_library_at(library.toStdString());
     if (!lib.ok()) {
       for (const auto& f : files)
-        promise.addResult(IngestEvent{IngestEvent::kFailed, QString::fromStdString(f), QString::fromStdString(lib.error().message), 0});
+        promise.addResult(
+            IngestEvent{IngestEvent::kFailed, QString::fromStdString(f), QString::fromStdString(lib.error().message), 0});
       return;
     }
     int done = 0;
@@ -39,12 +42,13 @@ QFuture<IngestEvent> start_ingest(const QStringList& inputs, const QString& libr
       promise.addResult(IngestEvent{IngestEvent::kStarted, path, {}, 0});
       auto r = app::ingest_one(**lib, model->tokenizer(), f, passwords.value(path).toStdString());
       if (r.ok()) {
-        promise.addResult(IngestEvent{r->outcome == storage::StoreOutcome::kUnchanged ? IngestEvent::kUnchanged : IngestEvent::kDone, path,
-                                      {}, r->id});
+        promise.addResult(IngestEvent{
+            r->outcome == storage::StoreOutcome::kUnchanged ? IngestEvent::kUnchanged : IngestEvent::kDone, path, {}, r->id});
       } else {
         const std::string& m = r.error().message;
         const bool pw = m.find("needs a password") != std::string::npos;
-        promise.addResult(IngestEvent{pw ? IngestEvent::kNeedsPassword : IngestEvent::kFailed, path, QString::fromStdString(m), 0});
+        promise.addResult(
+            IngestEvent{pw ? IngestEvent::kNeedsPassword : IngestEvent::kFailed, path, QString::fromStdString(m), 0});
       }
       promise.setProgressValue(++done);
     }

@@ -9,22 +9,35 @@ namespace docdsa::gui {
 QString format_duration(qint64 ms) {
   if (ms < 0) return {};
   const qint64 s = ms / 1000;
-  return s >= 3600 ? QStringLiteral("%1:%2:%3").arg(s / 3600).arg(s / 60 % 60, 2, 10, QLatin1Char('0')).arg(s % 60, 2, 10, QLatin1Char('0'))
+  return s >= 3600 ? QStringLiteral("%1:%2:%3")
+                         .arg(s / 3600)
+                         .arg(s / 60 % 60, 2, 10, QLatin1Char('0'))
+                         .arg(s % 60, 2, 10, QLatin1Char('0'))
                    : QStringLiteral("%1:%2").arg(s / 60).arg(s % 60, 2, 10, QLatin1Char('0'));
 }
 
-int LibraryModel::rowCount(const QModelIndex& parent) const { return parent.isValid() ? 0 : static_cast<int>(rows_.size()); }
-int LibraryModel::columnCount(const QModelIndex& parent) const { return parent.isValid() ? 0 : kColumns; }
+int LibraryModel::rowCount(const QModelIndex& parent) const {
+  return parent.isValid() ? 0 : static_cast<int>(rows_.size());
+}
+int LibraryModel::columnCount(const QModelIndex& parent) const {
+  return parent.isValid() ? 0 : kColumns;
+}
 
 QVariant LibraryModel::headerData(int section, Qt::Orientation o, int role) const {
   if (o != Qt::Horizontal || role != Qt::DisplayRole) return {};
   switch (section) {
-    case kTitle: return tr("Document");
-    case kType: return tr("Type");
-    case kLength: return tr("Length");
-    case kTokens: return tr("Tokens");
-    case kStatus: return tr("Status");
-    default: return {};
+    case kTitle:
+      return tr("Document");
+    case kType:
+      return tr("Type");
+    case kLength:
+      return tr("Length");
+    case kTokens:
+      return tr("Tokens");
+    case kStatus:
+      return tr("Status");
+    default:
+      return {};
   }
 }
 
@@ -33,30 +46,38 @@ QVariant LibraryModel::data(const QModelIndex& index, int role) const {
   const Row& r = rows_[static_cast<size_t>(index.row())];
   const auto status = [&]() -> QString {
     switch (r.state) {
-      case State::kReady: return r.doc.warnings.empty() ? tr("ready") : tr("ready (warnings)");
-      case State::kQueued: return tr("queued");
-      case State::kIngesting: return tr("reading…");
+      case State::kReady:
+        return r.doc.warnings.empty() ? tr("ready") : tr("ready (warnings)");
+      case State::kQueued:
+        return tr("queued");
+      case State::kIngesting:
+        return tr("reading…");
       case State::kFailed: {
         // The row names the file already: show the reason.
         QString why = r.message;
         if (why.startsWith(r.path + QStringLiteral(": "))) why = why.mid(r.path.size() + 2);
         return tr("failed: %1").arg(why);
       }
-      case State::kNeedsPassword: return tr("needs a password (double-click)");
+      case State::kNeedsPassword:
+        return tr("needs a password (double-click)");
     }
     return {};
   };
   if (role == Qt::DisplayRole) {
     switch (index.column()) {
-      case kTitle: return r.doc.id && !r.doc.title.empty() ? QString::fromStdString(r.doc.title) : QFileInfo(r.path).fileName();
-      case kType: return r.doc.id ? QString::fromStdString(r.doc.kind).toUpper() : QFileInfo(r.path).suffix().toUpper();
+      case kTitle:
+        return r.doc.id && !r.doc.title.empty() ? QString::fromStdString(r.doc.title) : QFileInfo(r.path).fileName();
+      case kType:
+        return r.doc.id ? QString::fromStdString(r.doc.kind).toUpper() : QFileInfo(r.path).suffix().toUpper();
       case kLength:
         if (!r.doc.id) return {};
         if (r.doc.kind == "pdf") return tr("%n page(s)", nullptr, static_cast<int>(r.doc.n_pages));
         if (r.doc.duration_ms >= 0) return format_duration(r.doc.duration_ms);
         return tr("%n part(s)", nullptr, static_cast<int>(r.doc.n_segments));
-      case kTokens: return r.doc.id ? QLocale().toString(static_cast<qlonglong>(r.doc.n_tokens)) : QVariant();
-      case kStatus: return status();
+      case kTokens:
+        return r.doc.id ? QLocale().toString(static_cast<qlonglong>(r.doc.n_tokens)) : QVariant();
+      case kStatus:
+        return status();
     }
   }
   if (role == Qt::ToolTipRole) {

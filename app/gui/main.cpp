@@ -44,14 +44,22 @@ int main(int argc, char** argv) {
   p.setApplicationDescription(QStringLiteral("Read long documents with a local language model and sparse attention."));
   p.addHelpOption();
   p.addVersionOption();
-  QCommandLineOption library({QStringLiteral("l"), QStringLiteral("library")}, QStringLiteral("Library file (this run only)."), QStringLiteral("file"));
-  QCommandLineOption model({QStringLiteral("m"), QStringLiteral("model")}, QStringLiteral("GGUF model file (this run only)."), QStringLiteral("file"));
-  QCommandLineOption ask({QStringLiteral("a"), QStringLiteral("ask")}, QStringLiteral("Ask this about the first document given."), QStringLiteral("question"));
-  QCommandLineOption part(QStringLiteral("part"), QStringLiteral("With --ask: read only these pages (3-7) or this time range (00:10:00-00:20:00)."), QStringLiteral("range"));
-  QCommandLineOption prefix(QStringLiteral("shot-prefix"), QStringLiteral("Prefix for the screenshot file names."), QStringLiteral("text"));
-  QCommandLineOption shots(QStringLiteral("screenshots"), QStringLiteral("Save library.png, answer.png and cost.png here, then quit."), QStringLiteral("dir"));
+  QCommandLineOption library({QStringLiteral("l"), QStringLiteral("library")}, QStringLiteral("Library file (this run only)."),
+                             QStringLiteral("file"));
+  QCommandLineOption model({QStringLiteral("m"), QStringLiteral("model")}, QStringLiteral("GGUF model file (this run only)."),
+                           QStringLiteral("file"));
+  QCommandLineOption ask({QStringLiteral("a"), QStringLiteral("ask")}, QStringLiteral("Ask this about the first document given."),
+                         QStringLiteral("question"));
+  QCommandLineOption part(QStringLiteral("part"),
+                          QStringLiteral("With --ask: read only these pages (3-7) or this time range (00:10:00-00:20:00)."),
+                          QStringLiteral("range"));
+  QCommandLineOption prefix(QStringLiteral("shot-prefix"), QStringLiteral("Prefix for the screenshot file names."),
+                            QStringLiteral("text"));
+  QCommandLineOption shots(QStringLiteral("screenshots"),
+                           QStringLiteral("Save library.png, answer.png and cost.png here, then quit."), QStringLiteral("dir"));
   p.addOptions({library, model, ask, part, prefix, shots});
-  p.addPositionalArgument(QStringLiteral("files"), QStringLiteral("PDFs, transcripts, text files or folders to add."), QStringLiteral("[files...]"));
+  p.addPositionalArgument(QStringLiteral("files"), QStringLiteral("PDFs, transcripts, text files or folders to add."),
+                          QStringLiteral("[files...]"));
   p.process(app);
 
   MainWindow w;
@@ -69,28 +77,35 @@ int main(int argc, char** argv) {
   if (!dir.isEmpty()) w.resize(1600, 1000);
   if (!files.isEmpty()) {
     // After the model is ready: ingest needs its tokenizer.
-    QObject::connect(&w, &MainWindow::model_ready, &w, [&w, files](bool) { w.add_paths(files); }, Qt::SingleShotConnection);
-    QObject::connect(&w, &MainWindow::ingest_finished, &w, [&w, files, question, dir, pre, part_text] {
-      const qint64 id = w.document_id_for_path(files.first());
-      if (id) w.select_document(id);
-      if (!dir.isEmpty()) snap(w, dir, pre + QStringLiteral("library.png"));
-      if (id && !question.isEmpty()) {
-        w.question_edit()->setText(question);
-        w.part_edit()->setText(part_text);
-        w.ask(question);
-      }
-      else if (!dir.isEmpty()) QTimer::singleShot(0, &w, &QWidget::close);
-    }, Qt::SingleShotConnection);
+    QObject::connect(
+        &w, &MainWindow::model_ready, &w, [&w, files](bool) { w.add_paths(files); }, Qt::SingleShotConnection);
+    QObject::connect(
+        &w, &MainWindow::ingest_finished, &w,
+        [&w, files, question, dir, pre, part_text] {
+          const qint64 id = w.document_id_for_path(files.first());
+          if (id) w.select_document(id);
+          if (!dir.isEmpty()) snap(w, dir, pre + QStringLiteral("library.png"));
+          if (id && !question.isEmpty()) {
+            w.question_edit()->setText(question);
+            w.part_edit()->setText(part_text);
+            w.ask(question);
+          } else if (!dir.isEmpty())
+            QTimer::singleShot(0, &w, &QWidget::close);
+        },
+        Qt::SingleShotConnection);
   }
   if (!dir.isEmpty()) {
-    QObject::connect(&w, &MainWindow::answer_finished, &w, [&w, dir, pre] {
-      // The top source selected: the reader shows it with the attended passage marked.
-      if (w.sources_list()->count() > 0) w.sources_list()->setCurrentRow(0);
-      snap(w, dir, pre + QStringLiteral("answer.png"));
-      w.tabs()->setCurrentIndex(2);
-      snap(w, dir, pre + QStringLiteral("cost.png"));
-      QTimer::singleShot(0, &w, &QWidget::close);
-    }, Qt::SingleShotConnection);
+    QObject::connect(
+        &w, &MainWindow::answer_finished, &w,
+        [&w, dir, pre] {
+          // The top source selected: the reader shows it with the attended passage marked.
+          if (w.sources_list()->count() > 0) w.sources_list()->setCurrentRow(0);
+          snap(w, dir, pre + QStringLiteral("answer.png"));
+          w.tabs()->setCurrentIndex(2);
+          snap(w, dir, pre + QStringLiteral("cost.png"));
+          QTimer::singleShot(0, &w, &QWidget::close);
+        },
+        Qt::SingleShotConnection);
   }
   return QApplication::exec();
 }

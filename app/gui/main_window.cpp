@@ -38,8 +38,12 @@
 namespace docdsa::gui {
 
 namespace {
-QString clean_path(const QString& p) { return QDir::cleanPath(QFileInfo(p).absoluteFilePath()); }
-QString q(const std::string& s) { return QString::fromStdString(s); }
+QString clean_path(const QString& p) {
+  return QDir::cleanPath(QFileInfo(p).absoluteFilePath());
+}
+QString q(const std::string& s) {
+  return QString::fromStdString(s);
+}
 }  // namespace
 
 MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
@@ -83,9 +87,10 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
 
   password_provider_ = [this](const QString& path) -> std::optional<QString> {
     bool ok = false;
-    const QString pw = QInputDialog::getText(this, tr("Password needed"),
-                                             tr("%1 is protected by a password. Enter it to add the document:").arg(QFileInfo(path).fileName()),
-                                             QLineEdit::Password, {}, &ok);
+    const QString pw =
+        QInputDialog::getText(this, tr("Password needed"),
+                              tr("%1 is protected by a password. Enter it to add the document:").arg(QFileInfo(path).fileName()),
+                              QLineEdit::Password, {}, &ok);
     if (!ok) return std::nullopt;
     return pw;
   };
@@ -119,11 +124,12 @@ void MainWindow::build_ui() {
   file->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
   auto* help = menuBar()->addMenu(tr("&Help"));
   help->addAction(tr("&About DocDSA"), this, [this] {
-    QMessageBox::about(this, tr("About DocDSA"),
-                       tr("<b>DocDSA %1</b><p>Whole-document answers from a local language model with DeepSeek-style sparse "
-                          "attention: a lightning indexer scores every earlier token, the top-k are kept, and exact attention runs over "
-                          "those only. The heat strip shows where those selections fell.</p>")
-                           .arg(QApplication::applicationVersion()));
+    QMessageBox::about(
+        this, tr("About DocDSA"),
+        tr("<b>DocDSA %1</b><p>Whole-document answers from a local language model with DeepSeek-style sparse "
+           "attention: a lightning indexer scores every earlier token, the top-k are kept, and exact attention runs over "
+           "those only. The heat strip shows where those selections fell.</p>")
+            .arg(QApplication::applicationVersion()));
   });
 
   auto* central = new QWidget(this);
@@ -268,7 +274,9 @@ void MainWindow::build_ui() {
   cost_ = new CostPanel(tabs_);
   tabs_->addTab(cost_, tr("Cost savings"));
   connect(ask_btn_, &QPushButton::clicked, this, [this] { ask(question_->text()); });
-  connect(question_, &QLineEdit::returnPressed, this, [this] { if (ask_btn_->isEnabled()) ask(question_->text()); });
+  connect(question_, &QLineEdit::returnPressed, this, [this] {
+    if (ask_btn_->isEnabled()) ask(question_->text());
+  });
   connect(stop_btn_, &QPushButton::clicked, this, &MainWindow::stop);
   connect(summarize_btn_, &QPushButton::clicked, this, &MainWindow::summarize);
   connect(sources_, &QListWidget::currentRowChanged, this, [this](int row) {
@@ -292,7 +300,9 @@ void MainWindow::build_ui() {
   set_busy(false);
 }
 
-QString MainWindow::banner_text() const { return banner_->isVisible() || !banner_->isHidden() ? banner_label_->text() : QString(); }
+QString MainWindow::banner_text() const {
+  return banner_->isVisible() || !banner_->isHidden() ? banner_label_->text() : QString();
+}
 
 void MainWindow::show_banner(const QString& html, bool settings_button) {
   banner_label_->setText(html);
@@ -304,11 +314,14 @@ void MainWindow::apply_settings(const GuiSettings& s) {
   settings_ = s;
   banner_->hide();
   auto prices = app::load_prices(s.prices.toStdString());
-  if (prices.ok()) prices_ = *prices;
-  else show_banner(tr("<b>Price table not loaded:</b> %1").arg(q(prices.error().message).toHtmlEscaped()), true);
+  if (prices.ok())
+    prices_ = *prices;
+  else
+    show_banner(tr("<b>Price table not loaded:</b> %1").arg(q(prices.error().message).toHtmlEscaped()), true);
   cost_->set_prices(prices_);
   open_library();
-  QMetaObject::invokeMethod(worker_, [w = worker_, s] { w->configure(s); }, Qt::QueuedConnection);
+  QMetaObject::invokeMethod(
+      worker_, [w = worker_, s] { w->configure(s); }, Qt::QueuedConnection);
 }
 
 void MainWindow::open_library() {
@@ -316,7 +329,9 @@ void MainWindow::open_library() {
   auto lib = app::open_library_at(settings_.library_path().toStdString());
   if (!lib.ok()) {
     show_banner(tr("<b>The library could not be opened.</b> %1<br>Choose another library file in Settings, or close the program "
-                   "that holds it locked.").arg(q(lib.error().message).toHtmlEscaped()), true);
+                   "that holds it locked.")
+                    .arg(q(lib.error().message).toHtmlEscaped()),
+                true);
     model_table_->set_documents({});
     return;
   }
@@ -347,7 +362,9 @@ void MainWindow::on_model(ModelPtr m, const QString& description, const QString&
   model_ = std::move(m);
   if (!model_) {
     show_banner(tr("<b>No model loaded.</b> %1<br>Choose any llama-family GGUF file in Settings, or download the default model "
-                   "with <code>scripts/fetch_model.sh</code> (or <code>scripts/demo.sh</code>).").arg(error.toHtmlEscaped()), true);
+                   "with <code>scripts/fetch_model.sh</code> (or <code>scripts/demo.sh</code>).")
+                    .arg(error.toHtmlEscaped()),
+                true);
     statusBar()->showMessage(tr("No model"));
   } else {
     statusBar()->showMessage(tr("Model: %1").arg(description), 8000);
@@ -364,9 +381,12 @@ void MainWindow::update_actions() {
   question_->setEnabled(doc && !busy_);
   stop_btn_->setEnabled(busy_);
   remove_btn_->setEnabled(table_->currentIndex().isValid() && !busy_);
-  if (!model_) ask_btn_->setToolTip(tr("No model: open Settings"));
-  else if (!doc) ask_btn_->setToolTip(tr("Select a document first"));
-  else ask_btn_->setToolTip(tr("Ask about the whole document (Enter)"));
+  if (!model_)
+    ask_btn_->setToolTip(tr("No model: open Settings"));
+  else if (!doc)
+    ask_btn_->setToolTip(tr("Select a document first"));
+  else
+    ask_btn_->setToolTip(tr("Ask about the whole document (Enter)"));
 }
 
 // ---- ingest ---------------------------------------------------------------------------------
@@ -394,14 +414,19 @@ void MainWindow::cancel_ingest() {
 void MainWindow::on_ingest_event(int index) {
   const IngestEvent e = ingest_.resultAt(index);
   switch (e.kind) {
-    case IngestEvent::kStarted: model_table_->set_state(e.path, LibraryModel::State::kIngesting); break;
+    case IngestEvent::kStarted:
+      model_table_->set_state(e.path, LibraryModel::State::kIngesting);
+      break;
     case IngestEvent::kDone:
     case IngestEvent::kUnchanged:
       model_table_->set_state(e.path, LibraryModel::State::kReady);
-      QMetaObject::invokeMethod(worker_, [w = worker_, id = e.doc_id] { w->forget(id); }, Qt::QueuedConnection);
+      QMetaObject::invokeMethod(
+          worker_, [w = worker_, id = e.doc_id] { w->forget(id); }, Qt::QueuedConnection);
       refresh_library();
       break;
-    case IngestEvent::kFailed: model_table_->set_state(e.path, LibraryModel::State::kFailed, e.message); break;
+    case IngestEvent::kFailed:
+      model_table_->set_state(e.path, LibraryModel::State::kFailed, e.message);
+      break;
     case IngestEvent::kNeedsPassword:
       model_table_->set_state(e.path, LibraryModel::State::kNeedsPassword, e.message);
       if (!password_pending_.contains(e.path)) password_pending_ << e.path;
@@ -413,17 +438,20 @@ void MainWindow::on_ingest_done() {
   ingest_bar_->hide(), ingest_cancel_->hide();
   if (ingest_.isCanceled()) {
     const int dropped = model_table_->drop_pending();
-    statusBar()->showMessage(tr("Adding cancelled: %n file(s) not added; the documents already added are kept.", nullptr, dropped), 10000);
+    statusBar()->showMessage(
+        tr("Adding cancelled: %n file(s) not added; the documents already added are kept.", nullptr, dropped), 10000);
   }
   refresh_library();
   const int failed = model_table_->count(LibraryModel::State::kFailed);
-  if (failed && !ingest_.isCanceled()) statusBar()->showMessage(tr("%n file(s) could not be added — see the Status column", nullptr, failed), 10000);
+  if (failed && !ingest_.isCanceled())
+    statusBar()->showMessage(tr("%n file(s) could not be added — see the Status column", nullptr, failed), 10000);
   update_problems();
   emit ingest_finished();
   // Passwords are asked for once the batch is done, one file at a time (never a dialog storm).
   if (!closing_ && !password_pending_.isEmpty()) {
     const QString p = password_pending_.takeFirst();
-    QMetaObject::invokeMethod(this, [this, p] { ask_password(p); }, Qt::QueuedConnection);
+    QMetaObject::invokeMethod(
+        this, [this, p] { ask_password(p); }, Qt::QueuedConnection);
   }
   if (!ingest_queue_.isEmpty() && !closing_) add_paths({});
 }
@@ -444,7 +472,8 @@ void MainWindow::ask_password(const QString& path) {
   if (!password_provider_) return;
   const auto pw = password_provider_(path);
   if (!pw) {
-    statusBar()->showMessage(tr("%1 was not added (no password). Double-click its row to try again.").arg(QFileInfo(path).fileName()), 8000);
+    statusBar()->showMessage(
+        tr("%1 was not added (no password). Double-click its row to try again.").arg(QFileInfo(path).fileName()), 8000);
     return;
   }
   passwords_[path] = *pw;
@@ -461,15 +490,17 @@ void MainWindow::remove_selected() {
   }
   const qint64 id = r->doc.id;
   const QString title = model_table_->data(model_table_->index(table_->currentIndex().row(), 0), Qt::DisplayRole).toString();
-  if (QMessageBox::question(this, tr("Remove document"),
-                            tr("Remove “%1” from the library, with its questions, answers and summaries? The file itself is not touched.").arg(title)) !=
-      QMessageBox::Yes)
+  if (QMessageBox::question(
+          this, tr("Remove document"),
+          tr("Remove “%1” from the library, with its questions, answers and summaries? The file itself is not touched.")
+              .arg(title)) != QMessageBox::Yes)
     return;
   if (auto st = lib_->remove(id); !st.ok()) {
     show_banner(tr("<b>Not removed:</b> %1").arg(q(st.error().message).toHtmlEscaped()), false);
     return;
   }
-  QMetaObject::invokeMethod(worker_, [w = worker_, id] { w->forget(id); }, Qt::QueuedConnection);
+  QMetaObject::invokeMethod(
+      worker_, [w = worker_, id] { w->forget(id); }, Qt::QueuedConnection);
   if (current_doc_ == id) {
     current_doc_ = 0;
     reader_->clear();
@@ -499,8 +530,9 @@ void MainWindow::run_search(const QString& text) {
   if (hits.ok()) {
     for (const auto& h : *hits) {
       ids.insert(h.doc_id);
-      auto* it = new QListWidgetItem(QStringLiteral("%1 — %2\n%3").arg(q(h.title.empty() ? h.path : h.title), q(app::provenance(h.chunk)),
-                                                                      q(h.snippet).simplified()));
+      auto* it = new QListWidgetItem(
+          QStringLiteral("%1 — %2\n%3")
+              .arg(q(h.title.empty() ? h.path : h.title), q(app::provenance(h.chunk)), q(h.snippet).simplified()));
       it->setData(Qt::UserRole, static_cast<qlonglong>(h.doc_id));
       it->setData(Qt::UserRole + 1, h.chunk.page_first);
       hits_->addItem(it);
@@ -508,7 +540,8 @@ void MainWindow::run_search(const QString& text) {
   }
   if (docs.ok()) model_table_->set_documents(*docs, ids, true);
   hits_->setVisible(true);
-  statusBar()->showMessage(hits.ok() ? tr("%n passage(s) match", nullptr, static_cast<int>(hits->size())) : q(hits.error().message), 5000);
+  statusBar()->showMessage(
+      hits.ok() ? tr("%n passage(s) match", nullptr, static_cast<int>(hits->size())) : q(hits.error().message), 5000);
 }
 
 // ---- documents, questions, answers ------------------------------------------------------------
@@ -537,8 +570,10 @@ bool MainWindow::select_document(qint64 id) {
   sources_->clear();
   last_answer_.reset();
   refresh_history();
-  if (!records_.empty()) history_->setCurrentRow(static_cast<int>(records_.size()) - 1);
-  else update_costs(nullptr);
+  if (!records_.empty())
+    history_->setCurrentRow(static_cast<int>(records_.size()) - 1);
+  else
+    update_costs(nullptr);
   update_actions();
   return true;
 }
@@ -565,17 +600,20 @@ void MainWindow::refresh_history() {
     v.cost = app::cost_from_json(cj.is_discarded() ? nlohmann::json() : cj);
     v.saved = true;
     records_.push_back(v);
-    auto* it = new QListWidgetItem(QStringLiteral("%1  ·  %2\n%3").arg(q(when.substr(0, 16)).replace(QLatin1Char('T'), QLatin1Char(' ')),
-                                                                       question, v.text.left(160).simplified()));
+    auto* it = new QListWidgetItem(
+        QStringLiteral("%1  ·  %2\n%3")
+            .arg(q(when.substr(0, 16)).replace(QLatin1Char('T'), QLatin1Char(' ')), question, v.text.left(160).simplified()));
     history_->addItem(it);
   };
   if (h.ok())
-    for (const auto& a : *h) record(q(a.question), a.answer, a.sources, a.cost_report, a.attention_map, a.attention, false, a.asked_at);
+    for (const auto& a : *h)
+      record(q(a.question), a.answer, a.sources, a.cost_report, a.attention_map, a.attention, false, a.asked_at);
   if (model_) {
     auto row = lib_->find(std::to_string(current_doc_));
     if (row.ok()) {
       auto s = lib_->find_summary(current_doc_, row->content_hash, std::filesystem::path(model_->path()).filename().string());
-      if (s.ok() && s->id > 0) record(tr("Summary"), s->text, s->sources, s->cost_report, s->attention_map, s->attention, true, s->created_at);
+      if (s.ok() && s->id > 0)
+        record(tr("Summary"), s->text, s->sources, s->cost_report, s->attention_map, s->attention, true, s->created_at);
     }
   }
   tabs_->setTabText(1, tr("History (%1)").arg(records_.size()));
@@ -585,7 +623,9 @@ void MainWindow::show_sources(const nlohmann::json& sources) {
   sources_->clear();
   for (const auto& s : sources) {
     const QString text = q(s.value("passage", s.value("snippet", std::string())));
-    sources_->addItem(QStringLiteral("%1%  %2 — “…%3…”").arg(100.0 * s.value("weight", 0.0), 0, 'f', 0).arg(q(s.value("label", std::string())), text));
+    sources_->addItem(QStringLiteral("%1%  %2 — “…%3…”")
+                          .arg(100.0 * s.value("weight", 0.0), 0, 'f', 0)
+                          .arg(q(s.value("label", std::string())), text));
   }
   if (sources.empty()) sources_->addItem(tr("(none: the answer attended only the question and the most recent text)"));
 }
@@ -594,7 +634,8 @@ void MainWindow::show_record(const AnswerView& v) {
   last_answer_ = v;
   answer_->setPlainText(v.summary ? v.text : tr("Q: %1\n\n%2").arg(v.question, v.text));
   if (v.compared)
-    answer_->append(tr("\n— Dense attention answered %1 —\n%2").arg(v.agree ? tr("the same") : tr("differently"), v.dense_answer));
+    answer_->append(
+        tr("\n— Dense attention answered %1 —\n%2").arg(v.agree ? tr("the same") : tr("differently"), v.dense_answer));
   show_sources(v.sources);
   reader_->show_attention(v.heat, v.sources);
   update_costs(&v.cost);
@@ -604,8 +645,10 @@ void MainWindow::update_costs(const CostReport* answer) {
   CostReport doc;
   bool have_doc = false;
   for (const auto& r : records_) {
-    if (!have_doc) doc = r.cost, have_doc = true;
-    else doc.add(r.cost);
+    if (!have_doc)
+      doc = r.cost, have_doc = true;
+    else
+      doc.add(r.cost);
   }
   cost_->show_costs(answer, have_doc ? &doc : nullptr, have_session_cost_ ? &session_cost_ : nullptr,
                     answer ? static_cast<int>(answer->context_tokens) : 0);
@@ -623,9 +666,10 @@ void MainWindow::ask(const QString& question) {
   sources_->clear();
   tabs_->setCurrentIndex(0);
   set_busy(true);
-  QMetaObject::invokeMethod(worker_, [w = worker_, id = current_doc_, qn, cmp = compare_->isChecked(), part = part_->text()] {
-    w->ask(id, qn, cmp, part);
-  }, Qt::QueuedConnection);
+  QMetaObject::invokeMethod(
+      worker_,
+      [w = worker_, id = current_doc_, qn, cmp = compare_->isChecked(), part = part_->text()] { w->ask(id, qn, cmp, part); },
+      Qt::QueuedConnection);
 }
 
 void MainWindow::summarize() {
@@ -635,7 +679,8 @@ void MainWindow::summarize() {
   sources_->clear();
   tabs_->setCurrentIndex(0);
   set_busy(true);
-  QMetaObject::invokeMethod(worker_, [w = worker_, id = current_doc_] { w->summarize(id); }, Qt::QueuedConnection);
+  QMetaObject::invokeMethod(
+      worker_, [w = worker_, id = current_doc_] { w->summarize(id); }, Qt::QueuedConnection);
 }
 
 void MainWindow::stop() {
@@ -652,8 +697,10 @@ void MainWindow::set_busy(bool on) {
 }
 
 void MainWindow::on_finished(const AnswerView& v) {
-  if (!have_session_cost_) session_cost_ = v.cost, have_session_cost_ = true;
-  else session_cost_.add(v.cost);
+  if (!have_session_cost_)
+    session_cost_ = v.cost, have_session_cost_ = true;
+  else
+    session_cost_.add(v.cost);
   if (v.doc_id == current_doc_) {
     refresh_history();
     if (v.saved && !records_.empty()) {
@@ -670,8 +717,12 @@ void MainWindow::on_finished(const AnswerView& v) {
   }
   const double reuse = v.reused_tokens > 0 ? v.reused_tokens : 0;
   statusBar()->showMessage(reuse > 0 ? tr("Answered in %1 s; %2 document tokens reused from the cache (prefilled %3)")
-                                           .arg(v.prefill_seconds + v.decode_seconds, 0, 'f', 1).arg(v.reused_tokens).arg(v.prefilled_tokens)
-                                     : tr("Answered in %1 s after reading %2 tokens").arg(v.prefill_seconds + v.decode_seconds, 0, 'f', 1).arg(v.prompt_tokens),
+                                           .arg(v.prefill_seconds + v.decode_seconds, 0, 'f', 1)
+                                           .arg(v.reused_tokens)
+                                           .arg(v.prefilled_tokens)
+                                     : tr("Answered in %1 s after reading %2 tokens")
+                                           .arg(v.prefill_seconds + v.decode_seconds, 0, 'f', 1)
+                                           .arg(v.prompt_tokens),
                            10000);
   emit answer_finished();
 }

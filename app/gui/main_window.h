@@ -76,7 +76,7 @@ class MainWindow : public QMainWindow {
 
  signals:
   void ingest_finished();
-  void answer_finished();   // an answer or summary finished (or failed: see last_error())
+  void answer_finished();  // an answer or summary finished (or failed: see last_error())
   void model_ready(bool ok);
 
  protected:

@@ -139,8 +139,8 @@ Reader::Reader(QWidget* parent) : QWidget(parent) {
   page_spin_->setAccessibleName(tr("Page"));
   page_total_ = new QLabel(pdf_bar_);
   zoom_box_ = new QComboBox(pdf_bar_);
-  zoom_box_->addItems({tr("Fit width"), QStringLiteral("50%"), QStringLiteral("75%"), QStringLiteral("100%"), QStringLiteral("125%"),
-                       QStringLiteral("150%"), QStringLiteral("200%")});
+  zoom_box_->addItems({tr("Fit width"), QStringLiteral("50%"), QStringLiteral("75%"), QStringLiteral("100%"),
+                       QStringLiteral("125%"), QStringLiteral("150%"), QStringLiteral("200%")});
   zoom_box_->setCurrentIndex(0);
   zoom_box_->setAccessibleName(tr("Zoom"));
   auto* copy = new QToolButton(pdf_bar_);
@@ -174,8 +174,12 @@ Reader::Reader(QWidget* parent) : QWidget(parent) {
   outer->addLayout(body, 1);
   pdf_bar_->hide();
 
-  connect(prev, &QToolButton::clicked, this, [this] { if (page_ > 1) page_spin_->setValue(page_ - 1); });
-  connect(next, &QToolButton::clicked, this, [this] { if (page_ < page_count()) page_spin_->setValue(page_ + 1); });
+  connect(prev, &QToolButton::clicked, this, [this] {
+    if (page_ > 1) page_spin_->setValue(page_ - 1);
+  });
+  connect(next, &QToolButton::clicked, this, [this] {
+    if (page_ < page_count()) page_spin_->setValue(page_ + 1);
+  });
   connect(page_spin_, &QSpinBox::valueChanged, this, [this](int v) {
     if (v == page_) return;
     page_ = v;
@@ -196,7 +200,9 @@ Reader::Reader(QWidget* parent) : QWidget(parent) {
 
 Reader::~Reader() = default;
 
-int Reader::page_count() const { return pdf_ ? pdf_->numPages() : 0; }
+int Reader::page_count() const {
+  return pdf_ ? pdf_->numPages() : 0;
+}
 
 QString Reader::copy_selection() {
   QString t = stack_->currentWidget() == text_ ? text_->textCursor().selectedText() : page_view_->selected_text();
@@ -229,7 +235,8 @@ void Reader::show_document(const storage::DocumentRow& doc, std::vector<storage:
   page_ = 1;
   const QString path = QString::fromStdString(doc.path);
   QString title = doc.title.empty() ? QFileInfo(path).fileName() : QString::fromStdString(doc.title);
-  title_->setText(QStringLiteral("<b>%1</b> &nbsp; <span style='color:gray'>%2</span>").arg(title.toHtmlEscaped(), path.toHtmlEscaped()));
+  title_->setText(
+      QStringLiteral("<b>%1</b> &nbsp; <span style='color:gray'>%2</span>").arg(title.toHtmlEscaped(), path.toHtmlEscaped()));
   if (doc.kind == "pdf") {
     auto d = Poppler::Document::load(path, password.toUtf8(), password.toUtf8());
     if (d && !d->isLocked()) {
@@ -237,7 +244,8 @@ void Reader::show_document(const storage::DocumentRow& doc, std::vector<storage:
       d->setRenderHint(Poppler::Document::TextAntialiasing);
       pdf_ = std::move(d);
     } else {
-      emit status(tr("%1 could not be rendered (%2); showing its stored text").arg(path, d ? tr("locked") : tr("missing or damaged")));
+      emit status(
+          tr("%1 could not be rendered (%2); showing its stored text").arg(path, d ? tr("locked") : tr("missing or damaged")));
     }
   }
   std::vector<float> sizes;
@@ -265,8 +273,10 @@ void Reader::show_attention(const std::vector<float>& heat, const nlohmann::json
   std::vector<float> sizes;
   for (const auto& s : segs_) sizes.push_back(static_cast<float>(std::max<size_t>(s.text.size(), 1)));
   strip_->set_data(sizes, heat_);
-  if (pdf_) render_page();
-  else render_text();
+  if (pdf_)
+    render_page();
+  else
+    render_text();
 }
 
 void Reader::set_zoom_text(const QString& z) {
@@ -371,7 +381,8 @@ void Reader::render_text() {
         int at = body.indexOf(esc.left(60));
         if (at < 0) continue;
         const int len = std::min<int>(static_cast<int>(esc.size()), static_cast<int>(body.size()) - at);
-        body = body.left(at) + QStringLiteral("<span style='background:#ffb347;text-decoration:underline'>") + body.mid(at, len) + QStringLiteral("</span>") + body.mid(at + len);
+        body = body.left(at) + QStringLiteral("<span style='background:#ffb347;text-decoration:underline'>") + body.mid(at, len) +
+               QStringLiteral("</span>") + body.mid(at + len);
         ++n_highlights_;
       }
     }

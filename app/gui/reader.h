@@ -90,8 +90,8 @@ class Reader : public QWidget {
   std::vector<float> heat_;
   nlohmann::json sources_ = nlohmann::json::array();
   std::unique_ptr<Poppler::Document> pdf_;
-  int page_ = 1;        // 1-based
-  double zoom_ = 1.0;   // 0: fit width
+  int page_ = 1;       // 1-based
+  double zoom_ = 1.0;  // 0: fit width
   int n_highlights_ = 0;
   QStackedWidget* stack_ = nullptr;
   QScrollArea* scroll_ = nullptr;

@@ -10,14 +10,14 @@
 namespace docdsa::gui {
 
 struct GuiSettings {
-  QString model;        // empty: $DOCDSA_MODEL, then the downloaded default model
-  int threads = 0;      // 0: all cores
+  QString model;    // empty: $DOCDSA_MODEL, then the downloaded default model
+  int threads = 0;  // 0: all cores
   QString attention = QStringLiteral("dsa");
   int top_k = 2048, sinks = 64, window = 512;
-  int ctx = 131072;     // largest context in tokens
-  int max_answer = 256; // longest answer in tokens
-  QString prices;       // empty: $XDG_CONFIG_HOME/docdsa/prices.json, else the bundled table
-  QString library;      // empty: $XDG_DATA_HOME/docdsa/library.sqlite
+  int ctx = 131072;      // largest context in tokens
+  int max_answer = 256;  // longest answer in tokens
+  QString prices;        // empty: $XDG_CONFIG_HOME/docdsa/prices.json, else the bundled table
+  QString library;       // empty: $XDG_DATA_HOME/docdsa/library.sqlite
 
   static GuiSettings load();
   void save() const;

@@ -23,8 +23,9 @@ QWidget* with_browse(QLineEdit* edit, const QString& title, const QString& filte
   auto* b = new QPushButton(QObject::tr("Browse…"), w);
   h->addWidget(b);
   QObject::connect(b, &QPushButton::clicked, w, [=] {
-    const QString f = save ? QFileDialog::getSaveFileName(parent, title, edit->text(), filter, nullptr, QFileDialog::DontConfirmOverwrite)
-                           : QFileDialog::getOpenFileName(parent, title, edit->text(), filter);
+    const QString f =
+        save ? QFileDialog::getSaveFileName(parent, title, edit->text(), filter, nullptr, QFileDialog::DontConfirmOverwrite)
+             : QFileDialog::getOpenFileName(parent, title, edit->text(), filter);
     if (!f.isEmpty()) edit->setText(f);
   });
   return w;
@@ -43,7 +44,8 @@ SettingsDialog::SettingsDialog(const GuiSettings& s, QWidget* parent) : QDialog(
   auto* f = new QFormLayout();
   model_ = new QLineEdit(s.model, this);
   model_->setPlaceholderText(tr("default: $DOCDSA_MODEL, then models/SmolLM2-135M-Instruct.Q4_1.gguf"));
-  f->addRow(tr("&Model file (GGUF)"), with_browse(model_, tr("Choose a GGUF model"), tr("GGUF models (*.gguf);;All files (*)"), false, this));
+  f->addRow(tr("&Model file (GGUF)"),
+            with_browse(model_, tr("Choose a GGUF model"), tr("GGUF models (*.gguf);;All files (*)"), false, this));
   threads_ = spin(0, 1024, s.threads, this);
   threads_->setSpecialValueText(tr("all cores (%1)").arg(QThread::idealThreadCount()));
   f->addRow(tr("&Threads"), threads_);
@@ -69,7 +71,8 @@ SettingsDialog::SettingsDialog(const GuiSettings& s, QWidget* parent) : QDialog(
   f->addRow(tr("&Price table (JSON)"), with_browse(prices_, tr("Choose a price table"), tr("JSON (*.json)"), false, this));
   library_ = new QLineEdit(s.library, this);
   library_->setPlaceholderText(s.library_path());
-  f->addRow(tr("&Library file"), with_browse(library_, tr("Library location"), tr("SQLite (*.sqlite *.db);;All files (*)"), true, this));
+  f->addRow(tr("&Library file"),
+            with_browse(library_, tr("Library location"), tr("SQLite (*.sqlite *.db);;All files (*)"), true, this));
   v->addLayout(f);
   error_ = new QLabel(this);
   error_->setStyleSheet(QStringLiteral("color:#b02020"));

@@ -12,10 +12,10 @@
 #include <QListWidget>
 #include <QPushButton>
 #include <QSignalSpy>
-#include <QTableView>
 #include <QTabWidget>
-#include <QTemporaryDir>
+#include <QTableView>
 #include <QTableWidget>
+#include <QTemporaryDir>
 #include <QTest>
 #include <QTextBrowser>
 #include <QTimer>
@@ -43,8 +43,10 @@ class UiLatency {
   UiLatency() {
     timer_.setInterval(20);
     QObject::connect(&timer_, &QTimer::timeout, [this] {
-      if (last_.isValid()) worst_ = std::max(worst_, last_.restart());
-      else last_.start();
+      if (last_.isValid())
+        worst_ = std::max(worst_, last_.restart());
+      else
+        last_.start();
     });
     timer_.start();
   }
@@ -64,10 +66,13 @@ class GuiModelTest : public QObject {
   std::unique_ptr<MainWindow> w_;
   GuiSettings settings_;
 
-  int row_of(const QString& path) { return w_->library_model()->row_of_path(QDir::cleanPath(QFileInfo(path).absoluteFilePath())); }
+  int row_of(const QString& path) {
+    return w_->library_model()->row_of_path(QDir::cleanPath(QFileInfo(path).absoluteFilePath()));
+  }
   QString status_of(const QString& path) {
     const int r = row_of(path);
-    return r < 0 ? QString() : w_->library_model()->data(w_->library_model()->index(r, LibraryModel::kStatus), Qt::DisplayRole).toString();
+    return r < 0 ? QString()
+                 : w_->library_model()->data(w_->library_model()->index(r, LibraryModel::kStatus), Qt::DisplayRole).toString();
   }
   void wait_ingest(const QStringList& paths) {
     QSignalSpy done(w_.get(), &MainWindow::ingest_finished);
@@ -85,7 +90,8 @@ class GuiModelTest : public QObject {
  private slots:
   void initTestCase() {
     const QByteArray model = qgetenv("DOCDSA_TEST_MODEL");
-    if (model.isEmpty() || !QFileInfo::exists(QString::fromUtf8(model))) QSKIP("DOCDSA_TEST_MODEL not set or missing (label: model)");
+    if (model.isEmpty() || !QFileInfo::exists(QString::fromUtf8(model)))
+      QSKIP("DOCDSA_TEST_MODEL not set or missing (label: model)");
     settings_.model = QString::fromUtf8(model);
     settings_.library = dir_.filePath(QStringLiteral("library.sqlite"));
     settings_.max_answer = 24;
@@ -109,7 +115,10 @@ class GuiModelTest : public QObject {
     QVERIFY(status_of(kTranscript).startsWith(QStringLiteral("ready")));
     QVERIFY2(status_of(bad).startsWith(QStringLiteral("failed")), qPrintable(status_of(bad)));
     const int r = row_of(bad);
-    QVERIFY(w_->library_model()->data(w_->library_model()->index(r, 0), Qt::ToolTipRole).toString().contains(QStringLiteral("ocrmypdf__invalid.pdf")));
+    QVERIFY(w_->library_model()
+                ->data(w_->library_model()->index(r, 0), Qt::ToolTipRole)
+                .toString()
+                .contains(QStringLiteral("ocrmypdf__invalid.pdf")));
     QVERIFY(status_of(locked).contains(QStringLiteral("password")));
     QTRY_VERIFY(asked);  // asked once, after the batch, not as a storm
     QVERIFY(QApplication::activeModalWidget() == nullptr);
@@ -334,7 +343,9 @@ class GuiModelTest : public QObject {
   void longDocumentStaysResponsive() {
     const QString doc = QString::fromUtf8(qgetenv("DOCDSA_GUI_LONG_DOC"));
     if (doc.isEmpty()) QSKIP("set DOCDSA_GUI_LONG_DOC to a ~128K-token document to run this");
-    const int seconds = qEnvironmentVariableIntValue("DOCDSA_GUI_LONG_SECONDS") > 0 ? qEnvironmentVariableIntValue("DOCDSA_GUI_LONG_SECONDS") : 120;
+    const int seconds = qEnvironmentVariableIntValue("DOCDSA_GUI_LONG_SECONDS") > 0
+                            ? qEnvironmentVariableIntValue("DOCDSA_GUI_LONG_SECONDS")
+                            : 120;
     GuiSettings s = settings_;
     s.attention = QStringLiteral("dsa");
     w_->apply_settings(s);

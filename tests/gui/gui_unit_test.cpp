@@ -6,9 +6,9 @@
 #include <QDropEvent>
 #include <QLabel>
 #include <QMimeData>
-#include <QSpinBox>
 #include <QPushButton>
 #include <QSignalSpy>
+#include <QSpinBox>
 #include <QTableWidget>
 #include <QTest>
 
@@ -165,7 +165,8 @@ class GuiUnitTest : public QObject {
     QVERIFY(!done.isEmpty() || done.wait(10000));
     const int r = w.library_model()->row_of_path(QStringLiteral(DOCDSA_SOURCE_DIR "/resources/demo/lighthouse.txt"));
     QVERIFY(r >= 0);
-    const QString status = w.library_model()->data(w.library_model()->index(r, LibraryModel::kStatus), Qt::DisplayRole).toString();
+    const QString status =
+        w.library_model()->data(w.library_model()->index(r, LibraryModel::kStatus), Qt::DisplayRole).toString();
     QVERIFY2(status.contains(QStringLiteral("no model")), qPrintable(status));
     QVERIFY(QApplication::activeModalWidget() == nullptr);
     delete mime;

@@ -9,15 +9,16 @@
 #include <fstream>
 #include <sstream>
 
-#include "docdsa/engine/model_locator.h"
 #include "docdsa/app/library_common.h"
+#include "docdsa/engine/model_locator.h"
 
 namespace docdsa::app {
 namespace fs = std::filesystem;
 
 std::string Range::label() const {
-  if (page_first > 0) return page_first == page_last ? "page " + std::to_string(page_first)
-                                                     : "pages " + std::to_string(page_first) + "-" + std::to_string(page_last);
+  if (page_first > 0)
+    return page_first == page_last ? "page " + std::to_string(page_first)
+                                   : "pages " + std::to_string(page_first) + "-" + std::to_string(page_last);
   if (ms_first >= 0) return format_ms(ms_first) + "-" + format_ms(ms_last);
   return "the whole document";
 }
@@ -27,8 +28,10 @@ Result<Range> parse_pages(const std::string& s) {
   int a = 0, b = 0;
   char dash = 0;
   const int n = std::sscanf(s.c_str(), "%d%c%d", &a, &dash, &b);
-  if (n == 1) b = a;
-  else if (n != 3 || dash != '-') return make_error(ErrorCode::kInvalidArgument, "--pages wants N or A-B, got '" + s + "'");
+  if (n == 1)
+    b = a;
+  else if (n != 3 || dash != '-')
+    return make_error(ErrorCode::kInvalidArgument, "--pages wants N or A-B, got '" + s + "'");
   if (a < 1 || b < a) return make_error(ErrorCode::kInvalidArgument, "--pages " + s + " is not a valid page range");
   r.page_first = a;
   r.page_last = b;
@@ -91,8 +94,14 @@ Result<PromptTemplate> load_template(const std::string& name) {
   std::string* cur = nullptr;
   for (std::string line; std::getline(f, line);) {
     if (!line.empty() && line[0] == '#') continue;
-    if (line == "[system]") { cur = &t.system; continue; }
-    if (line == "[user]") { cur = &t.user; continue; }
+    if (line == "[system]") {
+      cur = &t.system;
+      continue;
+    }
+    if (line == "[user]") {
+      cur = &t.user;
+      continue;
+    }
     if (cur) *cur += (cur->empty() ? "" : "\n") + line;
   }
   if (t.user.find("{document}") == std::string::npos)
@@ -102,7 +111,8 @@ Result<PromptTemplate> load_template(const std::string& name) {
 
 SplitPrompt build_prompt(const Model& model, const PromptTemplate& t, const std::string& document,
                          const std::map<std::string, std::string>& vars) {
-  static const std::string kQ = "\x01Q\x01", kD = "\x01" "D\x01";
+  static const std::string kQ = "\x01Q\x01", kD = "\x01"
+                                                  "D\x01";
   std::string user = t.user;
   const auto replace = [](std::string& s, const std::string& from, const std::string& to) {
     for (size_t p = s.find(from); p != std::string::npos; p = s.find(from, p + to.size())) s.replace(p, from.size(), to);
@@ -186,7 +196,7 @@ std::string hottest_passage(const SourceCounter& sc, const std::vector<int>& tok
   const size_t lo = doc.seg_begin[static_cast<size_t>(first)], hi = doc.seg_end[static_cast<size_t>(last)];
   b = std::max(b, lo), e = std::min(std::max(e, b), hi);
   const auto space = [&](size_t i) { return doc.text[i] == ' ' || doc.text[i] == '\n' || doc.text[i] == '\t'; };
-  while (b > lo && !space(b - 1)) --b;   // whole words
+  while (b > lo && !space(b - 1)) --b;  // whole words
   while (e < hi && !space(e)) ++e;
   std::string out = doc.text.substr(b, e - b);
   if (out.size() > 1 && out[0] == '[') {  // a "[page N]" or "[hh:mm:ss]" marker is not text
@@ -215,12 +225,16 @@ nlohmann::json top_sources(const SourceCounter& sc, const std::vector<int>& tok_
       w[static_cast<size_t>(tok_seg[p])] += sc.count[p];
       total += sc.count[p];
     }
-  struct Src { double weight; int first_seg, last_seg; };
+  struct Src {
+    double weight;
+    int first_seg, last_seg;
+  };
   std::vector<Src> groups;
   const bool pdf = row.kind == "pdf";
   for (size_t i = 0; i < w.size(); ++i) {
-    if (pdf && !groups.empty() && segs[static_cast<size_t>(doc.seg_index[static_cast<size_t>(groups.back().last_seg)])].page ==
-                                      segs[static_cast<size_t>(doc.seg_index[i])].page) {
+    if (pdf && !groups.empty() &&
+        segs[static_cast<size_t>(doc.seg_index[static_cast<size_t>(groups.back().last_seg)])].page ==
+            segs[static_cast<size_t>(doc.seg_index[i])].page) {
       groups.back().weight += w[i];
       groups.back().last_seg = static_cast<int>(i);
     } else {
@@ -233,9 +247,11 @@ nlohmann::json top_sources(const SourceCounter& sc, const std::vector<int>& tok_
     if (static_cast<int>(out.size()) >= limit || g.weight <= 0) break;
     const storage::SegmentRow& a = segs[static_cast<size_t>(doc.seg_index[static_cast<size_t>(g.first_seg)])];
     const storage::SegmentRow& b = segs[static_cast<size_t>(doc.seg_index[static_cast<size_t>(g.last_seg)])];
-    std::string snippet = doc.text.substr(doc.seg_begin[static_cast<size_t>(g.first_seg)],
-                                          std::min<size_t>(160, doc.seg_end[static_cast<size_t>(g.first_seg)] - doc.seg_begin[static_cast<size_t>(g.first_seg)]));
-    for (char& ch : snippet) if (ch == '\n') ch = ' ';
+    std::string snippet = doc.text.substr(
+        doc.seg_begin[static_cast<size_t>(g.first_seg)],
+        std::min<size_t>(160, doc.seg_end[static_cast<size_t>(g.first_seg)] - doc.seg_begin[static_cast<size_t>(g.first_seg)]));
+    for (char& ch : snippet)
+      if (ch == '\n') ch = ' ';
     nlohmann::json j = {{"weight", total > 0 ? g.weight / total : 0.0}, {"snippet", snippet}};
     if (tok_char) {
       j["segment"] = doc.seg_index[static_cast<size_t>(g.first_seg)];
@@ -249,7 +265,8 @@ nlohmann::json top_sources(const SourceCounter& sc, const std::vector<int>& tok_
       j["start_ms"] = a.start_ms;
       j["end_ms"] = b.end_ms;
       j["speaker"] = a.speaker;
-      std::string label = a.start_ms >= 0 ? format_ms(a.start_ms) + "-" + format_ms(b.end_ms) : "part " + std::to_string(g.first_seg + 1);
+      std::string label =
+          a.start_ms >= 0 ? format_ms(a.start_ms) + "-" + format_ms(b.end_ms) : "part " + std::to_string(g.first_seg + 1);
       if (!a.speaker.empty()) label += " " + a.speaker;
       j["label"] = label;
     }
@@ -301,7 +318,8 @@ std::string sources_text(const nlohmann::json& sources) {
     char w[16];
     std::snprintf(w, sizeof(w), "%3.0f%%", 100.0 * j["weight"].get<double>());
     // The passage the model read most, else the start of the source.
-    const std::string text = j.contains("passage") ? "\u2026" + j["passage"].get<std::string>() + "\u2026" : j["snippet"].get<std::string>();
+    const std::string text =
+        j.contains("passage") ? "\u2026" + j["passage"].get<std::string>() + "\u2026" : j["snippet"].get<std::string>();
     s += "  " + std::string(w) + "  " + j["label"].get<std::string>() + "  \"" + text + "\"\n";
   }
   return s;
@@ -311,8 +329,10 @@ Result<Prices> load_prices(const std::string& path) {
   std::string p = path;
   if (p.empty()) {
     std::string cfg;
-    if (const char* x = std::getenv("XDG_CONFIG_HOME"); x && *x) cfg = std::string(x) + "/docdsa/prices.json";
-    else if (const char* h = std::getenv("HOME"); h && *h) cfg = std::string(h) + "/.config/docdsa/prices.json";
+    if (const char* x = std::getenv("XDG_CONFIG_HOME"); x && *x)
+      cfg = std::string(x) + "/docdsa/prices.json";
+    else if (const char* h = std::getenv("HOME"); h && *h)
+      cfg = std::string(h) + "/.config/docdsa/prices.json";
     std::error_code ec;
     if (!cfg.empty() && fs::exists(cfg, ec)) p = cfg;
   }
@@ -341,8 +361,8 @@ Result<Prices> load_prices(const std::string& path) {
 nlohmann::json money_json(const CostReport& c, const Prices& p) {
   const double in = static_cast<double>(c.prompt_tokens) / 1e6, out = static_cast<double>(c.decoded_tokens) / 1e6;
   const double dense = in * p.dense_in + out * p.dense_out, dsa = in * p.dsa_in + out * p.dsa_out;
-  return {{"currency", p.currency}, {"dense", dense}, {"dsa", dsa}, {"saved", dense - dsa},
-          {"dense_prices", p.dense_label}, {"dsa_prices", p.dsa_label}, {"measured", false}};
+  return {{"currency", p.currency},    {"dense", dense},   {"dsa", dsa}, {"saved", dense - dsa}, {"dense_prices", p.dense_label},
+          {"dsa_prices", p.dsa_label}, {"measured", false}};
 }
 
 std::string cost_table(CostReport c, const Prices& p) {
@@ -360,11 +380,11 @@ std::string cost_table(CostReport c, const Prices& p) {
                 "  prefill time                  %10.2f s   %10.2f s    (dense %s, DSA measured)\n"
                 "  decode time                   %10.2f s   %10.2f s    (dense %s, DSA measured)\n"
                 "  money at list prices          %10.5f %s %8.5f %s   (%s vs %s)\n",
-                attention_mode_name(c.mode), c.top_k, static_cast<long long>(c.prompt_tokens), static_cast<long long>(c.decoded_tokens),
-                c.attn_flops_dense, c.attn_flops_dsa, fr, c.bytes_per_decoded_token_dense() / 1e6, c.bytes_per_decoded_token_dsa() / 1e6,
-                br, c.dense_prefill_seconds, c.prefill_seconds, dl, c.dense_decode_seconds, c.decode_seconds, dl,
-                m["dense"].get<double>(), p.currency.c_str(), m["dsa"].get<double>(), p.currency.c_str(), p.dense_label.c_str(),
-                p.dsa_label.c_str());
+                attention_mode_name(c.mode), c.top_k, static_cast<long long>(c.prompt_tokens),
+                static_cast<long long>(c.decoded_tokens), c.attn_flops_dense, c.attn_flops_dsa, fr,
+                c.bytes_per_decoded_token_dense() / 1e6, c.bytes_per_decoded_token_dsa() / 1e6, br, c.dense_prefill_seconds,
+                c.prefill_seconds, dl, c.dense_decode_seconds, c.decode_seconds, dl, m["dense"].get<double>(), p.currency.c_str(),
+                m["dsa"].get<double>(), p.currency.c_str(), p.dense_label.c_str(), p.dsa_label.c_str());
   return buf;
 }
 

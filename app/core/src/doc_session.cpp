@@ -10,10 +10,14 @@ namespace docdsa::app {
 
 namespace fs = std::filesystem;
 
-int observe_k(size_t doc_tokens) { return std::clamp(static_cast<int>(doc_tokens / 8), 16, 256); }
+int observe_k(size_t doc_tokens) {
+  return std::clamp(static_cast<int>(doc_tokens / 8), 16, 256);
+}
 
 namespace {
-bool cancelled(const std::atomic<bool>* c) { return c && c->load(); }
+bool cancelled(const std::atomic<bool>* c) {
+  return c && c->load();
+}
 }  // namespace
 
 Result<std::unique_ptr<DocSession>> DocSession::open(const Model& model, const storage::DocumentRow& row,
@@ -25,20 +29,21 @@ Result<std::unique_ptr<DocSession>> DocSession::open(const Model& model, const s
   d->row_ = row;
   d->segs_ = std::move(segs);
   d->doc_ = render_document(row, d->segs_, opts.range);
-  if (d->doc_.text.empty())
-    return make_error(ErrorCode::kInvalidArgument, row.path + ": no text in " + opts.range.label());
+  if (d->doc_.text.empty()) return make_error(ErrorCode::kInvalidArgument, row.path + ": no text in " + opts.range.label());
   TRY(PromptTemplate t, load_template("ask"));
   d->split_ = build_prompt(model, t, d->doc_.text, {{"question", ""}, {"title", row.title}});
   d->prefix_ids_ = model.tokenizer().encode(d->split_.prefix, true, true);
   d->tok_seg_ = token_segments(model.tokenizer(), d->prefix_ids_, d->split_.prefix, d->split_.doc_offset, d->doc_, &d->tok_char_);
   const int n_ctx = static_cast<int>(d->prefix_ids_.size()) + kQuestionBudget + opts.max_answer + 8;
   if (n_ctx > opts.ctx_limit)
-    return make_error(ErrorCode::kOutOfRange,
-                      row.path + ": " + opts.range.label() + " is " + std::to_string(d->prefix_ids_.size()) +
-                          " tokens; with the answer that exceeds the " + std::to_string(opts.ctx_limit) +
-                          "-token context. Ask about a part (pages of a PDF, a time range of a transcript), or raise the context length");
+    return make_error(
+        ErrorCode::kOutOfRange,
+        row.path + ": " + opts.range.label() + " is " + std::to_string(d->prefix_ids_.size()) +
+            " tokens; with the answer that exceeds the " + std::to_string(opts.ctx_limit) +
+            "-token context. Ask about a part (pages of a PDF, a time range of a transcript), or raise the context length");
   // Dense, or the document fits in k: the indexer's picks still point at the sources.
-  TRY(SessionParams sp, make_session_params(model, opts.attn, opts.threads, n_ctx, d->indexer_, observe_k(d->prefix_ids_.size())));
+  TRY(SessionParams sp,
+      make_session_params(model, opts.attn, opts.threads, n_ctx, d->indexer_, observe_k(d->prefix_ids_.size())));
   d->counter_.sinks = sp.observe_k > 0 ? 0 : sp.dsa.sinks;
   d->counter_.window = sp.observe_k > 0 ? 0 : sp.dsa.window;
   d->counter_.doc_tokens = static_cast<int64_t>(d->prefix_ids_.size());
@@ -65,8 +70,8 @@ Result<Answer> DocSession::ask(const std::string& question, const TextFn& on_tex
   a.question = question;
   const std::vector<TokenId> q_ids = model_.tokenizer().encode(question + split_.suffix, false, true);
   if (static_cast<int>(q_ids.size()) > kQuestionBudget)
-    return make_error(ErrorCode::kInvalidArgument, "the question is too long (" + std::to_string(q_ids.size()) + " tokens; at most " +
-                                                       std::to_string(kQuestionBudget) + ")");
+    return make_error(ErrorCode::kInvalidArgument, "the question is too long (" + std::to_string(q_ids.size()) +
+                                                       " tokens; at most " + std::to_string(kQuestionBudget) + ")");
   session_->truncate(static_cast<int>(prefix_ids_.size()));
   session_->reset_cost();
   std::fill(counter_.count.begin(), counter_.count.end(), 0.0);
@@ -112,7 +117,8 @@ Result<Summary> summarize_part(const Model& model, const storage::DocumentRow& r
   DocText doc = render_document(row, segs, Range{});
   if (!override_text.empty()) doc = DocText{override_text, {}, {}, {}};
   TRY(PromptTemplate t, load_template(template_name));
-  const SplitPrompt sp = build_prompt(model, t, doc.text, {{"title", row.title.empty() ? fs::path(row.path).filename().string() : row.title}});
+  const SplitPrompt sp =
+      build_prompt(model, t, doc.text, {{"title", row.title.empty() ? fs::path(row.path).filename().string() : row.title}});
   // The prefix (system + document) is tokenised once: for the prompt and for the source map.
   std::vector<TokenId> ids = model.tokenizer().encode(sp.prefix, true, true);
   std::vector<int64_t> tok_char;
@@ -152,9 +158,9 @@ Result<Summary> summarize_part(const Model& model, const storage::DocumentRow& r
 
 }  // namespace
 
-Result<Summary> summarize_document(const Model& model, const storage::DocumentRow& row, const std::vector<storage::SegmentRow>& segs,
-                                   const SummaryOptions& o, const std::string& label, const SummaryProgressFn& progress,
-                                   const std::atomic<bool>* cancel) {
+Result<Summary> summarize_document(const Model& model, const storage::DocumentRow& row,
+                                   const std::vector<storage::SegmentRow>& segs, const SummaryOptions& o,
+                                   const std::string& label, const SummaryProgressFn& progress, const std::atomic<bool>* cancel) {
   const int budget = o.ctx - o.max_tokens - kQuestionBudget;
   const Tokenizer& tok = model.tokenizer();
   std::vector<int> seg_tokens;
@@ -180,13 +186,16 @@ Result<Summary> summarize_document(const Model& model, const storage::DocumentRo
   bool first = true;
   for (size_t i = 0; i < sections.size(); ++i) {
     const auto& sec = sections[i];
-    TRY(Summary part, summarize_part(model, row, sec, o, label + " §" + std::to_string(i + 1) + "/" + std::to_string(sections.size()),
-                                     "summarize", progress, cancel));
+    TRY(Summary part,
+        summarize_part(model, row, sec, o, label + " §" + std::to_string(i + 1) + "/" + std::to_string(sections.size()),
+                       "summarize", progress, cancel));
     std::string where = row.kind == "pdf" ? "pages " + std::to_string(sec.front().page) + "-" + std::to_string(sec.back().page)
                                           : format_ms(sec.front().start_ms) + "-" + format_ms(sec.back().end_ms);
     combined += "[section " + std::to_string(i + 1) + ", " + where + "]\n" + part.text + "\n\n";
-    if (first) cost = part.cost, first = false;
-    else cost.add(part.cost);
+    if (first)
+      cost = part.cost, first = false;
+    else
+      cost.add(part.cost);
     for (auto& s : part.sources) all.sources.push_back(s);
     // Sections partition the segments in order; each section's heat counts equally.
     for (float h : part.heat) all.heat.push_back(h / static_cast<float>(sections.size()));

@@ -17,14 +17,15 @@ Result<std::unique_ptr<storage::Library>> open_library_at(const std::string& db)
 std::string format_ms(int64_t ms) {
   if (ms < 0) return "";
   char buf[32];
-  std::snprintf(buf, sizeof(buf), "%02lld:%02lld:%02lld", static_cast<long long>(ms / 3600000), static_cast<long long>(ms / 60000 % 60),
-                static_cast<long long>(ms / 1000 % 60));
+  std::snprintf(buf, sizeof(buf), "%02lld:%02lld:%02lld", static_cast<long long>(ms / 3600000),
+                static_cast<long long>(ms / 60000 % 60), static_cast<long long>(ms / 1000 % 60));
   return buf;
 }
 
 std::string provenance(const storage::ChunkRow& c) {
-  if (c.page_first > 0) return c.page_first == c.page_last ? "p. " + std::to_string(c.page_first)
-                                                            : "pp. " + std::to_string(c.page_first) + "-" + std::to_string(c.page_last);
+  if (c.page_first > 0)
+    return c.page_first == c.page_last ? "p. " + std::to_string(c.page_first)
+                                       : "pp. " + std::to_string(c.page_first) + "-" + std::to_string(c.page_last);
   std::string s;
   if (c.start_ms >= 0) s = format_ms(c.start_ms) + "-" + format_ms(c.end_ms);
   if (!c.speakers.empty()) s += (s.empty() ? "" : " ") + c.speakers;
@@ -41,7 +42,8 @@ bool supported(const std::string& path) {
 
 // Expands files and folders (recursively) into the supported files, in a stable order;
 // unreadable folders are reported, not fatal.
-std::vector<std::string> expand(const std::vector<std::string>& inputs, std::vector<std::pair<std::string, std::string>>* errors) {
+std::vector<std::string> expand(const std::vector<std::string>& inputs,
+                                std::vector<std::pair<std::string, std::string>>* errors) {
   std::vector<std::string> files;
   for (const auto& in : inputs) {
     std::error_code ec;
@@ -98,7 +100,8 @@ Result<IngestResult> ingest_one(storage::Library& lib, const Tokenizer& tok, con
   row.duration_ms = end_ms;
   std::vector<storage::ChunkRow> crow;
   for (const auto& c : chunks) {
-    crow.push_back({c.index, c.n_tokens, c.page_first, c.page_last, c.start_ms, c.end_ms, c.char_begin, c.char_end, c.speakers, c.text});
+    crow.push_back(
+        {c.index, c.n_tokens, c.page_first, c.page_last, c.start_ms, c.end_ms, c.char_begin, c.char_end, c.speakers, c.text});
     row.n_tokens += c.n_tokens;
   }
   for (size_t w = 0; w < doc.warnings.size(); ++w) row.warnings += (w ? "; " : "") + doc.warnings[w];

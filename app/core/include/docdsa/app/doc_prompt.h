@@ -18,8 +18,8 @@ namespace docdsa::app {
 
 // A page range (PDF) or time range in ms (transcripts) to read instead of the whole document.
 struct Range {
-  int page_first = 0, page_last = 0;       // 0: no page limit
-  int64_t ms_first = -1, ms_last = -1;     // -1: no time limit
+  int page_first = 0, page_last = 0;    // 0: no page limit
+  int64_t ms_first = -1, ms_last = -1;  // -1: no time limit
   bool empty() const { return page_first == 0 && ms_first < 0; }
   std::string label() const;
 };
@@ -59,9 +59,9 @@ std::vector<int> token_segments(const Tokenizer& tok, const std::vector<TokenId>
 // (sinks and the local window excluded: they are always kept, so they say nothing).
 struct SourceCounter {
   int sinks = 0, window = 0;
-  int64_t first_counted_pos = 0;   // query positions before this (the prompt) are ignored
-  int64_t doc_tokens = 0;          // positions < doc_tokens are document tokens
-  std::vector<double> count;       // [doc_tokens]
+  int64_t first_counted_pos = 0;  // query positions before this (the prompt) are ignored
+  int64_t doc_tokens = 0;         // positions < doc_tokens are document tokens
+  std::vector<double> count;      // [doc_tokens]
   void add(int pos, const int32_t* sel, size_t n);
 };
 // The top segments (grouped by page for PDFs) by selection weight.

@@ -29,16 +29,16 @@ using TextFn = std::function<bool(std::string_view piece)>;
 
 struct DocSessionOptions {
   AttentionOptions attn;
-  Range range;              // empty: the whole document
-  int max_answer = 256;     // longest answer in tokens
-  int ctx_limit = 131072;   // largest context
-  int threads = 0;          // 0: all cores
+  Range range;             // empty: the whole document
+  int max_answer = 256;    // longest answer in tokens
+  int ctx_limit = 131072;  // largest context
+  int threads = 0;         // 0: all cores
 };
 
 struct Answer {
   std::string question, text, stop_reason;
   nlohmann::json sources = nlohmann::json::array();  // top passages (see top_sources)
-  std::vector<float> heat;   // per stored segment: share of the answer's selections (sums to 1, or all 0)
+  std::vector<float> heat;                           // per stored segment: share of the answer's selections (sums to 1, or all 0)
   CostReport cost;
   int prompt_tokens = 0;     // whole prompt: document + question
   int prefilled_tokens = 0;  // what this question had to prefill
@@ -107,9 +107,9 @@ using SummaryProgressFn = std::function<bool(const std::string& label, int64_t d
 // The whole document when it fits in opts.ctx; otherwise the largest runs of segments that
 // fit, each summarised whole, and the section summaries combined (and labelled as such).
 // Error kCancelled when cancelled.
-Result<Summary> summarize_document(const Model& model, const storage::DocumentRow& row, const std::vector<storage::SegmentRow>& segs,
-                                   const SummaryOptions& opts, const std::string& label, const SummaryProgressFn& progress,
-                                   const std::atomic<bool>* cancel);
+Result<Summary> summarize_document(const Model& model, const storage::DocumentRow& row,
+                                   const std::vector<storage::SegmentRow>& segs, const SummaryOptions& opts,
+                                   const std::string& label, const SummaryProgressFn& progress, const std::atomic<bool>* cancel);
 
 // Indexer picks per layer that stand in for the selection when attention is dense (a
 // document shorter than k, or dense mode): an eighth of the document, 16 to 256.

@@ -15,9 +15,9 @@ namespace docdsa::app {
 
 // The library at `db`, or the default one when empty.
 Result<std::unique_ptr<storage::Library>> open_library_at(const std::string& db);
-std::string format_ms(int64_t ms);                  // hh:mm:ss, "" when negative
+std::string format_ms(int64_t ms);                   // hh:mm:ss, "" when negative
 std::string provenance(const storage::ChunkRow& c);  // "p. 3", "pp. 3-4", "00:01:02-00:01:30 Alice"
-bool supported(const std::string& path);            // .pdf .srt .vtt .txt .md
+bool supported(const std::string& path);             // .pdf .srt .vtt .txt .md
 // Files and folders (recursively) -> the supported files in a stable order; problems with
 // inputs (missing, unreadable folders) go to `errors` as (path, reason).
 std::vector<std::string> expand(const std::vector<std::string>& inputs, std::vector<std::pair<std::string, std::string>>* errors);
