@@ -20,6 +20,7 @@
 #include <QProgressBar>
 #include <QPushButton>
 #include <QScrollBar>
+#include <QSettings>
 #include <QSplitter>
 #include <QStatusBar>
 #include <QTabWidget>
@@ -294,6 +295,11 @@ void MainWindow::build_ui() {
   split->setStretchFactor(1, 4);
   split->setStretchFactor(2, 3);
   split->setSizes({430, 560, 510});
+  split->setObjectName(QStringLiteral("main_splitter"));
+  // Window geometry and pane sizes as the person left them.
+  QSettings st;
+  restoreGeometry(st.value(QStringLiteral("window/geometry")).toByteArray());
+  split->restoreState(st.value(QStringLiteral("window/splitter")).toByteArray());
   v->addWidget(split, 1);
   setCentralWidget(central);
   statusBar()->showMessage(tr("Starting…"));
@@ -760,6 +766,10 @@ void MainWindow::closeEvent(QCloseEvent* e) {
   // Cancel running work and wait for it: finished answers and documents are already
   // committed; the one in progress is dropped whole (each store is one transaction).
   closing_ = true;
+  QSettings st;
+  st.setValue(QStringLiteral("window/geometry"), saveGeometry());
+  if (auto* split = findChild<QSplitter*>(QStringLiteral("main_splitter")))
+    st.setValue(QStringLiteral("window/splitter"), split->saveState());
   ingest_queue_.clear();
   if (busy_ || ingest_.isRunning()) statusBar()->showMessage(tr("Stopping…"));
   worker_->shutdown();

@@ -15,6 +15,7 @@
 #include <QSpinBox>
 #include <QStackedWidget>
 #include <QTextBrowser>
+#include <QTimer>
 #include <QToolButton>
 #include <QVBoxLayout>
 #include <algorithm>
@@ -164,6 +165,7 @@ Reader::Reader(QWidget* parent) : QWidget(parent) {
   scroll_->setBackgroundRole(QPalette::Dark);
   page_view_ = new PdfPageView(scroll_);
   scroll_->setWidget(page_view_);
+  scroll_->viewport()->installEventFilter(this);
   text_ = new QTextBrowser(stack_);
   text_->setOpenLinks(false);
   stack_->addWidget(scroll_);
@@ -186,6 +188,23 @@ Reader::Reader(QWidget* parent) : QWidget(parent) {
     render_page();
   });
   connect(zoom_box_, &QComboBox::currentTextChanged, this, &Reader::set_zoom_text);
+  // Ctrl++ / Ctrl+- step through the zoom list; Ctrl+0 fits the width.
+  const auto zoom_step = [this](int d) {
+    zoom_box_->setCurrentIndex(std::clamp(zoom_box_->currentIndex() + d, 1, zoom_box_->count() - 1));
+  };
+  for (const auto& [keys, step] :
+       {std::pair{QKeySequence(QKeySequence::ZoomIn), 1}, std::pair{QKeySequence(QKeySequence::ZoomOut), -1}}) {
+    auto* a = new QAction(this);
+    a->setShortcut(keys);
+    a->setShortcutContext(Qt::WindowShortcut);  // only the reader zooms
+    connect(a, &QAction::triggered, this, [zoom_step, step] { zoom_step(step); });
+    addAction(a);
+  }
+  auto* fit = new QAction(this);
+  fit->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_0));
+  fit->setShortcutContext(Qt::WindowShortcut);
+  connect(fit, &QAction::triggered, this, [this] { zoom_box_->setCurrentIndex(0); });
+  addAction(fit);
   connect(copy, &QToolButton::clicked, this, [this] { copy_selection(); });
   connect(page_view_, &PdfPageView::text_selected, this, [this](const QString& t) {
     emit status(tr("Selected %n character(s) — Copy or Ctrl+C puts them on the clipboard", nullptr, static_cast<int>(t.size())));
@@ -199,6 +218,13 @@ Reader::Reader(QWidget* parent) : QWidget(parent) {
 }
 
 Reader::~Reader() = default;
+
+bool Reader::eventFilter(QObject* o, QEvent* e) {
+  if (o == scroll_->viewport() && e->type() == QEvent::Resize && pdf_ && zoom_ <= 0 &&
+      std::abs(scroll_->viewport()->width() - rendered_for_width_) > 8)
+    QTimer::singleShot(0, this, [this] { render_page(); });
+  return QWidget::eventFilter(o, e);
+}
 
 int Reader::page_count() const {
   return pdf_ ? pdf_->numPages() : 0;
@@ -306,7 +332,8 @@ void Reader::render_page() {
   if (!page) return;
   const QSizeF pts = page->pageSizeF();
   double scale = zoom_;
-  if (scale <= 0) scale = std::max(0.25, (scroll_->viewport()->width() - 24) / std::max(1.0, pts.width()));
+  rendered_for_width_ = scroll_->viewport()->width();
+  if (scale <= 0) scale = std::max(0.25, (rendered_for_width_ - 24) / std::max(1.0, pts.width()));
   const double dpi = 72.0 * scale * devicePixelRatioF();
   QImage img = page->renderToImage(dpi, dpi);
   img.setDevicePixelRatio(devicePixelRatioF());

@@ -85,6 +85,7 @@ class Reader : public QWidget {
   void render_page();
   void render_text();
   void set_zoom_text(const QString& z);
+  bool eventFilter(QObject* o, QEvent* e) override;  // fit-width pages follow the viewport's width
   storage::DocumentRow doc_;
   std::vector<storage::SegmentRow> segs_;
   std::vector<float> heat_;
@@ -93,6 +94,7 @@ class Reader : public QWidget {
   int page_ = 1;       // 1-based
   double zoom_ = 1.0;  // 0: fit width
   int n_highlights_ = 0;
+  int rendered_for_width_ = 0;
   QStackedWidget* stack_ = nullptr;
   QScrollArea* scroll_ = nullptr;
   PdfPageView* page_view_ = nullptr;

@@ -286,6 +286,15 @@ class GuiModelTest : public QObject {
     QCOMPARE(r->page_count(), static_cast<int>(row->n_pages));
     PdfPageView* v = r->page_view();
     QVERIFY(v->width() > 100 && v->height() > 100);
+    w_->activateWindow();
+    QVERIFY(QTest::qWaitForWindowActive(w_.get()));
+    QTest::qWait(50);  // a fit-width page follows the final layout
+    const int fit_width = v->width();
+    QTest::keyClick(r, Qt::Key_Plus, Qt::ControlModifier);  // zoom in from "fit width" steps to 50%: smaller
+    QVERIFY(v->width() < fit_width);
+    const int half = v->width();
+    QTest::keyClick(r, Qt::Key_0, Qt::ControlModifier);  // back to fit width
+    QTRY_VERIFY(v->width() > half);
     QTest::keyClick(r, Qt::Key_PageDown);
     r->go_to_segment(static_cast<int>(r->heat_strip()->heat().size()) - 1);
     auto segs = (*lib)->segments(id);
