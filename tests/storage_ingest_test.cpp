@@ -139,6 +139,7 @@ TEST(Library, MigratesVersion1KeepingAnswers) {
   EXPECT_EQ(h->front().attention_map, "[]");
   ASSERT_TRUE((*lib)->save_answer(doc, "Again?", "Yes.", "[]", {"ask", "dsa", "m.gguf", "{}", "[[0, 0.5]]"}).ok());
   EXPECT_EQ((*lib)->history(doc)->back().attention_map, "[[0, 0.5]]");
+  EXPECT_EQ((*lib)->run_costs()->size(), 2u);  // both runs, for the library-wide cost totals
   EXPECT_TRUE((*lib)->integrity_check().ok());
 }
 

@@ -30,7 +30,7 @@ CostPanel::CostPanel(QWidget* parent) : QWidget(parent) {
   auto* top = new QHBoxLayout();
   top->addWidget(new QLabel(tr("Show"), this));
   scope_ = new QComboBox(this);
-  scope_->addItems({tr("This answer"), tr("All answers about this document"), tr("This session")});
+  scope_->addItems({tr("This answer"), tr("All answers about this document"), tr("This session"), tr("Whole library")});
   scope_->setAccessibleName(tr("Cost scope"));
   top->addWidget(scope_);
   top->addStretch();
@@ -96,9 +96,10 @@ void CostPanel::set_model(const Model* m, int top_k, int rank) {
   fill_chart();
 }
 
-void CostPanel::show_costs(const CostReport* answer, const CostReport* document, const CostReport* session, int doc_tokens) {
-  const CostReport* in[3] = {answer, document, session};
-  for (int i = 0; i < 3; ++i) {
+void CostPanel::show_costs(const CostReport* answer, const CostReport* document, const CostReport* session,
+                           const CostReport* library, int doc_tokens) {
+  const CostReport* in[kScopes] = {answer, document, session, library};
+  for (int i = 0; i < kScopes; ++i) {
     have_[i] = in[i] != nullptr;
     if (in[i]) reports_[i] = *in[i];
   }

@@ -29,7 +29,9 @@ class CostPanel : public QWidget {
   void set_prices(const app::Prices& p);
   void set_model(const Model* m, int top_k, int rank);
   // The selected answer's report; `document` sums every answer about this document.
-  void show_costs(const CostReport* answer, const CostReport* document, const CostReport* session, int doc_tokens);
+  // `library` sums every stored run in the library.
+  void show_costs(const CostReport* answer, const CostReport* document, const CostReport* session, const CostReport* library,
+                  int doc_tokens);
   QTableWidget* table() const { return table_; }
   QChartView* chart() const { return chart_view_; }
 
@@ -44,8 +46,9 @@ class CostPanel : public QWidget {
   QScatterSeries* here_series_ = nullptr;
   QValueAxis *x_axis_ = nullptr, *y_axis_ = nullptr;
   app::Prices prices_;
-  CostReport reports_[3];
-  bool have_[3] = {false, false, false};
+  static constexpr int kScopes = 4;
+  CostReport reports_[kScopes];
+  bool have_[kScopes] = {};
   int doc_tokens_ = 0;
   // Model shape for the chart.
   int n_layer_ = 0, n_head_ = 0, head_dim_ = 0, n_head_kv_ = 0, top_k_ = 2048, rank_ = 16;

@@ -648,15 +648,22 @@ void MainWindow::show_record(const AnswerView& v) {
 }
 
 void MainWindow::update_costs(const CostReport* answer) {
-  CostReport doc;
-  bool have_doc = false;
-  for (const auto& r : records_) {
-    if (!have_doc)
-      doc = r.cost, have_doc = true;
-    else
-      doc.add(r.cost);
-  }
-  cost_->show_costs(answer, have_doc ? &doc : nullptr, have_session_cost_ ? &session_cost_ : nullptr,
+  const auto sum = [](const std::vector<CostReport>& v) -> std::optional<CostReport> {
+    if (v.empty()) return std::nullopt;
+    CostReport t = v.front();
+    for (size_t i = 1; i < v.size(); ++i) t.add(v[i]);
+    return t;
+  };
+  std::vector<CostReport> doc, all;
+  for (const auto& r : records_) doc.push_back(r.cost);
+  if (lib_)
+    if (auto costs = lib_->run_costs(); costs.ok())
+      for (const auto& c : *costs) {
+        auto j = nlohmann::json::parse(c, nullptr, false);
+        if (j.is_object()) all.push_back(app::cost_from_json(j));
+      }
+  const auto d = sum(doc), l = sum(all);
+  cost_->show_costs(answer, d ? &*d : nullptr, have_session_cost_ ? &session_cost_ : nullptr, l ? &*l : nullptr,
                     answer ? static_cast<int>(answer->context_tokens) : 0);
 }
 

@@ -467,6 +467,15 @@ Result<SummaryRecord> Library::find_summary(int64_t doc_id, const std::string& c
   return SummaryRecord{};
 }
 
+Result<std::vector<std::string>> Library::run_costs() const {
+  Stmt s(db_, "SELECT cost_report FROM runs WHERE cost_report IS NOT NULL ORDER BY id");
+  std::vector<std::string> out;
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW) out.push_back(s.text(0));
+  if (rc != SQLITE_DONE) return sql_error(db_, path_, "reading the run costs");
+  return out;
+}
+
 std::string default_library_path() {
   if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x) return std::string(x) + "/docdsa/library.sqlite";
   const char* home = std::getenv("HOME");

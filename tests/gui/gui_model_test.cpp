@@ -6,6 +6,7 @@
 
 #include <QApplication>
 #include <QCheckBox>
+#include <QComboBox>
 #include <QDir>
 #include <QElapsedTimer>
 #include <QLineEdit>
@@ -202,6 +203,12 @@ class GuiModelTest : public QObject {
       labelled |= table->item(r, 0)->text().contains(QStringLiteral("dense est."));
     }
     QVERIFY(flops && labelled);
+    // The library-wide scope sums every stored run.
+    auto* scope = w_->cost_panel()->findChild<QComboBox*>();
+    QVERIFY(scope && scope->count() == 4);
+    scope->setCurrentIndex(3);
+    QVERIFY(table->rowCount() >= 6);
+    scope->setCurrentIndex(0);
     // Persisted: the answer with its sources and attention map.
     auto lib = storage::Library::open(settings_.library.toStdString());
     QVERIFY(lib.ok());

@@ -107,7 +107,7 @@ class GuiUnitTest : public QObject {
     CostReport c;
     c.mode = AttentionMode::kDsa, c.top_k = 2048, c.prompt_tokens = 9000, c.decoded_tokens = 10, c.context_tokens = 9010;
     c.attn_flops_dense = 4e11, c.attn_flops_dsa = 1e11, c.prefill_seconds = 10, c.decode_seconds = 1;
-    p.show_costs(&c, &c, &c, 9010);
+    p.show_costs(&c, &c, &c, &c, 9010);
     bool estimated = false, ratio = false;
     for (int r = 0; r < p.table()->rowCount(); ++r) {
       estimated |= p.table()->item(r, 0)->text().contains(QStringLiteral("dense est."));

@@ -95,6 +95,9 @@ class Library {
   // The newest summary of this content by `model`, if any (id 0 when none).
   Result<SummaryRecord> find_summary(int64_t doc_id, const std::string& content_hash, const std::string& model) const;
 
+  // The cost reports (JSON) of every stored run, oldest first: the library-wide totals.
+  Result<std::vector<std::string>> run_costs() const;
+
   Status integrity_check() const;
   const std::string& path() const { return path_; }
   sqlite3* handle() const { return db_; }
