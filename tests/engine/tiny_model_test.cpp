@@ -121,7 +121,7 @@ TEST(Rope, PairsFollowTheLayout) {
   const float c[2] = {0.0f, 0.0f}, sn[2] = {1.0f, 1.0f};
   float normal[4] = {1, 2, 3, 4};
   kernels::rope_apply(normal, 4, c, sn, false);  // pairs (0,1), (2,3)
-  EXPECT_NEAR(normal[0], -2, 1e-6);  // rotated by 90 degrees
+  EXPECT_NEAR(normal[0], -2, 1e-6);              // rotated by 90 degrees
   EXPECT_NEAR(normal[1], 1, 1e-6);
   EXPECT_NEAR(normal[2], -4, 1e-6);
   EXPECT_NEAR(normal[3], 3, 1e-6);
@@ -195,6 +195,36 @@ TEST(TinyModel, GenerationStreamsAndCancels) {
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->stop_reason, "cancelled");
   EXPECT_EQ(seen, 3);
+}
+
+// A cancel flag set during a prefill batch stops it between layers and keeps nothing of it;
+// cleared, the same session goes on and matches a fresh one.
+TEST(TinyModel, PrefillCancelsBetweenLayersAndKeepsNothing) {
+  auto m = tiny({}, "cancel.gguf");
+  ASSERT_TRUE(m);
+  std::atomic<bool> stop{false};
+  SessionParams sp;
+  sp.n_ctx = 512;
+  sp.cancel = &stop;
+  auto s = Session::create(*m, sp);
+  ASSERT_TRUE(s.ok());
+  const auto ids = m->tokenizer().encode("hello world, hello again");
+  ASSERT_GT(ids.size(), 2u);
+  stop = true;
+  auto st = (*s)->decode(ids);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, ErrorCode::kCancelled);
+  EXPECT_EQ((*s)->n_past(), 0);
+  stop = false;
+  ASSERT_TRUE((*s)->decode(ids).ok());
+  SessionParams fresh_p;
+  fresh_p.n_ctx = 512;
+  auto fresh = Session::create(*m, fresh_p);
+  ASSERT_TRUE((*fresh)->decode(ids).ok());
+  for (int i = 0; i < m->config().n_vocab; ++i) ASSERT_EQ((*s)->logits()[i], (*fresh)->logits()[i]);
+  stop = true;  // a single-token decode is never interrupted midway
+  const TokenId one[] = {ids[0]};
+  EXPECT_TRUE((*s)->decode(one).ok());
 }
 
 }  // namespace

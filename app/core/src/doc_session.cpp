@@ -51,6 +51,7 @@ Result<std::unique_ptr<DocSession>> DocSession::open(const Model& model, const s
   DocSession* self = d.get();
   sp.selection_tap = [self](int, int pos, std::span<const int32_t> sel) { self->counter_.add(pos, sel.data(), sel.size()); };
   d->mode_ = sp.dsa.mode;
+  sp.cancel = cancel;
   TRY(d->session_, Session::create(model, sp));
   d->counter_.first_counted_pos = INT64_MAX;
   const int64_t total = static_cast<int64_t>(d->prefix_ids_.size());
@@ -135,6 +136,7 @@ Result<Summary> summarize_part(const Model& model, const storage::DocumentRow& r
   counter.count.assign(tok_seg.size(), 0.0);
   counter.first_counted_pos = static_cast<int64_t>(ids.size()) - 1;
   p.selection_tap = [&](int, int pos, std::span<const int32_t> sel) { counter.add(pos, sel.data(), sel.size()); };
+  p.cancel = cancel;
   TRY(std::unique_ptr<Session> s, Session::create(model, p));
   GenerateParams gp;
   gp.max_tokens = o.max_tokens;

@@ -102,6 +102,8 @@ Status Session::forward(std::span<const TokenId> tokens, bool want_logits, int l
   });
 
   for (int il = 0; il < c.n_layer; ++il) {
+    // Nothing of this batch is kept: n_past_ only advances after the last layer.
+    if (n > 1 && params_.cancel && params_.cancel->load(std::memory_order_relaxed)) return make_error(ErrorCode::kCancelled, "cancelled");
     const LayerWeights& L = model_.layer(il);
     uint16_t* kc = k_cache_[static_cast<size_t>(il)].data();  // [n_kv][blocked n_ctx x hd] f16
     uint16_t* vc = v_cache_[static_cast<size_t>(il)].data();  // [n_ctx, kv_dim] f16

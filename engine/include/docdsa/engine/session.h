@@ -22,6 +22,10 @@ struct SessionParams {
   int n_ctx = 4096;     // KV cache capacity in tokens
   int n_threads = 0;    // 0: all cores
   int n_batch = 256;    // prefill tokens per forward pass
+  // Polled between the layers of a prefill batch (may be null): a cancel then stops within
+  // one layer's time instead of one batch's (seconds at 128K). decode() returns kCancelled and
+  // the interrupted batch is not kept; single-token decode is never interrupted midway.
+  const std::atomic<bool>* cancel = nullptr;
   // Reproduce llama.cpp's CPU flash-attention arithmetic exactly (slow; AVX-512 only). For
   // oracle comparisons; the default blocked kernels agree with it within float tolerance.
   bool exact_attention = false;
