@@ -26,6 +26,16 @@
 using namespace docdsa;
 using namespace docdsa::gui;
 
+namespace {
+// Settings naming a model that does not exist, with a private library file.
+GuiSettings without_model(const QString& name) {
+  GuiSettings s;
+  s.model = QStringLiteral("/nonexistent/model.gguf");
+  s.library = QDir::temp().filePath(QStringLiteral("docdsa-gui-%1-%2.sqlite").arg(name).arg(QCoreApplication::applicationPid()));
+  return s;
+}
+}  // namespace
+
 class GuiUnitTest : public QObject {
   Q_OBJECT
  private slots:
@@ -147,9 +157,7 @@ class GuiUnitTest : public QObject {
   void droppedFilesWithoutAModelFailInTheirRows() {
     MainWindow w;
     QSignalSpy ready(&w, &MainWindow::model_ready);
-    GuiSettings s;
-    s.model = QStringLiteral("/nonexistent/model.gguf");
-    s.library = QDir::temp().filePath(QStringLiteral("docdsa-gui-drop-%1.sqlite").arg(QCoreApplication::applicationPid()));
+    const GuiSettings s = without_model(QStringLiteral("drop"));
     w.apply_settings(s);
     QTRY_VERIFY_WITH_TIMEOUT(!ready.isEmpty(), 10000);
     QSignalSpy done(&w, &MainWindow::ingest_finished);
@@ -176,9 +184,7 @@ class GuiUnitTest : public QObject {
   void missingModelPointsToSettings() {
     MainWindow w;
     QSignalSpy ready(&w, &MainWindow::model_ready);
-    GuiSettings s;
-    s.model = QStringLiteral("/nonexistent/model.gguf");
-    s.library = QDir::temp().filePath(QStringLiteral("docdsa-gui-unit-%1.sqlite").arg(QCoreApplication::applicationPid()));
+    const GuiSettings s = without_model(QStringLiteral("unit"));
     w.apply_settings(s);
     w.show();
     QTRY_VERIFY_WITH_TIMEOUT(!ready.isEmpty() && !ready.last().at(0).toBool(), 10000);
