@@ -63,6 +63,16 @@ std::unique_ptr<Model> load_model_or_report(int* exit_code) {
   return std::move(*m);
 }
 
+void add_db_option(CLI::App* sub, std::string& db) {
+  sub->add_option("--db", db, "Library file (default: $XDG_DATA_HOME/docdsa/library.sqlite)");
+}
+void add_password_option(CLI::App* sub, std::string& password) {
+  sub->add_option("--password", password, "Password for encrypted PDFs");
+}
+void add_prices_option(CLI::App* sub, std::string& prices) {
+  sub->add_option("--prices", prices, "Price table JSON (default: $XDG_CONFIG_HOME/docdsa/prices.json, else the bundled one)");
+}
+
 void add_attention_options(CLI::App* sub, AttentionOptions& o) {
   sub->add_option("--attention", o.mode, "Attention: dsa (sparse, default) or dense")
       ->check(CLI::IsMember({"dsa", "dense"}))->group("Attention");

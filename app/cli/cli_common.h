@@ -41,6 +41,11 @@ std::unique_ptr<Model> load_model_or_report(int* exit_code);
 int report(const Error& e);  // prints "docdsa: <message>" (or JSON) and returns the exit code
 void print_json(const nlohmann::json& j);
 
+// Options for the commands that read the library: --db, --password, and --prices where costs are shown.
+void add_db_option(CLI::App* sub, std::string& db);
+void add_password_option(CLI::App* sub, std::string& password);
+void add_prices_option(CLI::App* sub, std::string& prices);
+
 // --attention, --topk, --sinks, --window, --indexer-*, --rope-scaling, --rope-factor.
 void add_attention_options(CLI::App* sub, AttentionOptions& o);
 // Session parameters for a context of n_ctx tokens; loads (or calibrates on first use) the

@@ -129,32 +129,25 @@ int run_questions(const AskOpts& o, bool interactive) {
       return !g_stop.load();
     });
     if (!a.ok()) return report(a.error());
-    nlohmann::json cmp;
     if (dense) {
       auto b = dense->ask(q, {});
       if (!b.ok()) return report(b.error());
-      a->cost.dense_measured = true;
-      a->cost.dense_prefill_seconds = b->cost.prefill_seconds;
-      a->cost.dense_decode_seconds = b->cost.decode_seconds;
-      cmp = {{"dense_answer", b->text}, {"answers_agree", b->text == a->text},
-             {"dense_prefill_seconds", b->cost.prefill_seconds}, {"dense_decode_seconds", b->cost.decode_seconds}};
+      compare_with_dense(*a, *b);
     }
-    if (a->stop_reason != "cancelled") {
-      storage::RunRecord run{"ask", attention_mode_name((*ds)->mode()), fs::path(model->path()).filename().string(),
-                             cost_json(a->cost).dump(), heat_to_json(a->heat)};
-      if (auto st = (*lib)->save_answer(row->id, q, a->text, a->sources.dump(), run); !st.ok())
+    if (a->stop_reason != "cancelled")
+      if (auto st = store_answer(**lib, *model, row->id, *a, (*ds)->mode()); !st.ok())
         spdlog::warn("the answer was not saved to the library: {}", st.error().message);
-    }
     nlohmann::json j = answer_json(*a, *prices);
-    if (!cmp.is_null()) j["compare"] = cmp;
+    if (a->compared)
+      j["compare"] = {{"dense_answer", a->dense_text}, {"answers_agree", a->agrees},
+                      {"dense_prefill_seconds", a->cost.dense_prefill_seconds}, {"dense_decode_seconds", a->cost.dense_decode_seconds}};
     answers.push_back(j);
     if (!json) {
       std::printf("\n\nSources (where the model's sparse attention went while answering):\n%s",
                   a->sources.empty() ? "  (none: the answer attended only the question and the most recent text)\n"
                                      : sources_text(a->sources).c_str());
-      if (!cmp.is_null())
-        std::printf("Dense attention answered %s:\n  %s\n", cmp["answers_agree"].get<bool>() ? "the same" : "differently",
-                    cmp["dense_answer"].get<std::string>().c_str());
+      if (a->compared)
+        std::printf("Dense attention answered %s:\n  %s\n", a->agrees ? "the same" : "differently", a->dense_text.c_str());
       std::printf("%s", cost_table(a->cost, *prices).c_str());
       if (!done.empty())
         std::printf("  follow-up: %d document tokens reused from the cache; prefilled %d tokens in %.2f s (the first question took %.2f s)\n",
@@ -231,7 +224,7 @@ int run_summarize(const SumOpts& o) {
   const auto files = expand(o.paths, &errors);
   const bool json = globals().json;
   std::signal(SIGINT, on_sigint);
-  const std::string model_name = fs::path(model->path()).filename().string();
+  const std::string model_file = model_name(*model);
   nlohmann::json results = nlohmann::json::array();
   int n_done = 0, n_skipped = 0, n_failed = 0;
   CostReport total;
@@ -261,7 +254,7 @@ int run_summarize(const SumOpts& o) {
       continue;
     }
     const storage::DocumentRow& row = in->row;
-    auto have = (*lib)->find_summary(in->id, row.content_hash, model_name);
+    auto have = (*lib)->find_summary(in->id, row.content_hash, model_file);
     if (!have.ok()) {
       fail(have.error().message);
       continue;
@@ -315,8 +308,7 @@ int run_summarize(const SumOpts& o) {
       fail(sum.error().message);
       continue;
     }
-    storage::RunRecord run{"summarize", o.attn.mode, model_name, cost_json(sum->cost).dump(), heat_to_json(sum->heat)};
-    auto saved = (*lib)->save_summary(in->id, row.content_hash, sum->text, sum->sources.dump(), run);
+    auto saved = store_summary(**lib, *model, row, *sum, o.attn.mode);
     if (!saved.ok()) {
       fail("the summary could not be stored: " + saved.error().message);
       continue;
@@ -358,13 +350,13 @@ int run_summarize(const SumOpts& o) {
 void register_ask(CLI::App& app) {
   static AskOpts a;
   const auto common = [](CLI::App* sub, AskOpts& o) {
-    sub->add_option("--db", o.db, "Library file (default: $XDG_DATA_HOME/docdsa/library.sqlite)");
-    sub->add_option("--password", o.password, "Password for an encrypted PDF");
+    add_db_option(sub, o.db);
+    add_password_option(sub, o.password);
     sub->add_option("--pages", o.pages, "Read only these pages of a PDF: N or A-B");
     sub->add_option("--time", o.times, "Read only this part of a transcript: hh:mm:ss-hh:mm:ss");
     sub->add_option("-n,--max-tokens", o.max_tokens, "Longest answer in tokens")->check(CLI::PositiveNumber)->capture_default_str();
     sub->add_option("-c,--ctx", o.ctx, "Largest context to use, in tokens")->check(CLI::Range(1024, 1 << 20))->capture_default_str();
-    sub->add_option("--prices", o.prices, "Price table JSON (default: $XDG_CONFIG_HOME/docdsa/prices.json, else the bundled one)");
+    add_prices_option(sub, o.prices);
     sub->add_flag("--compare", o.compare, "Also answer with dense attention: report whether the answers agree and the measured dense time");
     add_attention_options(sub, o.attn);
   };
@@ -384,14 +376,14 @@ void register_ask(CLI::App& app) {
   static SumOpts s;
   CLI::App* sum = app.add_subcommand("summarize", "Summarise files and folders (recursively); unchanged documents are skipped");
   sum->add_option("paths", s.paths, "Files and folders")->required();
-  sum->add_option("--db", s.db, "Library file (default: $XDG_DATA_HOME/docdsa/library.sqlite)");
+  add_db_option(sum, s.db);
   sum->add_option("-o,--out", s.out, "Also write <name>.summary.md files (with their sources) into this folder");
   sum->add_flag("--force", s.force, "Summarise again even when a summary of the unchanged document exists");
   sum->add_flag("--dry-run", s.dry_run, "Only list what would be summarised or skipped");
-  sum->add_option("--password", s.password, "Password for encrypted PDFs");
+  add_password_option(sum, s.password);
   sum->add_option("-n,--max-tokens", s.max_tokens, "Longest summary in tokens")->check(CLI::PositiveNumber)->capture_default_str();
   sum->add_option("-c,--ctx", s.ctx, "Largest context: longer documents are summarised by sections")->check(CLI::Range(2048, 1 << 20))->capture_default_str();
-  sum->add_option("--prices", s.prices, "Price table JSON");
+  add_prices_option(sum, s.prices);
   add_attention_options(sum, s.attn);
   sum->callback([] { globals().command = [] { return run_summarize(s); }; });
 }

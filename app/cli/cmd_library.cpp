@@ -107,12 +107,10 @@ void register_library(CLI::App& app) {
     bool text = false;
   };
   static Opts o;
-  auto db_opt = [](CLI::App* sub) {
-    sub->add_option("--db", g_db, "Library file (default: $XDG_DATA_HOME/docdsa/library.sqlite)");
-  };
+  auto db_opt = [](CLI::App* sub) { add_db_option(sub, g_db); };
   CLI::App* ing = app.add_subcommand("ingest", "Add PDFs and transcripts (files or folders, recursively) to the library");
   ing->add_option("paths", o.paths, "Files and folders")->required();
-  ing->add_option("--password", o.password, "Password for encrypted PDFs");
+  add_password_option(ing, o.password);
   ing->add_option("--max-chunk-tokens", o.max_tokens, "Largest chunk, in model tokens")->check(CLI::Range(32, 8192));
   db_opt(ing);
   ing->callback([] { globals().command = [] { return cmd_ingest(o.paths, o.password, o.max_tokens); }; });

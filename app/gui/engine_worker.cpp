@@ -30,23 +30,34 @@ QString Utf8Stream::push(std::string_view bytes) {
 EngineWorker::EngineWorker() = default;
 EngineWorker::~EngineWorker() = default;
 
+namespace {
+// What a document session depends on besides the document itself.
+std::string options_key(const app::DocSessionOptions& o) {
+  return o.attn.mode + ":" + std::to_string(o.attn.dsa.top_k) + ":" + std::to_string(o.attn.dsa.sinks) + ":" +
+         std::to_string(o.attn.dsa.window) + ":" + std::to_string(o.ctx_limit) + ":" + std::to_string(o.max_answer) + ":" +
+         std::to_string(o.threads) + ":" + o.range.label();
+}
+}  // namespace
+
+void EngineWorker::drop_sessions() {
+  sparse_ = {};
+  dense_ = {};
+}
+
 void EngineWorker::configure(const GuiSettings& s) {
-  const bool reopen_sessions = s.attention != settings_.attention || s.top_k != settings_.top_k || s.sinks != settings_.sinks ||
-                               s.window != settings_.window || s.ctx != settings_.ctx || s.max_answer != settings_.max_answer ||
-                               s.threads != settings_.threads;
+  // Caches opened under other attention settings are freed now, not at the next question.
+  if (options_key(s.session_options()) != options_key(settings_.session_options())) drop_sessions();
   settings_ = s;
-  if (reopen_sessions) sparse_.reset(), dense_.reset(), sparse_key_.clear(), dense_key_.clear();
   if (s.library_path().toStdString() != lib_path_) lib_.reset();
   auto path = locate_model(s.model.toStdString());
+  if (path.ok() && *path == model_path_ && model_) return;
+  drop_sessions();
   if (!path.ok()) {
     model_.reset();
     model_path_.clear();
-    sparse_.reset(), dense_.reset();
     emit modelChanged(nullptr, {}, QString::fromStdString(path.error().message));
     return;
   }
-  if (*path == model_path_ && model_) return;
-  sparse_.reset(), dense_.reset(), sparse_key_.clear(), dense_key_.clear();
   auto m = Model::load(*path);
   if (!m.ok()) {
     model_.reset();
@@ -59,7 +70,7 @@ void EngineWorker::configure(const GuiSettings& s) {
   const auto& c = model_->config();
   emit modelChanged(model_,
                     tr("%1 — %2 layers, %3 heads, trained context %4")
-                        .arg(QString::fromStdString(fs::path(*path).filename().string()))
+                        .arg(QString::fromStdString(app::model_name(*model_)))
                         .arg(c.n_layer)
                         .arg(c.n_head)
                         .arg(c.n_ctx_train),
@@ -81,20 +92,19 @@ bool EngineWorker::ensure_library(QString* error) {
 
 void EngineWorker::forget(qint64 doc_id) {
   const std::string prefix = std::to_string(doc_id) + ":";
-  if (sparse_key_.rfind(prefix, 0) == 0) sparse_.reset(), sparse_key_.clear();
-  if (dense_key_.rfind(prefix, 0) == 0) dense_.reset(), dense_key_.clear();
+  for (OpenDoc* d : {&sparse_, &dense_})
+    if (d->key.rfind(prefix, 0) == 0) *d = {};
 }
 
 Result<app::DocSession*> EngineWorker::session_for(const storage::DocumentRow& row, bool dense, const app::Range& range) {
   app::DocSessionOptions o = settings_.session_options();
   if (dense) o.attn.mode = "dense";
   o.range = range;
-  const std::string key = std::to_string(row.id) + ":" + row.content_hash + ":" + o.attn.mode + ":" + range.label();
-  auto& slot = dense ? dense_ : sparse_;
-  auto& slot_key = dense ? dense_key_ : sparse_key_;
-  if (slot && slot_key == key) return slot.get();
-  slot.reset();  // free the old caches before allocating new ones
-  if (!dense) dense_.reset(), dense_key_.clear();
+  const std::string key = std::to_string(row.id) + ":" + row.content_hash + ":" + options_key(o);
+  OpenDoc& slot = dense ? dense_ : sparse_;
+  if (slot.session && slot.key == key) return slot.session.get();
+  slot = {};                // free the old caches before allocating new ones
+  if (!dense) dense_ = {};  // a dense twin belongs to the sparse session it was compared with
   TRY(std::vector<storage::SegmentRow> segs, lib_->segments(row.id));
   const QString what = dense ? tr("Reading with dense attention") : tr("Reading");
   TRY(std::unique_ptr<app::DocSession> s, app::DocSession::open(
@@ -104,9 +114,8 @@ Result<app::DocSession*> EngineWorker::session_for(const storage::DocumentRow& r
                                                 return true;
                                               },
                                               &cancel_));
-  slot = std::move(s);
-  slot_key = key;
-  return slot.get();
+  slot = {std::move(s), key};
+  return slot.session.get();
 }
 
 void EngineWorker::fail(const QString& message) {
@@ -142,7 +151,6 @@ void EngineWorker::ask(qint64 doc_id, const QString& question, bool compare, con
   }
   auto s = session_for(*row, settings_.attention == QLatin1String("dense"), range);
   if (!s.ok()) {
-    if (s.error().code == ErrorCode::kCancelled) sparse_.reset(), sparse_key_.clear();
     return fail(s.error().code == ErrorCode::kCancelled ? tr("Stopped while reading the document.")
                                                         : QString::fromStdString(s.error().message));
   }
@@ -165,14 +173,7 @@ void EngineWorker::ask(qint64 doc_id, const QString& question, bool compare, con
     if (d.ok()) {
       emit progress(tr("Answering with dense attention"), 0, 0);
       auto b = (*d)->ask(question.toStdString(), {});
-      if (b.ok() && b->stop_reason != "cancelled") {
-        a->cost.dense_measured = true;
-        a->cost.dense_prefill_seconds = b->cost.prefill_seconds;
-        a->cost.dense_decode_seconds = b->cost.decode_seconds;
-        v.compared = true;
-        v.agree = b->text == a->text;
-        v.dense_answer = QString::fromStdString(b->text);
-      }
+      if (b.ok() && b->stop_reason != "cancelled") app::compare_with_dense(*a, *b);
     }
   }
   v.text = QString::fromStdString(a->text);
@@ -185,10 +186,11 @@ void EngineWorker::ask(qint64 doc_id, const QString& question, bool compare, con
   v.reused_tokens = a->reused_tokens;
   v.prefill_seconds = a->prefill_seconds;
   v.decode_seconds = a->decode_seconds;
+  v.compared = a->compared;
+  v.agree = a->agrees;
+  v.dense_answer = QString::fromStdString(a->dense_text);
   if (a->stop_reason != "cancelled") {  // a stopped answer is shown, not stored
-    storage::RunRecord run{"ask", attention_mode_name(ds->mode()), fs::path(model_->path()).filename().string(),
-                           app::cost_json(a->cost).dump(), app::heat_to_json(a->heat)};
-    auto st = lib_->save_answer(doc_id, a->question, a->text, a->sources.dump(), run);
+    auto st = app::store_answer(*lib_, *model_, doc_id, *a, ds->mode());
     if (!st.ok()) emit warning(tr("The answer was not saved: %1").arg(QString::fromStdString(st.error().message)));
     v.saved = st.ok();
   }
@@ -202,7 +204,7 @@ void EngineWorker::summarize(qint64 doc_id) {
   auto segs = lib_->segments(doc_id);
   if (!segs.ok()) return fail(QString::fromStdString(segs.error().message));
   // A summary holds no follow-up state; free the question caches first.
-  sparse_.reset(), dense_.reset(), sparse_key_.clear(), dense_key_.clear();
+  drop_sessions();
   const std::string title = row->title.empty() ? fs::path(row->path).filename().string() : row->title;
   auto sum = app::summarize_document(
       *model_, *row, *segs, settings_.summary_options(), title,
@@ -227,9 +229,7 @@ void EngineWorker::summarize(qint64 doc_id) {
   v.prefilled_tokens = v.prompt_tokens;
   v.prefill_seconds = sum->cost.prefill_seconds;
   v.decode_seconds = sum->cost.decode_seconds;
-  storage::RunRecord run{"summarize", settings_.attention.toStdString(), fs::path(model_->path()).filename().string(),
-                         app::cost_json(sum->cost).dump(), app::heat_to_json(sum->heat)};
-  auto st = lib_->save_summary(doc_id, row->content_hash, sum->text, sum->sources.dump(), run);
+  auto st = app::store_summary(*lib_, *model_, *row, *sum, settings_.attention.toStdString());
   if (!st.ok()) emit warning(tr("The summary was not saved: %1").arg(QString::fromStdString(st.error().message)));
   v.saved = st.ok();
   emit busy(false);

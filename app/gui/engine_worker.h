@@ -79,9 +79,14 @@ class EngineWorker : public QObject {
   std::unique_ptr<storage::Library> lib_;
   std::string lib_path_;
   // At most one document is kept open (its DSA session, and a dense one after a comparison):
-  // a 128K document's KV cache is ~2.8 GiB.
-  std::unique_ptr<app::DocSession> sparse_, dense_;
-  std::string sparse_key_, dense_key_;
+  // a 128K document's KV cache is ~2.8 GiB. The key names the document and every option the
+  // session was opened with, so a session is reused only when nothing it depends on changed.
+  struct OpenDoc {
+    std::unique_ptr<app::DocSession> session;
+    std::string key;
+  };
+  OpenDoc sparse_, dense_;
+  void drop_sessions();
   std::atomic<bool> cancel_{false};
   std::atomic<bool> shutdown_{false};
 };

@@ -62,13 +62,12 @@ int main(int argc, char** argv) {
                           QStringLiteral("[files...]"));
   p.process(app);
 
-  MainWindow w;
-  // Unattended screenshots never stop for a password dialog.
-  if (p.isSet(shots)) w.set_password_provider([](const QString&) { return std::optional<QString>(); });
   docdsa::gui::GuiSettings s = docdsa::gui::GuiSettings::load();
   if (p.isSet(library)) s.library = p.value(library);
   if (p.isSet(model)) s.model = p.value(model);
-  if (p.isSet(library) || p.isSet(model)) w.apply_settings(s);
+  MainWindow w(s);
+  // Unattended screenshots never stop for a password dialog.
+  if (p.isSet(shots)) w.set_password_provider([](const QString&) { return std::optional<QString>(); });
   w.show();
 
   const QStringList files = p.positionalArguments();

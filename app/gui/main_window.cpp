@@ -27,7 +27,6 @@
 #include <QTableView>
 #include <QTextBrowser>
 #include <QVBoxLayout>
-#include <filesystem>
 
 #include "cost_panel.h"
 #include "docdsa/app/library_common.h"
@@ -45,9 +44,15 @@ QString clean_path(const QString& p) {
 QString q(const std::string& s) {
   return QString::fromStdString(s);
 }
+void accumulate(std::optional<CostReport>& total, const CostReport& c) {
+  if (total)
+    total->add(c);
+  else
+    total = c;
+}
 }  // namespace
 
-MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
+MainWindow::MainWindow(const GuiSettings& settings, QWidget* parent) : QMainWindow(parent) {
   qRegisterMetaType<AnswerView>();
   qRegisterMetaType<ModelPtr>();
   qRegisterMetaType<GuiSettings>();
@@ -95,7 +100,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     if (!ok) return std::nullopt;
     return pw;
   };
-  apply_settings(GuiSettings::load());
+  apply_settings(settings);
 }
 
 MainWindow::~MainWindow() {
@@ -109,11 +114,7 @@ MainWindow::~MainWindow() {
 void MainWindow::build_ui() {
   // Menus.
   auto* file = menuBar()->addMenu(tr("&File"));
-  file->addAction(tr("&Add Files…"), QKeySequence::Open, this, [this] {
-    const QStringList f = QFileDialog::getOpenFileNames(this, tr("Add documents"), QDir::homePath(),
-                                                        tr("Documents (*.pdf *.srt *.vtt *.txt *.md);;All files (*)"));
-    if (!f.isEmpty()) add_paths(f);
-  });
+  file->addAction(tr("&Add Files…"), QKeySequence::Open, this, &MainWindow::add_files_dialog);
   file->addAction(tr("Add &Folder…"), this, [this] {
     const QString d = QFileDialog::getExistingDirectory(this, tr("Add a folder (recursively)"), QDir::homePath());
     if (!d.isEmpty()) add_paths({d});
@@ -200,11 +201,7 @@ void MainWindow::build_ui() {
   ib->addWidget(ingest_cancel_);
   ingest_bar_->hide(), ingest_cancel_->hide();
   lv->addLayout(ib);
-  connect(add, &QPushButton::clicked, this, [this] {
-    const QStringList f = QFileDialog::getOpenFileNames(this, tr("Add documents"), QDir::homePath(),
-                                                        tr("Documents (*.pdf *.srt *.vtt *.txt *.md);;All files (*)"));
-    if (!f.isEmpty()) add_paths(f);
-  });
+  connect(add, &QPushButton::clicked, this, &MainWindow::add_files_dialog);
   connect(remove_btn_, &QPushButton::clicked, this, &MainWindow::remove_selected);
   connect(ingest_cancel_, &QPushButton::clicked, this, &MainWindow::cancel_ingest);
   connect(search_, &QLineEdit::textChanged, this, &MainWindow::run_search);
@@ -306,8 +303,14 @@ void MainWindow::build_ui() {
   set_busy(false);
 }
 
+void MainWindow::add_files_dialog() {
+  const QStringList f = QFileDialog::getOpenFileNames(this, tr("Add documents"), QDir::homePath(),
+                                                      tr("Documents (*.pdf *.srt *.vtt *.txt *.md);;All files (*)"));
+  if (!f.isEmpty()) add_paths(f);
+}
+
 QString MainWindow::banner_text() const {
-  return banner_->isVisible() || !banner_->isHidden() ? banner_label_->text() : QString();
+  return banner_->isHidden() ? QString() : banner_label_->text();
 }
 
 void MainWindow::show_banner(const QString& html, bool settings_button) {
@@ -342,7 +345,15 @@ void MainWindow::open_library() {
     return;
   }
   lib_ = std::move(*lib);
+  load_library_cost();
   refresh_library();
+}
+
+void MainWindow::load_library_cost() {
+  library_cost_.reset();
+  if (auto costs = lib_->run_costs(); costs.ok())
+    for (const auto& c : *costs)
+      if (auto j = nlohmann::json::parse(c, nullptr, false); j.is_object()) accumulate(library_cost_, app::cost_from_json(j));
 }
 
 void MainWindow::refresh_library() {
@@ -507,6 +518,7 @@ void MainWindow::remove_selected() {
   }
   QMetaObject::invokeMethod(
       worker_, [w = worker_, id] { w->forget(id); }, Qt::QueuedConnection);
+  load_library_cost();  // the document's runs went with it
   if (current_doc_ == id) {
     current_doc_ = 0;
     reader_->clear();
@@ -588,9 +600,10 @@ void MainWindow::refresh_history() {
   records_.clear();
   history_->clear();
   if (!lib_ || !current_doc_) return;
+  auto row = lib_->find(std::to_string(current_doc_));
+  if (!row.ok()) return;
   auto h = lib_->history(current_doc_);
-  auto segs = lib_->segments(current_doc_);
-  const size_t n_segs = segs.ok() ? segs->size() : 0;
+  const size_t n_segs = static_cast<size_t>(row->n_segments);
   const auto record = [&](const QString& question, const std::string& text, const std::string& sources, const std::string& cost,
                           const std::string& attention_map, const std::string& attention, bool summary, const std::string& when) {
     AnswerView v;
@@ -602,8 +615,7 @@ void MainWindow::refresh_history() {
     auto src = nlohmann::json::parse(sources, nullptr, false);
     v.sources = src.is_array() ? src : nlohmann::json::array();
     v.heat = app::heat_from_json(attention_map, n_segs);
-    auto cj = nlohmann::json::parse(cost, nullptr, false);
-    v.cost = app::cost_from_json(cj.is_discarded() ? nlohmann::json() : cj);
+    v.cost = app::cost_from_json(nlohmann::json::parse(cost, nullptr, false));  // malformed: an empty report
     v.saved = true;
     records_.push_back(v);
     auto* it = new QListWidgetItem(
@@ -615,12 +627,9 @@ void MainWindow::refresh_history() {
     for (const auto& a : *h)
       record(q(a.question), a.answer, a.sources, a.cost_report, a.attention_map, a.attention, false, a.asked_at);
   if (model_) {
-    auto row = lib_->find(std::to_string(current_doc_));
-    if (row.ok()) {
-      auto s = lib_->find_summary(current_doc_, row->content_hash, std::filesystem::path(model_->path()).filename().string());
-      if (s.ok() && s->id > 0)
-        record(tr("Summary"), s->text, s->sources, s->cost_report, s->attention_map, s->attention, true, s->created_at);
-    }
+    auto s = lib_->find_summary(current_doc_, row->content_hash, app::model_name(*model_));
+    if (s.ok() && s->id > 0)
+      record(tr("Summary"), s->text, s->sources, s->cost_report, s->attention_map, s->attention, true, s->created_at);
   }
   tabs_->setTabText(1, tr("History (%1)").arg(records_.size()));
 }
@@ -648,23 +657,10 @@ void MainWindow::show_record(const AnswerView& v) {
 }
 
 void MainWindow::update_costs(const CostReport* answer) {
-  const auto sum = [](const std::vector<CostReport>& v) -> std::optional<CostReport> {
-    if (v.empty()) return std::nullopt;
-    CostReport t = v.front();
-    for (size_t i = 1; i < v.size(); ++i) t.add(v[i]);
-    return t;
-  };
-  std::vector<CostReport> doc, all;
-  for (const auto& r : records_) doc.push_back(r.cost);
-  if (lib_)
-    if (auto costs = lib_->run_costs(); costs.ok())
-      for (const auto& c : *costs) {
-        auto j = nlohmann::json::parse(c, nullptr, false);
-        if (j.is_object()) all.push_back(app::cost_from_json(j));
-      }
-  const auto d = sum(doc), l = sum(all);
-  cost_->show_costs(answer, d ? &*d : nullptr, have_session_cost_ ? &session_cost_ : nullptr, l ? &*l : nullptr,
-                    answer ? static_cast<int>(answer->context_tokens) : 0);
+  std::optional<CostReport> doc;
+  for (const auto& r : records_) accumulate(doc, r.cost);
+  cost_->show_costs(answer, doc ? &*doc : nullptr, session_cost_ ? &*session_cost_ : nullptr,
+                    library_cost_ ? &*library_cost_ : nullptr, answer ? static_cast<int>(answer->context_tokens) : 0);
 }
 
 void MainWindow::ask(const QString& question) {
@@ -710,32 +706,26 @@ void MainWindow::set_busy(bool on) {
 }
 
 void MainWindow::on_finished(const AnswerView& v) {
-  if (!have_session_cost_)
-    session_cost_ = v.cost, have_session_cost_ = true;
-  else
-    session_cost_.add(v.cost);
+  accumulate(session_cost_, v.cost);
+  if (v.saved) accumulate(library_cost_, v.cost);
   if (v.doc_id == current_doc_) {
     refresh_history();
     if (v.saved && !records_.empty()) {
-      // Show the fresh answer with what the stored copy lacks (comparison, stop reason).
-      AnswerView shown = v;
+      // The stored copy lacks the comparison; the fresh answer is shown as it came.
       records_.back().compared = v.compared, records_.back().agree = v.agree, records_.back().dense_answer = v.dense_answer;
       const QSignalBlocker b(history_);
-      history_->setCurrentRow(v.summary ? static_cast<int>(records_.size()) - 1 : static_cast<int>(records_.size()) - 1);
-      show_record(shown);
-    } else {
-      show_record(v);
+      history_->setCurrentRow(static_cast<int>(records_.size()) - 1);
     }
+    show_record(v);
     if (v.stop_reason == QLatin1String("cancelled")) answer_->append(tr("\n(stopped — not saved)"));
   }
-  const double reuse = v.reused_tokens > 0 ? v.reused_tokens : 0;
-  statusBar()->showMessage(reuse > 0 ? tr("Answered in %1 s; %2 document tokens reused from the cache (prefilled %3)")
-                                           .arg(v.prefill_seconds + v.decode_seconds, 0, 'f', 1)
-                                           .arg(v.reused_tokens)
-                                           .arg(v.prefilled_tokens)
-                                     : tr("Answered in %1 s after reading %2 tokens")
-                                           .arg(v.prefill_seconds + v.decode_seconds, 0, 'f', 1)
-                                           .arg(v.prompt_tokens),
+  statusBar()->showMessage(v.reused_tokens > 0 ? tr("Answered in %1 s; %2 document tokens reused from the cache (prefilled %3)")
+                                                     .arg(v.prefill_seconds + v.decode_seconds, 0, 'f', 1)
+                                                     .arg(v.reused_tokens)
+                                                     .arg(v.prefilled_tokens)
+                                               : tr("Answered in %1 s after reading %2 tokens")
+                                                     .arg(v.prefill_seconds + v.decode_seconds, 0, 'f', 1)
+                                                     .arg(v.prompt_tokens),
                            10000);
   emit answer_finished();
 }

@@ -38,7 +38,8 @@ class Reader;
 class MainWindow : public QMainWindow {
   Q_OBJECT
  public:
-  explicit MainWindow(QWidget* parent = nullptr);
+  // Starts with `settings` (by default the saved ones).
+  explicit MainWindow(const GuiSettings& settings = GuiSettings::load(), QWidget* parent = nullptr);
   ~MainWindow() override;
 
   // Files and folders to ingest (what drag-and-drop and File → Open do).
@@ -105,6 +106,7 @@ class MainWindow : public QMainWindow {
   void remove_selected();
   void update_actions();
   void update_problems();
+  void add_files_dialog();
 
   GuiSettings settings_;
   std::unique_ptr<storage::Library> lib_;  // the UI thread's own connection (reads)
@@ -123,8 +125,9 @@ class MainWindow : public QMainWindow {
   QString last_error_;
   std::optional<AnswerView> last_answer_;
   std::vector<AnswerView> records_;  // history of the current document, as shown
-  CostReport session_cost_;
-  bool have_session_cost_ = false;
+  std::optional<CostReport> session_cost_;
+  std::optional<CostReport> library_cost_;  // every stored run; read when the library opens, then kept up to date
+  void load_library_cost();
 
   QFrame* banner_ = nullptr;
   QLabel* banner_label_ = nullptr;

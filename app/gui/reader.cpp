@@ -242,6 +242,7 @@ QString Reader::copy_selection() {
 void Reader::clear() {
   doc_ = {};
   segs_.clear();
+  sizes_.clear();
   heat_.clear();
   sources_ = nlohmann::json::array();
   pdf_.reset();
@@ -255,6 +256,8 @@ void Reader::clear() {
 void Reader::show_document(const storage::DocumentRow& doc, std::vector<storage::SegmentRow> segs, const QString& password) {
   doc_ = doc;
   segs_ = std::move(segs);
+  sizes_.clear();
+  for (const auto& seg : segs_) sizes_.push_back(static_cast<float>(std::max<size_t>(seg.text.size(), 1)));
   heat_.assign(segs_.size(), 0.0f);
   sources_ = nlohmann::json::array();
   pdf_.reset();
@@ -274,9 +277,7 @@ void Reader::show_document(const storage::DocumentRow& doc, std::vector<storage:
           tr("%1 could not be rendered (%2); showing its stored text").arg(path, d ? tr("locked") : tr("missing or damaged")));
     }
   }
-  std::vector<float> sizes;
-  for (const auto& s : segs_) sizes.push_back(static_cast<float>(std::max<size_t>(s.text.size(), 1)));
-  strip_->set_data(sizes, heat_);
+  strip_->set_data(sizes_, heat_);
   if (pdf_) {
     pdf_bar_->show();
     const QSignalBlocker b(page_spin_);
@@ -296,9 +297,7 @@ void Reader::show_attention(const std::vector<float>& heat, const nlohmann::json
   heat_ = heat;
   heat_.resize(segs_.size(), 0.0f);
   sources_ = sources.is_array() ? sources : nlohmann::json::array();
-  std::vector<float> sizes;
-  for (const auto& s : segs_) sizes.push_back(static_cast<float>(std::max<size_t>(s.text.size(), 1)));
-  strip_->set_data(sizes, heat_);
+  strip_->set_data(sizes_, heat_);
   if (pdf_)
     render_page();
   else
@@ -346,14 +345,17 @@ void Reader::render_page() {
   }
   n_highlights_ = 0;
   std::vector<std::unique_ptr<Poppler::TextBox>> boxes;
+  std::vector<QString> got;  // the page's words, normalised; read once, for the first source on this page
   bool have_boxes = false;
   for (const auto& s : sources_) {
     if (!s.contains("page") || s["page"].get<int>() != page_ || !s.contains("passage")) continue;
-    if (!have_boxes) boxes = page->textList(), have_boxes = true;
+    if (!have_boxes) {
+      have_boxes = true;
+      boxes = page->textList();
+      for (const auto& b : boxes) got.push_back(norm_word(b->text()));
+    }
     const QStringList want = words_of(QString::fromStdString(s["passage"].get<std::string>()));
     if (want.isEmpty()) continue;
-    std::vector<QString> got;
-    for (const auto& b : boxes) got.push_back(norm_word(b->text()));
     // The first place where the passage's opening words appear in order, then its length.
     const int lead = std::min<int>(4, static_cast<int>(want.size()));
     for (size_t i = 0; i + static_cast<size_t>(lead) <= got.size(); ++i) {
@@ -385,9 +387,7 @@ void Reader::render_page() {
 }
 
 void Reader::render_text() {
-  std::vector<float> sizes;
-  for (const auto& s : segs_) sizes.push_back(static_cast<float>(std::max<size_t>(s.text.size(), 1)));
-  const std::vector<float> level = attention_intensity(heat_, sizes);
+  const std::vector<float> level = attention_intensity(heat_, sizes_);
   // Passages to mark, by segment.
   std::map<int, std::vector<QString>> passages;
   for (const auto& s : sources_)

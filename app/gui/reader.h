@@ -89,6 +89,7 @@ class Reader : public QWidget {
   storage::DocumentRow doc_;
   std::vector<storage::SegmentRow> segs_;
   std::vector<float> heat_;
+  std::vector<float> sizes_;  // per segment: its length in characters (at least 1), for the heat strip
   nlohmann::json sources_ = nlohmann::json::array();
   std::unique_ptr<Poppler::Document> pdf_;
   int page_ = 1;       // 1-based

@@ -402,25 +402,28 @@ Result<int64_t> insert_run(sqlite3* db, const std::string& path, int64_t doc_id,
 }
 }  // namespace
 
+Result<int64_t> Library::write_transaction(const std::function<Result<int64_t>()>& body) {
+  TRY_STATUS(exec("BEGIN IMMEDIATE"));
+  Result<int64_t> r = body();
+  if (r.ok())
+    if (auto st = exec("COMMIT"); !st.ok()) r = st.error();
+  if (!r.ok()) (void)exec("ROLLBACK");
+  return r;
+}
+
 Result<int64_t> Library::save_answer(int64_t doc_id, const std::string& question, const std::string& answer,
                                      const std::string& sources_json, const RunRecord& run) {
-  TRY_STATUS(exec("BEGIN IMMEDIATE"));
-  auto fail = [&](Error e) -> Error {
-    (void)exec("ROLLBACK");
-    return e;
-  };
-  auto run_id = insert_run(db_, path_, doc_id, run);
-  if (!run_id.ok()) return fail(run_id.error());
-  Stmt q(db_, "INSERT INTO questions (doc_id, text) VALUES (?,?)");
-  q.bind(1, doc_id).bind(2, question);
-  if (q.step() != SQLITE_DONE) return fail(sql_error(db_, path_, "storing the question"));
-  const int64_t qid = sqlite3_last_insert_rowid(db_);
-  Stmt a(db_, "INSERT INTO answers (question_id, run_id, text, sources) VALUES (?,?,?,?)");
-  a.bind(1, qid).bind(2, *run_id).bind(3, answer).bind(4, sources_json);
-  if (a.step() != SQLITE_DONE) return fail(sql_error(db_, path_, "storing the answer"));
-  const int64_t aid = sqlite3_last_insert_rowid(db_);
-  if (auto st = exec("COMMIT"); !st.ok()) return fail(st.error());
-  return aid;
+  return write_transaction([&]() -> Result<int64_t> {
+    TRY(int64_t run_id, insert_run(db_, path_, doc_id, run));
+    Stmt q(db_, "INSERT INTO questions (doc_id, text) VALUES (?,?)");
+    q.bind(1, doc_id).bind(2, question);
+    if (q.step() != SQLITE_DONE) return sql_error(db_, path_, "storing the question");
+    const int64_t qid = sqlite3_last_insert_rowid(db_);
+    Stmt a(db_, "INSERT INTO answers (question_id, run_id, text, sources) VALUES (?,?,?,?)");
+    a.bind(1, qid).bind(2, run_id).bind(3, answer).bind(4, sources_json);
+    if (a.step() != SQLITE_DONE) return sql_error(db_, path_, "storing the answer");
+    return static_cast<int64_t>(sqlite3_last_insert_rowid(db_));
+  });
 }
 
 Result<std::vector<AnswerRecord>> Library::history(int64_t doc_id) const {
@@ -438,22 +441,16 @@ Result<std::vector<AnswerRecord>> Library::history(int64_t doc_id) const {
 
 Result<int64_t> Library::save_summary(int64_t doc_id, const std::string& content_hash, const std::string& text,
                                       const std::string& sources_json, const RunRecord& run) {
-  TRY_STATUS(exec("BEGIN IMMEDIATE"));
-  auto fail = [&](Error e) -> Error {
-    (void)exec("ROLLBACK");
-    return e;
-  };
-  Stmt del(db_, "DELETE FROM summaries WHERE doc_id = ? AND run_id IN (SELECT id FROM runs WHERE model = ?)");
-  del.bind(1, doc_id).bind(2, run.model);
-  if (del.step() != SQLITE_DONE) return fail(sql_error(db_, path_, "replacing the summary"));
-  auto run_id = insert_run(db_, path_, doc_id, run);
-  if (!run_id.ok()) return fail(run_id.error());
-  Stmt ins(db_, "INSERT INTO summaries (doc_id, run_id, content_hash, text, sources) VALUES (?,?,?,?,?)");
-  ins.bind(1, doc_id).bind(2, *run_id).bind(3, content_hash).bind(4, text).bind(5, sources_json);
-  if (ins.step() != SQLITE_DONE) return fail(sql_error(db_, path_, "storing the summary"));
-  const int64_t id = sqlite3_last_insert_rowid(db_);
-  if (auto st = exec("COMMIT"); !st.ok()) return fail(st.error());
-  return id;
+  return write_transaction([&]() -> Result<int64_t> {
+    Stmt del(db_, "DELETE FROM summaries WHERE doc_id = ? AND run_id IN (SELECT id FROM runs WHERE model = ?)");
+    del.bind(1, doc_id).bind(2, run.model);
+    if (del.step() != SQLITE_DONE) return sql_error(db_, path_, "replacing the summary");
+    TRY(int64_t run_id, insert_run(db_, path_, doc_id, run));
+    Stmt ins(db_, "INSERT INTO summaries (doc_id, run_id, content_hash, text, sources) VALUES (?,?,?,?,?)");
+    ins.bind(1, doc_id).bind(2, run_id).bind(3, content_hash).bind(4, text).bind(5, sources_json);
+    if (ins.step() != SQLITE_DONE) return sql_error(db_, path_, "storing the summary");
+    return static_cast<int64_t>(sqlite3_last_insert_rowid(db_));
+  });
 }
 
 Result<SummaryRecord> Library::find_summary(int64_t doc_id, const std::string& content_hash, const std::string& model) const {

@@ -1,6 +1,7 @@
 #include "docdsa/app/doc_prompt.h"
 
 #include <cmath>
+#include <cstdint>
 
 #include <algorithm>
 #include <cstdio>
@@ -159,6 +160,15 @@ std::vector<int> token_segments(const Tokenizer& tok, const std::vector<TokenId>
     if (tok_char && c < doc.text.size()) (*tok_char)[i] = static_cast<int64_t>(c);
   }
   return out;
+}
+
+void SourceCounter::attach(SessionParams& sp, size_t n_doc_tokens) {
+  sinks = sp.observe_k > 0 ? 0 : sp.dsa.sinks;
+  window = sp.observe_k > 0 ? 0 : sp.dsa.window;
+  doc_tokens = static_cast<int64_t>(n_doc_tokens);
+  count.assign(n_doc_tokens, 0.0);
+  first_counted_pos = INT64_MAX;
+  sp.selection_tap = [this](int, int pos, std::span<const int32_t> sel) { add(pos, sel.data(), sel.size()); };
 }
 
 void SourceCounter::add(int pos, const int32_t* sel, size_t n) {

@@ -18,7 +18,42 @@ namespace {
 bool cancelled(const std::atomic<bool>* c) {
   return c && c->load();
 }
+
+// Answers and summaries decode the same way: greedy, with a light repetition penalty.
+GenerateParams answer_params(int max_tokens, const std::atomic<bool>* cancel) {
+  GenerateParams gp;
+  gp.max_tokens = max_tokens;
+  gp.sampler.greedy = true;
+  gp.sampler.repeat_penalty = 1.1f;
+  gp.cancel = cancel;
+  return gp;
+}
 }  // namespace
+
+std::string model_name(const Model& model) {
+  return fs::path(model.path()).filename().string();
+}
+
+void compare_with_dense(Answer& a, const Answer& dense) {
+  a.compared = true;
+  a.agrees = dense.text == a.text;
+  a.dense_text = dense.text;
+  a.cost.dense_measured = true;
+  a.cost.dense_prefill_seconds = dense.cost.prefill_seconds;
+  a.cost.dense_decode_seconds = dense.cost.decode_seconds;
+}
+
+Result<int64_t> store_answer(storage::Library& lib, const Model& model, int64_t doc_id, const Answer& a, AttentionMode mode) {
+  const storage::RunRecord run{"ask", attention_mode_name(mode), model_name(model), cost_json(a.cost).dump(),
+                               heat_to_json(a.heat)};
+  return lib.save_answer(doc_id, a.question, a.text, a.sources.dump(), run);
+}
+
+Result<int64_t> store_summary(storage::Library& lib, const Model& model, const storage::DocumentRow& row, const Summary& s,
+                              const std::string& attention) {
+  const storage::RunRecord run{"summarize", attention, model_name(model), cost_json(s.cost).dump(), heat_to_json(s.heat)};
+  return lib.save_summary(row.id, row.content_hash, s.text, s.sources.dump(), run);
+}
 
 Result<std::unique_ptr<DocSession>> DocSession::open(const Model& model, const storage::DocumentRow& row,
                                                      std::vector<storage::SegmentRow> segs, const DocSessionOptions& opts,
@@ -44,24 +79,13 @@ Result<std::unique_ptr<DocSession>> DocSession::open(const Model& model, const s
   // Dense, or the document fits in k: the indexer's picks still point at the sources.
   TRY(SessionParams sp,
       make_session_params(model, opts.attn, opts.threads, n_ctx, d->indexer_, observe_k(d->prefix_ids_.size())));
-  d->counter_.sinks = sp.observe_k > 0 ? 0 : sp.dsa.sinks;
-  d->counter_.window = sp.observe_k > 0 ? 0 : sp.dsa.window;
-  d->counter_.doc_tokens = static_cast<int64_t>(d->prefix_ids_.size());
-  d->counter_.count.assign(d->prefix_ids_.size(), 0.0);
-  DocSession* self = d.get();
-  sp.selection_tap = [self](int, int pos, std::span<const int32_t> sel) { self->counter_.add(pos, sel.data(), sel.size()); };
+  d->counter_.attach(sp, d->prefix_ids_.size());
   d->mode_ = sp.dsa.mode;
   sp.cancel = cancel;
   TRY(d->session_, Session::create(model, sp));
-  d->counter_.first_counted_pos = INT64_MAX;
   const int64_t total = static_cast<int64_t>(d->prefix_ids_.size());
-  bool stopped = false;
-  TRY_STATUS(d->session_->decode(d->prefix_ids_, Logits::kLast, [&](int done, int) {
-    if (cancelled(cancel) || (progress && !progress(done, total))) stopped = true;
-    return !stopped;
-  }));
-  if (stopped || cancelled(cancel)) return make_error(ErrorCode::kCancelled, "cancelled while reading " + row.path);
-  if (progress) progress(total, total);
+  TRY_STATUS(d->session_->decode(d->prefix_ids_, Logits::kLast,
+                                 [&](int done, int) { return !cancelled(cancel) && (!progress || progress(done, total)); }));
   d->doc_cost_ = d->session_->cost();
   return d;
 }
@@ -78,11 +102,7 @@ Result<Answer> DocSession::ask(const std::string& question, const TextFn& on_tex
   std::fill(counter_.count.begin(), counter_.count.end(), 0.0);
   // Count the selections of the last prompt token (it predicts the first answer token) on.
   counter_.first_counted_pos = static_cast<int64_t>(prefix_ids_.size() + q_ids.size()) - 1;
-  GenerateParams gp;
-  gp.max_tokens = opts_.max_answer;
-  gp.sampler.greedy = true;
-  gp.sampler.repeat_penalty = 1.1f;
-  gp.cancel = cancel_;
+  GenerateParams gp = answer_params(opts_.max_answer, cancel_);
   if (on_text) gp.on_token = [&](TokenId, std::string_view piece) { return on_text(piece); };
   TRY(GenerateResult r, generate(*session_, q_ids, gp));
   a.text = r.text;
@@ -115,39 +135,31 @@ Result<Summary> summarize_part(const Model& model, const storage::DocumentRow& r
                                const SummaryOptions& o, const std::string& label, const std::string& template_name,
                                const SummaryProgressFn& progress, const std::atomic<bool>* cancel,
                                const std::string& override_text = "") {
-  DocText doc = render_document(row, segs, Range{});
-  if (!override_text.empty()) doc = DocText{override_text, {}, {}, {}};
+  // Combining reads the section summaries: no document segments, so no sources to map.
+  const DocText doc = override_text.empty() ? render_document(row, segs, Range{}) : DocText{override_text, {}, {}, {}};
   TRY(PromptTemplate t, load_template(template_name));
   const SplitPrompt sp =
       build_prompt(model, t, doc.text, {{"title", row.title.empty() ? fs::path(row.path).filename().string() : row.title}});
   // The prefix (system + document) is tokenised once: for the prompt and for the source map.
   std::vector<TokenId> ids = model.tokenizer().encode(sp.prefix, true, true);
   std::vector<int64_t> tok_char;
-  const auto tok_seg = token_segments(model.tokenizer(), ids, sp.prefix, sp.doc_offset, doc, &tok_char);
+  std::vector<int> tok_seg;
+  if (override_text.empty()) tok_seg = token_segments(model.tokenizer(), ids, sp.prefix, sp.doc_offset, doc, &tok_char);
   const auto tail = model.tokenizer().encode(sp.suffix, false, true);
   ids.insert(ids.end(), tail.begin(), tail.end());
   std::unique_ptr<Indexer> indexer;
   TRY(SessionParams p, make_session_params(model, o.attn, o.threads, static_cast<int>(ids.size()) + o.max_tokens + 8, indexer,
                                            observe_k(ids.size())));
   SourceCounter counter;
-  counter.sinks = p.observe_k > 0 ? 0 : p.dsa.sinks;
-  counter.window = p.observe_k > 0 ? 0 : p.dsa.window;
-  counter.doc_tokens = static_cast<int64_t>(tok_seg.size());
-  counter.count.assign(tok_seg.size(), 0.0);
+  counter.attach(p, tok_seg.size());
   counter.first_counted_pos = static_cast<int64_t>(ids.size()) - 1;
-  p.selection_tap = [&](int, int pos, std::span<const int32_t> sel) { counter.add(pos, sel.data(), sel.size()); };
   p.cancel = cancel;
   TRY(std::unique_ptr<Session> s, Session::create(model, p));
-  GenerateParams gp;
-  gp.max_tokens = o.max_tokens;
-  gp.sampler.greedy = true;
-  gp.sampler.repeat_penalty = 1.1f;
-  gp.cancel = cancel;
+  GenerateParams gp = answer_params(o.max_tokens, cancel);
   const int64_t total = static_cast<int64_t>(ids.size());
   gp.on_prefill = [&](int d, int) { return progress ? progress(label, d, total) : true; };
   TRY(GenerateResult r, generate(*s, ids, gp));
   if (r.stop_reason == "cancelled") return make_error(ErrorCode::kCancelled, "cancelled");
-  if (progress) progress(label, total, total);
   Summary out;
   out.text = r.text;
   out.cost = s->cost();

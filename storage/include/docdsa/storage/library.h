@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -105,6 +106,8 @@ class Library {
  private:
   Library() = default;
   Status exec(const char* sql) const;
+  // Runs `body` inside BEGIN IMMEDIATE … COMMIT; an error from it (or from COMMIT) rolls back.
+  Result<int64_t> write_transaction(const std::function<Result<int64_t>()>& body);
   Status migrate();
   sqlite3* db_ = nullptr;
   std::string path_;

@@ -12,6 +12,7 @@
 
 #include "docdsa/engine/dsa.h"
 #include "docdsa/engine/model.h"
+#include "docdsa/engine/session.h"
 #include "docdsa/storage/library.h"
 
 namespace docdsa::app {
@@ -63,6 +64,10 @@ struct SourceCounter {
   int64_t doc_tokens = 0;         // positions < doc_tokens are document tokens
   std::vector<double> count;      // [doc_tokens]
   void add(int pos, const int32_t* sel, size_t n);
+  // Sizes the counter for `n_doc_tokens` and taps `sp`'s selections into it. When attention
+  // stays dense (sp.observe_k > 0) the indexer's picks are counted whole: no sinks or window
+  // to leave out. Counting starts once first_counted_pos is set; the counter must not move.
+  void attach(SessionParams& sp, size_t n_doc_tokens);
 };
 // The top segments (grouped by page for PDFs) by selection weight.
 // With `tok_char`, each source also carries "passage": its most-selected stretch of about 32

@@ -44,7 +44,14 @@ struct Answer {
   int prefilled_tokens = 0;  // what this question had to prefill
   int reused_tokens = 0;     // document tokens whose caches were reused
   double prefill_seconds = 0, decode_seconds = 0;
+  // Set by compare_with_dense: the same question answered with dense attention.
+  bool compared = false, agrees = false;
+  std::string dense_text;
 };
+
+// Records `dense`, the same question answered with dense attention: whether the answers agree,
+// and its measured times in a's cost report (which then no longer estimates them).
+void compare_with_dense(Answer& a, const Answer& dense);
 
 // One document opened for questions: the prompt up to the question is prefilled once; each
 // question truncates back to it, so follow-ups only prefill the question.
@@ -110,6 +117,14 @@ using SummaryProgressFn = std::function<bool(const std::string& label, int64_t d
 Result<Summary> summarize_document(const Model& model, const storage::DocumentRow& row,
                                    const std::vector<storage::SegmentRow>& segs, const SummaryOptions& opts,
                                    const std::string& label, const SummaryProgressFn& progress, const std::atomic<bool>* cancel);
+
+// The model file's name, as stored runs record it.
+std::string model_name(const Model& model);
+// Stores a finished answer (with its run: attention mode, model, costs, attention map), or a
+// document's summary, each in one transaction.
+Result<int64_t> store_answer(storage::Library& lib, const Model& model, int64_t doc_id, const Answer& a, AttentionMode mode);
+Result<int64_t> store_summary(storage::Library& lib, const Model& model, const storage::DocumentRow& row, const Summary& s,
+                              const std::string& attention);
 
 // Indexer picks per layer that stand in for the selection when attention is dense (a
 // document shorter than k, or dense mode): an eighth of the document, 16 to 256.
