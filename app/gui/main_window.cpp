@@ -710,11 +710,16 @@ void MainWindow::on_finished(const AnswerView& v) {
   if (v.saved) accumulate(library_cost_, v.cost);
   if (v.doc_id == current_doc_) {
     refresh_history();
-    if (v.saved && !records_.empty()) {
-      // The stored copy lacks the comparison; the fresh answer is shown as it came.
-      records_.back().compared = v.compared, records_.back().agree = v.agree, records_.back().dense_answer = v.dense_answer;
+    // The stored copy is the newest record of its kind (answers come first, then the summary).
+    int row = -1;
+    for (int i = static_cast<int>(records_.size()) - 1; v.saved && i >= 0 && row < 0; --i)
+      if (records_[static_cast<size_t>(i)].summary == v.summary) row = i;
+    if (row >= 0) {
+      // It lacks the comparison; the fresh answer is shown as it came.
+      AnswerView& r = records_[static_cast<size_t>(row)];
+      r.compared = v.compared, r.agree = v.agree, r.dense_answer = v.dense_answer;
       const QSignalBlocker b(history_);
-      history_->setCurrentRow(static_cast<int>(records_.size()) - 1);
+      history_->setCurrentRow(row);
     }
     show_record(v);
     if (v.stop_reason == QLatin1String("cancelled")) answer_->append(tr("\n(stopped — not saved)"));

@@ -337,6 +337,11 @@ class GuiModelTest : public QObject {
     QVERIFY(!w_->last_answer()->text.trimmed().isEmpty());
     QCOMPARE(w_->history_list()->count(), 1);
     QVERIFY(w_->history_list()->item(0)->text().contains(QStringLiteral("Summary")));
+    // An answer after the summary is listed before it, and is the one selected.
+    ask_and_wait(QStringLiteral("Who keeps the lighthouse?"));
+    QCOMPARE(w_->history_list()->count(), 2);
+    QCOMPARE(w_->history_list()->currentRow(), 0);
+    QVERIFY(w_->history_list()->item(1)->text().contains(QStringLiteral("Summary")));
   }
 
   void lockedLibraryIsReportedInTheRow() {
