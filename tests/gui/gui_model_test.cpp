@@ -244,6 +244,9 @@ class GuiModelTest : public QObject {
     ask_and_wait(QStringLiteral("Which case is argued?"));
     compare->setChecked(false);
     const auto& a = *w_->last_answer();
+    qInfo("compare with dense (one run): prefill DSA %.2f s vs dense %.2f s, decode DSA %.2f s vs dense %.2f s; answers %s",
+          a.cost.prefill_seconds, a.cost.dense_prefill_seconds, a.cost.decode_seconds, a.cost.dense_decode_seconds,
+          a.agree ? "agree" : "differ");
     QVERIFY(a.compared);
     QVERIFY(a.cost.dense_measured);
     QVERIFY(a.cost.dense_prefill_seconds > 0);

@@ -15,6 +15,7 @@
 #include "cost_panel.h"
 #include "docdsa/app/attention_options.h"
 #include "docdsa/app/doc_prompt.h"
+#include "docdsa/app/doc_session.h"
 #include "engine_worker.h"
 #include "gui_test_env.h"
 #include "heat_strip.h"
@@ -110,6 +111,25 @@ class GuiUnitTest : public QObject {
     QCOMPARE(r.attn_flops_dsa, c.attn_flops_dsa);
     QVERIFY(std::abs(r.bytes_per_decoded_token_dsa() - c.bytes_per_decoded_token_dsa()) < 1.0);
     QCOMPARE(r.dense_measured, false);
+  }
+
+  void denseComparisonIsLikeForLike() {
+    // A follow-up (the document already read) against a dense twin that had to read it first:
+    // the dense reading is left out of the measured dense time.
+    app::Answer a, dense;
+    a.text = dense.text = "same";
+    a.cost.prefill_seconds = 0.2;
+    dense.cost.prefill_seconds = 9.0, dense.reading_seconds = 8.5, dense.cost.decode_seconds = 3.0;
+    app::compare_with_dense(a, dense);
+    QVERIFY(a.compared && a.agrees && a.cost.dense_measured);
+    QCOMPARE(a.cost.dense_prefill_seconds, 0.5);
+    QCOMPARE(a.cost.dense_decode_seconds, 3.0);
+    // Both read the document in this answer: the whole dense time counts.
+    app::Answer b;
+    b.reading_seconds = 7.0;
+    app::compare_with_dense(b, dense);
+    QCOMPARE(b.cost.dense_prefill_seconds, 9.0);
+    QVERIFY(!b.agrees);
   }
 
   void costPanelLabelsEstimates() {

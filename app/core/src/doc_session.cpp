@@ -39,7 +39,7 @@ void compare_with_dense(Answer& a, const Answer& dense) {
   a.agrees = dense.text == a.text;
   a.dense_text = dense.text;
   a.cost.dense_measured = true;
-  a.cost.dense_prefill_seconds = dense.cost.prefill_seconds;
+  a.cost.dense_prefill_seconds = dense.cost.prefill_seconds - (a.reading_seconds > 0 ? 0.0 : dense.reading_seconds);
   a.cost.dense_decode_seconds = dense.cost.decode_seconds;
 }
 
@@ -119,6 +119,7 @@ Result<Answer> DocSession::ask(const std::string& question, const TextFn& on_tex
     a.prefilled_tokens += static_cast<int>(prefix_ids_.size());
     a.reused_tokens = 0;
     a.prefill_seconds += doc_cost_.prefill_seconds;
+    a.reading_seconds = doc_cost_.prefill_seconds;
     first_ = false;
   }
   a.sources = top_sources(counter_, tok_seg_, doc_, row_, segs_, 5, &tok_char_);

@@ -44,13 +44,16 @@ struct Answer {
   int prefilled_tokens = 0;  // what this question had to prefill
   int reused_tokens = 0;     // document tokens whose caches were reused
   double prefill_seconds = 0, decode_seconds = 0;
+  double reading_seconds = 0;  // the document's prefill, when this answer paid for it (the first one); else 0
   // Set by compare_with_dense: the same question answered with dense attention.
   bool compared = false, agrees = false;
   std::string dense_text;
 };
 
 // Records `dense`, the same question answered with dense attention: whether the answers agree,
-// and its measured times in a's cost report (which then no longer estimates them).
+// and its measured times in a's cost report (which then no longer estimates them). Like for
+// like: when `a` reused the read document but `dense` had to read it first, that reading is
+// left out of the dense time.
 void compare_with_dense(Answer& a, const Answer& dense);
 
 // One document opened for questions: the prompt up to the question is prefilled once; each
