@@ -95,6 +95,21 @@ def llama_long(model, threads, depths, steps):
     return out
 
 
+def llama_build():
+    """How the llama.cpp we compare against was built: the CMake flags setup_oracle.sh chose for
+    this CPU, and the features llama.cpp itself reports."""
+    import llama_cpp
+    flags_file = os.path.join(ROOT, ".venv-oracle", "build-flags.txt")
+    flags = open(flags_file).read().strip() if os.path.exists(flags_file) else "unknown (not built by setup_oracle.sh)"
+    return {"llama_cpp_python": llama_cpp.__version__, "cmake_flags": flags,
+            "system_info": llama_cpp.llama_print_system_info().decode().strip()}
+
+
+def print_build(b):
+    print(f"llama.cpp: llama-cpp-python {b['llama_cpp_python']}, built with {b['cmake_flags']}")
+    print(f"llama.cpp: {b['system_info']}")
+
+
 def main_long(a):
     cmd = [a.docdsa, "bench", "--json", "--long", "--model", a.model, "--threads", str(a.threads),
            "--long-decode", str(a.long_decode), "--no-dense-prefill"]
@@ -112,8 +127,10 @@ def main_long(a):
                      "llamacpp_ms": t["decode_ms"], "dsa_vs_dense": r["dense_ms"] / r["dsa_ms"],
                      "dsa_vs_llamacpp": t["decode_ms"] / r["dsa_ms"], "llamacpp_prefill_s": t["prefill_seconds"]})
     if a.json:
-        print(json.dumps({"model": a.model, "threads": a.threads, "rows": rows, "docdsa": ours}, indent=2))
+        print(json.dumps({"model": a.model, "threads": a.threads, "llama_cpp_build": llama_build(), "rows": rows,
+                          "docdsa": ours}, indent=2))
         return
+    print_build(llama_build())
     print(f"model {a.model}, {a.threads} threads, decode ms/token (median of {a.long_decode} steps)")
     print(f"{'depth':>8}{'docdsa dsa':>12}{'docdsa dense':>14}{'llama.cpp':>11}{'dsa/dense':>11}{'dsa/llama':>11}")
     for r in rows:
@@ -158,8 +175,10 @@ def main():
         rows.append({"test": name, "docdsa_tok_s": o["tokens_per_s"], "llamacpp_tok_s": t["tokens_per_s"],
                      "ratio": o["tokens_per_s"] / t["tokens_per_s"]})
     if a.json:
-        print(json.dumps({"model": a.model, "threads": a.threads, "reps": a.reps, "rows": rows}, indent=2))
+        print(json.dumps({"model": a.model, "threads": a.threads, "reps": a.reps, "llama_cpp_build": llama_build(),
+                          "rows": rows}, indent=2))
         return
+    print_build(llama_build())
     print(f"model {a.model}, {a.threads} threads, medians of {a.reps} runs")
     print(f"{'test':<22}{'docdsa tok/s':>14}{'llama.cpp tok/s':>17}{'ratio':>8}")
     for r in rows:

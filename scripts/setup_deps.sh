@@ -1,15 +1,22 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages DocDSA builds and tests with, when any are missing.
 # Idempotent; needs root (or sudo) only when something must be installed.
+# Installs with --no-install-recommends: every package the build reads must be listed here or
+# be a Depends of one listed (scripts/check_deps_closure.sh, run by scripts/test.sh, checks it).
+# Usage: scripts/setup_deps.sh [--list]   (--list: print the package names and exit)
 set -euo pipefail
 PKGS=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   python3 python3-pip python3-venv unzip
   libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev libeigen3-dev libxxhash-dev python3-jsonschema libsqlite3-dev sqlite3
   libgtest-dev libgmock-dev libbenchmark-dev
-  qt6-base-dev qt6-charts-dev libpoppler-qt6-dev poppler-utils desktop-file-utils
+  qt6-base-dev libqt6opengl6-dev qt6-charts-dev libpoppler-qt6-dev poppler-utils desktop-file-utils
   clang libclang-rt-14-dev
 )
+if [ "${1:-}" = "--list" ]; then
+  printf '%s\n' "${PKGS[@]}"
+  exit 0
+fi
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
