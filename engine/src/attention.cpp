@@ -26,15 +26,23 @@ constexpr int kQueryTokens = 16;   // query tokens per task (dense)
 // 16 tokens 184 tok/s prefill, 4 tokens 152, 1 token 123 (overlap outweighs the larger union).
 constexpr int kSparseQueryTokens = 16;
 constexpr int kMinKeysPerSplit = 512;
-constexpr int kMaxIndexDim = 1024;
 }  // namespace
 
-void Session::index_token(int il, int t, int pos, const float* q, const float* k) {
+size_t Session::index_scratch_floats() const {
+  // key [key_dim], qi [idx_heads * rank], qsum [head_dim]: sized from the model and indexer
+  // (n_head x rank reaches thousands on larger models; a fixed stack array would overflow).
+  const Indexer& ix = *params_.indexer;
+  return static_cast<size_t>(ix.key_dim()) + static_cast<size_t>(idx_heads_) * ix.rank() + static_cast<size_t>(model_.config().head_dim);
+}
+
+void Session::index_token(int il, int t, int pos, const float* q, const float* k, int thread) {
   const ModelConfig& c = model_.config();
   const Indexer& ix = *params_.indexer;
   const int r = ix.rank(), hd = c.head_dim, group = c.n_head / c.n_head_kv;
   const int dim = ix.key_dim();
-  float key[kMaxIndexDim];
+  float* key = idx_scratch_.data() + static_cast<size_t>(thread) * index_scratch_floats();  // [dim]
+  float* qi = key + dim;                                                                   // [idx_heads, r]
+  float* qsum = qi + static_cast<size_t>(idx_heads_) * r;                                  // [hd]
   for (int g = 0; g < c.n_head_kv; ++g) {
     const float* P = ix.proj(il, g);
     const float* kg = k + g * hd;
@@ -46,8 +54,6 @@ void Session::index_token(int il, int t, int pos, const float* q, const float* k
   }
   idx_scale_[static_cast<size_t>(il)][static_cast<size_t>(pos)] =
       kernels::index_store_key(key, dim, idx_cache_[static_cast<size_t>(il)].data(), pos);
-  float qi[kMaxIndexDim];
-  float qsum[256];
   const bool per_head = params_.dsa.heads == IndexerHeads::kQuery;
   for (int h = 0; h < idx_heads_; ++h) {
     const int g = per_head ? h / group : h;

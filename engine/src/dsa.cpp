@@ -171,8 +171,11 @@ Result<std::unique_ptr<Indexer>> Indexer::load(const std::string& path, const Mo
   if (!f) return make_error(ErrorCode::kCorrupt, "indexer sidecar " + path + " is truncated; run: docdsa calibrate --force");
   if (sum != XXH3_64bits(ix->p_.data(), ix->p_.size() * sizeof(float)))
     return make_error(ErrorCode::kCorrupt, "indexer sidecar " + path + " is damaged (checksum mismatch); run: docdsa calibrate --force");
+  // Rows are unit eigenvectors, so every entry lies in [-1, 1]; larger ones (or NaN) would
+  // overflow the indexer queries to inf/NaN.
   for (float v : ix->p_)
-    if (!std::isfinite(v)) return make_error(ErrorCode::kCorrupt, "indexer sidecar " + path + " holds non-finite values");
+    if (!(std::fabs(v) <= 1.001f))
+      return make_error(ErrorCode::kCorrupt, "indexer sidecar " + path + " holds values outside [-1, 1]; run: docdsa calibrate --force");
   return ix;
 }
 

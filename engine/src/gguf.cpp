@@ -207,8 +207,11 @@ Status File::parse() {
   if (const Value* a = find("general.alignment")) {
     if (!is_integer(a->type) || is_signed(a->type))
       return make_error(ErrorCode::kCorrupt, std::string("key general.alignment: expected an unsigned integer, got ") + value_type_name(a->type));
-    if (a->u == 0 || (a->u & (a->u - 1)) != 0 || a->u > (1u << 20))
-      return make_error(ErrorCode::kCorrupt, "key general.alignment: " + std::to_string(a->u) + " is not a power of two up to 1 MiB");
+    // The GGUF spec requires a multiple of 8; below 8 the tensor data would be misaligned for
+    // the 8-byte loads of the kernels, and 0 would divide by zero below.
+    if (a->u < 8 || (a->u & (a->u - 1)) != 0 || a->u > (1u << 20))
+      return make_error(ErrorCode::kCorrupt, "key general.alignment: " + std::to_string(a->u) +
+                                                 " is not a power of two from 8 to 1 MiB");
     alignment_ = a->u;
   }
   // A tensor entry needs at least 8 (name length) + 4 (n_dims) + 4 (type) + 8 (offset) bytes.

@@ -6,22 +6,10 @@
 #include <cmath>
 #include <new>
 
+#include "docdsa/engine/memory_budget.h"
 #include "docdsa/kernels/attention.h"
 
 namespace docdsa {
-namespace {
-// MemAvailable from /proc/meminfo, in bytes (0 when unknown).
-double available_memory_bytes() {
-  std::FILE* f = std::fopen("/proc/meminfo", "r");
-  if (!f) return 0;
-  char line[256];
-  unsigned long long kb = 0;
-  while (std::fgets(line, sizeof(line), f))
-    if (std::sscanf(line, "MemAvailable: %llu kB", &kb) == 1) break;
-  std::fclose(f);
-  return static_cast<double>(kb) * 1024.0;
-}
-}  // namespace
 
 Session::Session(const Model& model, SessionParams params)
     : model_(model), params_(params), pool_(params.n_threads) {}
@@ -55,12 +43,14 @@ Result<std::unique_ptr<Session>> Session::create(const Model& model, SessionPara
     const double idx = indexed ? static_cast<double>(c.n_layer) * params.n_ctx * (params.indexer->key_dim() + 4.0) : 0.0;
     const double ext = sparse ? 8.0 * params.n_ctx * (c.n_rot / 2) : 0.0;
     const double need = kv + idx + ext;
-    const double avail = available_memory_bytes();
-    if (avail > 0 && need > 0.9 * avail) {
-      char msg[256];
-      std::snprintf(msg, sizeof(msg), "a %d-token context needs %.1f GiB of cache memory, but only %.1f GiB is available; use a shorter context",
-                    params.n_ctx, need / (1 << 30), avail / (1 << 30));
-      return make_error(ErrorCode::kOutOfRange, msg);
+    const MemorySources sources = params.memory ? *params.memory : MemorySources::from_system();
+    TRY(const MemoryBudget budget, memory_budget(sources));
+    if (budget.bytes && need > 0.9 * static_cast<double>(*budget.bytes)) {
+      char amounts[160];
+      std::snprintf(amounts, sizeof(amounts), "a %d-token context needs %.2f GiB of cache memory, but only %.2f GiB is available",
+                    params.n_ctx, need / (1 << 30), static_cast<double>(*budget.bytes) / (1 << 30));
+      return make_error(ErrorCode::kOutOfRange, std::string(amounts) + " (" + budget.source + "); use a shorter context, or set " +
+                                                    kMemoryLimitEnv + " (bytes, such as 8G, or 'unlimited') to override");
     }
   }
   std::unique_ptr<Session> s(new Session(model, params));
@@ -95,6 +85,7 @@ Result<std::unique_ptr<Session>> Session::create(const Model& model, SessionPara
       const int group = c.n_head / c.n_head_kv;
       for (int h = 0; h < s->idx_heads_; ++h)
         s->iq_off_[h] = (params.dsa.heads == IndexerHeads::kQuery ? h / group : h) * params.indexer->rank();
+      s->idx_scratch_.resize(static_cast<size_t>(s->pool_.size()) * s->index_scratch_floats());
       s->sel_.resize(static_cast<size_t>(params.n_batch));
       s->score_buf_.resize(padded);
     }

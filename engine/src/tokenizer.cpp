@@ -142,6 +142,38 @@ void split_digits(const Span& s, std::vector<size_t>* cuts) {
   }
 }
 
+// A vocabulary string for an error message: printable ASCII as is, other bytes as \xNN, cut
+// short (the file is hostile; its strings may be long or full of control bytes).
+std::string quoted(std::string_view s) {
+  std::string r = "'";
+  for (size_t i = 0; i < s.size() && i < 40; ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c < 0x7F) {
+      r += static_cast<char>(c);
+    } else {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\x%02X", c);
+      r += buf;
+    }
+  }
+  if (s.size() > 40) r += "...";
+  return r + "'";
+}
+
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return -1;
+}
+
+// "<0xNN>" -> NN, else -1.
+int parse_byte_token(std::string_view s) {
+  if (s.size() != 6 || s.substr(0, 3) != "<0x" || s[5] != '>') return -1;
+  const int hi = hex_digit(s[3]), lo = hex_digit(s[4]);
+  return hi < 0 || lo < 0 ? -1 : hi * 16 + lo;
+}
+
 }  // namespace
 
 Tokenizer::~Tokenizer() = default;
@@ -197,16 +229,32 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::from_gguf(const gguf::File& f) {
       return make_error(ErrorCode::kUnsupported, "pre-tokenizer '" + t->pre_ + "' is not supported (smollm, gpt-2, llama-bpe, qwen2 and their aliases are)");
   } else {
     t->pre_ = "spm";
+    // BYTE tokens render as their byte: check their form once here, so decoding never parses.
+    t->byte_value_.assign(n, 0);
+    for (size_t i = 0; i < n; ++i) {
+      if (t->types_[i] != TokenType::kByte) continue;
+      const int b = parse_byte_token(t->tokens_[i]);
+      if (b < 0)
+        return make_error(ErrorCode::kCorrupt, "key tokenizer.ggml.tokens: byte token " + std::to_string(i) + " " +
+                                                   quoted(t->tokens_[i]) + " is not of the form <0xNN>");
+      t->byte_value_[i] = static_cast<uint8_t>(b);
+    }
     for (int b = 0; b < 256; ++b) {
       char name[8];
       std::snprintf(name, sizeof(name), "<0x%02X>", b);
-      auto it = t->lookup_.find(name);
-      t->byte_tokens_[b] = it == t->lookup_.end() ? -1 : it->second;
+      t->byte_tokens_[b] = t->text_token(name);  // a control token is never a text byte
     }
   }
 
   auto id_or = [&](const char* key, int64_t def) -> Result<TokenId> {
-    if (!f.find(key)) return static_cast<TokenId>(def);
+    if (!f.find(key)) {
+      // SentencePiece files may leave the ids to their defaults (0, 1, 2); a tiny vocabulary
+      // would then point past its end.
+      if (def >= static_cast<int64_t>(n))
+        return make_error(ErrorCode::kCorrupt, std::string("key ") + key + " is missing and its default id " + std::to_string(def) +
+                                                   " is outside the " + std::to_string(n) + "-token vocabulary");
+      return static_cast<TokenId>(def);
+    }
     TRY(uint64_t v, f.get_uint(key));
     if (v >= n) return make_error(ErrorCode::kCorrupt, std::string("key ") + key + ": token id " + std::to_string(v) + " is outside the vocabulary");
     return static_cast<TokenId>(v);
@@ -245,6 +293,12 @@ std::optional<TokenId> Tokenizer::find(std::string_view text) const {
 
 bool Tokenizer::is_end_of_generation(TokenId id) const {
   return std::find(eog_.begin(), eog_.end(), id) != eog_.end();
+}
+
+TokenId Tokenizer::text_token(const std::string& piece) const {
+  auto it = lookup_.find(piece);
+  if (it == lookup_.end() || types_[static_cast<size_t>(it->second)] == TokenType::kControl) return -1;
+  return it->second;
 }
 
 std::vector<TokenId> Tokenizer::encode(std::string_view text, bool add_special, bool parse_special) const {
@@ -354,16 +408,14 @@ void Tokenizer::bpe_word(std::string_view word, std::vector<TokenId>* out) const
     const Sym& s = syms[static_cast<size_t>(i)];
     if (s.len == 0) continue;
     const std::string_view piece = word.substr(s.start, s.len);
-    auto it = lookup_.find(std::string(piece));
-    if (it != lookup_.end()) {
-      out->push_back(it->second);
+    if (const TokenId id = text_token(std::string(piece)); id >= 0) {
+      out->push_back(id);
       continue;
     }
     // Not in the vocabulary: one token per byte-level character.
     for (size_t k = 0; k < piece.size();) {
       const size_t len = std::min(unicode::utf8_len(static_cast<unsigned char>(piece[k])), piece.size() - k);
-      auto jt = lookup_.find(std::string(piece.substr(k, len)));
-      if (jt != lookup_.end()) out->push_back(jt->second);
+      if (const TokenId id = text_token(std::string(piece.substr(k, len))); id >= 0) out->push_back(id);
       k += len;
     }
   }
@@ -398,9 +450,9 @@ void Tokenizer::spm_fragment(std::string_view text, std::vector<TokenId>* out) c
   auto push = [&](int l, int r) {
     if (l < 0 || r < 0) return;
     const std::string piece = s.substr(syms[l].start, syms[l].len + syms[r].len);
-    auto it = lookup_.find(piece);
-    if (it == lookup_.end()) return;
-    const float score = scores_.empty() ? 0.0f : scores_[static_cast<size_t>(it->second)];
+    const TokenId id = text_token(piece);
+    if (id < 0) return;
+    const float score = scores_.empty() ? 0.0f : scores_[static_cast<size_t>(id)];
     queue.push({score, l, r, piece.size()});
   };
   for (int i = 0; i + 1 < static_cast<int>(syms.size()); ++i) push(i, i + 1);
@@ -420,9 +472,8 @@ void Tokenizer::spm_fragment(std::string_view text, std::vector<TokenId>* out) c
   for (int i = 0; i >= 0; i = syms[static_cast<size_t>(i)].next) {
     const Sym& sy = syms[static_cast<size_t>(i)];
     if (sy.len == 0) continue;
-    auto it = lookup_.find(s.substr(sy.start, sy.len));
-    if (it != lookup_.end()) {
-      out->push_back(it->second);
+    if (const TokenId id = text_token(s.substr(sy.start, sy.len)); id >= 0) {
+      out->push_back(id);
       continue;
     }
     for (size_t k = 0; k < sy.len; ++k) {
@@ -439,7 +490,7 @@ std::string Tokenizer::token_to_piece(TokenId id, bool render_special) const {
   const TokenType ty = types_[static_cast<size_t>(id)];
   if (ty == TokenType::kControl || ty == TokenType::kUnknown) return render_special ? text : std::string();
   if (model_ == "llama") {
-    if (ty == TokenType::kByte && text.size() == 6) return std::string(1, static_cast<char>(std::stoi(text.substr(3, 2), nullptr, 16)));
+    if (ty == TokenType::kByte) return std::string(1, static_cast<char>(byte_value_[static_cast<size_t>(id)]));
     std::string r;
     for (size_t i = 0; i < text.size();) {
       if (text.compare(i, 3, "\xE2\x96\x81") == 0) { r += ' '; i += 3; }

@@ -10,14 +10,19 @@
 
 namespace docdsa::kernels {
 
+namespace {
+// Rounded and clamped to int8's symmetric range; NaN (from a model file's non-finite weights)
+// gives 0 instead of an undefined conversion.
+inline int to_q8(float f) { return f == f ? static_cast<int>(std::nearbyint(std::clamp(f, -127.0f, 127.0f))) : 0; }
+}  // namespace
+
 float index_store_key(const float* key, int dim, uint8_t* cache, int64_t pos) {
   float amax = 0.0f;
   for (int i = 0; i < dim; ++i) amax = std::max(amax, std::fabs(key[i]));
   const float scale = amax > 0.0f ? amax / 127.0f : 1.0f;
   const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
   for (int i = 0; i < dim; ++i) {
-    const int v = static_cast<int>(std::nearbyint(key[i] * inv));
-    cache[index_offset(pos, i, dim)] = static_cast<uint8_t>(std::clamp(v, -127, 127) + 128);
+    cache[index_offset(pos, i, dim)] = static_cast<uint8_t>(to_q8(key[i] * inv) + 128);
   }
   return scale;
 }
@@ -29,7 +34,7 @@ void index_quantize_query(const float* q, int n_heads, int head_dim, const float
     for (int i = 0; i < head_dim; ++i) amax = std::max(amax, std::fabs(x[i]));
     const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
     for (int i = 0; i < head_dim; ++i)
-      q8[h * head_dim + i] = static_cast<int8_t>(std::clamp(static_cast<int>(std::nearbyint(x[i] * inv)), -127, 127));
+      q8[h * head_dim + i] = static_cast<int8_t>(to_q8(x[i] * inv));
     qscale[h] = (amax > 0.0f ? amax / 127.0f : 0.0f) * (weight ? weight[h] : 1.0f);
   }
 }

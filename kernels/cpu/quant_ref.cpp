@@ -24,8 +24,10 @@ const TypeInfo kQ5_K{"Q5_K", kQKK, sizeof(BlockQ5_K), DType::Q8_K, true};
 const TypeInfo kQ6_K{"Q6_K", kQKK, sizeof(BlockQ6_K), DType::Q8_K, true};
 const TypeInfo kQ8_K{"Q8_K", kQKK, sizeof(BlockQ8_K), DType::Q8_K, false};
 
-// Round half to even, as the x86 activation quantisers in llama.cpp do.
-inline int nearest_int(float f) { return static_cast<int>(std::nearbyint(f)); }
+// Round half to even, as the x86 activation quantisers in llama.cpp do. Every caller wants a
+// value in [-128, 127]: clamping first (NaN -> 0) keeps the conversion defined when a model
+// file's non-finite weights make the activations inf or NaN.
+inline int nearest_int(float f) { return f == f ? static_cast<int>(std::nearbyint(std::clamp(f, -128.0f, 127.0f))) : 0; }
 
 void quantize_q8_0(const float* x, BlockQ8_0* y, int64_t nb) {
   for (int64_t i = 0; i < nb; ++i) {

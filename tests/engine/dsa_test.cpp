@@ -177,6 +177,51 @@ TEST(Dsa, BatchedSparsePrefillMatchesTokenByToken) {
   EXPECT_GT(worst_sparse, 0.0) << "rows past k should have used a sparse selection";
 }
 
+// The indexer queries of one token take n_head x rank floats and its key n_head_kv x rank:
+// 2048 each here (Llama-3.2-1B with --indexer-rank 64 has the same), past the fixed
+// 1024-float stack arrays they once used. Sized from the model, sparse decoding runs and
+// agrees between batched prefill and token-by-token decode.
+TEST(Dsa, IndexerWiderThanTheOldFixedScratchRuns) {
+  testing::TinyModelOptions o;
+  o.n_layer = 1;
+  o.n_embd = 2048;
+  o.n_head = 32;
+  o.n_head_kv = 32;
+  o.n_ff = 128;
+  const std::string p = tmp_path("wide.gguf");
+  testing::write_tiny_model(p, o);
+  auto m = Model::load(p);
+  ASSERT_TRUE(m.ok()) << m.error().message;
+  ASSERT_EQ((*m)->config().head_dim, 64);
+  auto ix = Indexer::calibrate(**m, some_tokens(200, (*m)->config().n_vocab, 3), 64, 2);
+  ASSERT_TRUE(ix.ok()) << ix.error().message;
+  ASSERT_GT((*m)->config().n_head * (*ix)->rank(), 1024);
+  ASSERT_GT((*ix)->key_dim(), 1024);
+  const auto ids = some_tokens(180, (*m)->config().n_vocab, 4);
+  std::map<std::pair<int, int>, std::vector<int32_t>> sel_a, sel_b;
+  SessionParams pa = sparse_params(ix->get(), 256, 64, 2);
+  pa.selection_tap = [&](int il, int pos, std::span<const int32_t> s) { sel_a[{il, pos}].assign(s.begin(), s.end()); };
+  SessionParams pb = sparse_params(ix->get(), 256, 1, 1);
+  pb.selection_tap = [&](int il, int pos, std::span<const int32_t> s) { sel_b[{il, pos}].assign(s.begin(), s.end()); };
+  auto a = Session::create(**m, pa);
+  auto b = Session::create(**m, pb);
+  ASSERT_TRUE(a.ok() && b.ok());
+  ASSERT_TRUE((*a)->sparse());
+  const auto la = all_logits(**a, ids), lb = all_logits(**b, ids);
+  ASSERT_EQ(la.size(), lb.size());
+  for (float x : la) ASSERT_TRUE(std::isfinite(x));
+  int compared = 0, differ = 0;
+  for (const auto& [key, sel] : sel_b) {
+    if (key.second + 1 <= 128) continue;
+    ++compared;
+    auto it = sel_a.find(key);
+    differ += it == sel_a.end() || it->second != sel;
+  }
+  EXPECT_GT(compared, 40);
+  EXPECT_EQ(differ, 0);
+  fs::remove(p);
+}
+
 TEST(Dsa, ForceDenseOnASparseSessionIsDense) {
   auto m = tiny("force.gguf");
   ASSERT_TRUE(m);

@@ -131,6 +131,33 @@ TEST(Gguf, RejectsDuplicatesAndBadTensors) {
   EXPECT_NE(u.error().message.find("tensor w"), std::string::npos);
 }
 
+// general.alignment must be a power of two of at least 8 (the GGUF spec's multiple of 8): 0
+// would divide by zero, 3 and 4 would misalign the tensor data.
+TEST(Gguf, AlignmentMustBeAPowerOfTwoFromEight) {
+  std::vector<float> v(32, 1.0f);
+  for (uint32_t bad : {0u, 1u, 2u, 3u, 4u, 12u, 24u, 1u << 21}) {
+    GgufWriter w;
+    w.add_u32("general.alignment", bad);
+    w.add_tensor("w", {32}, kernels::DType::F32, v);
+    auto r = gguf::File::from_bytes(w.bytes(), "align.gguf");
+    ASSERT_FALSE(r.ok()) << "alignment " << bad << " was accepted";
+    EXPECT_EQ(r.error().code, ErrorCode::kCorrupt);
+    EXPECT_NE(r.error().message.find("general.alignment"), std::string::npos) << r.error().message;
+    EXPECT_NE(r.error().message.find("align.gguf"), std::string::npos) << r.error().message;
+  }
+  for (uint32_t good : {8u, 16u, 32u}) {
+    GgufWriter w;
+    w.add_u32("general.alignment", good);
+    if (good == 32) w.add_tensor("w", {32}, kernels::DType::F32, v);  // the writer pads to 32
+    auto r = gguf::File::from_bytes(w.bytes(), "align.gguf");
+    ASSERT_TRUE(r.ok()) << good << ": " << r.error().message;
+    EXPECT_EQ((*r)->alignment(), good);
+  }
+  GgufWriter signed_align;
+  signed_align.add_i32("general.alignment", 32);
+  EXPECT_FALSE(gguf::File::from_bytes(signed_align.bytes(), "x").ok());
+}
+
 TEST(Gguf, OpenReportsMissingAndEmptyFiles) {
   auto missing = gguf::File::open("/nonexistent/model.gguf");
   ASSERT_FALSE(missing.ok());

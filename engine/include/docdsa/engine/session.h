@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "docdsa/engine/dsa.h"
+#include "docdsa/engine/memory_budget.h"
 #include "docdsa/engine/model.h"
 #include "docdsa/engine/result.h"
 #include "docdsa/engine/thread_pool.h"
@@ -54,6 +55,9 @@ struct SessionParams {
   // indexer and a selection_tap, each decoded token also reports the observe_k positions
   // the indexer ranks highest in every layer (diagnostic only; attention stays dense).
   int observe_k = 0;
+  // Where create() reads how much memory is free before it sizes the caches (memory_budget.h);
+  // null: the system's files and DOCDSA_MEMORY_LIMIT. Tests point it at fake cgroup files.
+  const MemorySources* memory = nullptr;
 };
 
 enum class Logits { kLast, kAll };
@@ -108,8 +112,10 @@ class Session {
   void attention(int il, int n, int p0);
   // DSA: top-k selection for each of the n query tokens (sel_), then the per-block unions.
   void select(int il, int n, int p0);
-  // DSA: the indexer key of the token at pos (into the cache) and its indexer queries (row t).
-  void index_token(int il, int t, int pos, const float* q, const float* k);
+  // DSA: the indexer key of the token at pos (into the cache) and its indexer queries (row t),
+  // using the pool thread's slice of idx_scratch_.
+  void index_token(int il, int t, int pos, const float* q, const float* k, int thread);
+  size_t index_scratch_floats() const;  // one thread's slice of idx_scratch_
   void count_cost(int n, int p0, bool decoding);
   struct QueryBlock;
   void build_union(QueryBlock& qb, int t0, int nt, int p0, int group);
@@ -140,6 +146,7 @@ class Session {
   std::vector<int8_t> iq8_;
   std::vector<float> iqs_;
   std::vector<int32_t> iq_off_;
+  std::vector<float> idx_scratch_;  // [thread][index_scratch_floats()]
   std::vector<std::vector<int32_t>> sel_;
   struct QueryBlock {
     std::vector<int32_t> keys;    // union of the block's selections, ascending

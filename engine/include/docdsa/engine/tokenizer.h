@@ -26,7 +26,9 @@ class Tokenizer {
   ~Tokenizer();
 
   // parse_special: text like "<|im_start|>" becomes the control token (as llama.cpp's
-  // parse_special); user-defined tokens are always matched. add_special: BOS/EOS as the file asks.
+  // parse_special); user-defined tokens are always matched. Without it no control token ever
+  // comes out of the text (document content is data, never a turn marker). add_special:
+  // BOS/EOS as the file asks.
   std::vector<TokenId> encode(std::string_view text, bool add_special = false, bool parse_special = true) const;
   // Bytes of one token as it appears in text (control tokens render as their text when
   // `render_special`, else as nothing).
@@ -49,6 +51,8 @@ class Tokenizer {
   void encode_fragment(std::string_view text, std::vector<TokenId>* out) const;
   void bpe_word(std::string_view word, std::vector<TokenId>* out) const;
   void spm_fragment(std::string_view text, std::vector<TokenId>* out) const;
+  // The id of a piece of text in the vocabulary, or -1; control tokens are never text.
+  TokenId text_token(const std::string& piece) const;
 
   std::string model_;  // "gpt2" or "llama"
   std::string pre_;
@@ -63,6 +67,7 @@ class Tokenizer {
   TokenId bos_ = -1, eos_ = -1, unk_ = -1;
   bool add_bos_ = false, add_eos_ = false, add_space_prefix_ = true;
   TokenId byte_tokens_[256] = {};  // SentencePiece <0xXX> tokens
+  std::vector<uint8_t> byte_value_;  // SentencePiece: the byte of each BYTE-type token (checked at load)
 };
 
 }  // namespace docdsa
