@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 
 #include "docdsa/ingest/document.h"
 #include "docdsa/ingest/pdf.h"
@@ -352,6 +353,129 @@ TEST(Library, LockedDatabaseIsAClearErrorAndNothingIsHalfWritten) {
   sqlite3_close(other);
   EXPECT_TRUE((*lib)->list()->empty());
   EXPECT_TRUE((*lib)->store(d, {}, {}).ok());
+}
+
+}  // namespace
+}  // namespace docdsa
+
+namespace docdsa {
+namespace {
+
+std::string file_bytes(const std::string& p) {
+  std::ifstream f(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+}
+
+// Another program's SQLite file (tables, no application_id) given as the library: refused
+// with a message naming it, and not a byte of it changed (no schema, no WAL header switch).
+TEST(Library, RefusesAForeignSqliteFileAndLeavesItUntouched) {
+  const auto p = tmp("someone-elses.sqlite");
+  fs::remove(p);
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(p.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "CREATE TABLE contacts(name TEXT, phone TEXT); INSERT INTO contacts VALUES ('Ann', '555');", nullptr,
+                         nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  const std::string before = file_bytes(p);
+  ASSERT_FALSE(before.empty());
+  auto r = storage::Library::open(p);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::kUnsupported);
+  EXPECT_NE(r.error().message.find(p), std::string::npos) << r.error().message;
+  EXPECT_NE(r.error().message.find("not a DocDSA library"), std::string::npos) << r.error().message;
+  EXPECT_TRUE(file_bytes(p) == before) << "the foreign database was modified";
+  EXPECT_FALSE(fs::exists(p + "-wal"));
+  // An empty (0-byte) file is a new library.
+  const auto empty = tmp("empty.sqlite");
+  { std::ofstream(empty, std::ios::trunc); }
+  ASSERT_EQ(fs::file_size(empty), 0u);
+  auto e = storage::Library::open(empty);
+  ASSERT_TRUE(e.ok()) << e.error().message;
+  EXPECT_EQ((*e)->schema_version(), storage::kSchemaVersion);
+}
+
+// A step that fails midway through the rows (here a corrupt b-tree page) is an error, not
+// the end of the list: segments() returned the rows before the bad page as if complete.
+TEST(Library, AFailingStepIsAnErrorNotATruncatedList) {
+  const auto p = tmp("corrupt.sqlite");
+  fs::remove(p);
+  fs::remove(p + "-wal");
+  fs::remove(p + "-shm");
+  int64_t id = 0;
+  const std::string filler(300, 'x');
+  {
+    auto lib = storage::Library::open(p);
+    ASSERT_TRUE(lib.ok()) << lib.error().message;
+    std::vector<storage::SegmentRow> segs;
+    for (int i = 0; i < 300; ++i) {
+      char mark[32];
+      std::snprintf(mark, sizeof mark, "MARK-%04d-", i);
+      segs.push_back({0, i * 1000, i * 1000 + 999, "", mark + filler});
+    }
+    auto s = (*lib)->store(doc_row("/x/corrupt.txt", "dddddd04"), segs, {});
+    ASSERT_TRUE(s.ok()) << s.error().message;
+    id = s->first;
+    ASSERT_EQ((*lib)->segments(id)->size(), 300u);
+  }
+  ASSERT_FALSE(fs::exists(p + "-wal")) << "closing the last connection checkpoints the WAL";
+  // Zero the page(s) holding segment 250: the rows before it still read.
+  std::string bytes = file_bytes(p);
+  const size_t page = (static_cast<unsigned char>(bytes[16]) << 8 | static_cast<unsigned char>(bytes[17])) == 1
+                          ? 65536
+                          : static_cast<size_t>(static_cast<unsigned char>(bytes[16]) << 8 | static_cast<unsigned char>(bytes[17]));
+  int zeroed = 0;
+  for (size_t at = bytes.find("MARK-0250-"); at != std::string::npos; at = bytes.find("MARK-0250-", at + 1)) {
+    std::fill(bytes.begin() + static_cast<std::ptrdiff_t>(at / page * page), bytes.begin() + static_cast<std::ptrdiff_t>((at / page + 1) * page), '\0');
+    ++zeroed;
+  }
+  ASSERT_GE(zeroed, 1);
+  { std::ofstream(p, std::ios::binary | std::ios::trunc) << bytes; }
+  {
+    // What a loop that stops at the first non-row sees: some rows, then SQLITE_CORRUPT.
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(p.c_str(), &db), SQLITE_OK);
+    sqlite3_stmt* st = nullptr;
+    ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT text FROM segments WHERE doc_id = ? ORDER BY idx", -1, &st, nullptr), SQLITE_OK);
+    sqlite3_bind_int64(st, 1, id);
+    int rows = 0, rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) ++rows;
+    EXPECT_GT(rows, 0);
+    EXPECT_LT(rows, 300);
+    EXPECT_EQ(rc, SQLITE_CORRUPT);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+  }
+  auto lib = storage::Library::open(p);
+  ASSERT_TRUE(lib.ok()) << lib.error().message;
+  auto segs = (*lib)->segments(id);
+  ASSERT_FALSE(segs.ok()) << "got " << segs->size() << " of 300 segments as if that were all";
+  EXPECT_NE(segs.error().message.find(p), std::string::npos) << segs.error().message;
+  EXPECT_NE(segs.error().message.find("malformed"), std::string::npos) << segs.error().message;
+}
+
+// `docdsa show 99999999999999999999`: an id past int64 made std::stoll throw (and abort).
+TEST(Library, AnIdTooLargeIsAClearNotFoundNotAThrow) {
+  const auto p = tmp("bigid.sqlite");
+  fs::remove(p);
+  auto lib = storage::Library::open(p);
+  ASSERT_TRUE(lib.ok());
+  auto a = (*lib)->store(doc_row("/x/big.txt", "eeeeee05"), {}, {});
+  ASSERT_TRUE(a.ok());
+  for (const char* key : {"99999999999999999999", "9223372036854775808", "000000000000000000000000000000000001"}) {
+    Result<storage::DocumentRow> r = make_error(ErrorCode::kInternal, "not run");
+    EXPECT_NO_THROW(r = (*lib)->find(key)) << key;
+    if (std::string(key).back() == '1') {  // leading zeros still parse as id 1
+      ASSERT_TRUE(r.ok()) << r.error().message;
+      EXPECT_EQ(r->id, a->first);
+      continue;
+    }
+    ASSERT_FALSE(r.ok()) << key;
+    EXPECT_EQ(r.error().code, ErrorCode::kNotFound);
+    EXPECT_NE(r.error().message.find(key), std::string::npos) << r.error().message;
+    EXPECT_NE(r.error().message.find("too large"), std::string::npos) << r.error().message;
+  }
+  EXPECT_EQ((*lib)->find("9223372036854775807").error().code, ErrorCode::kNotFound);
 }
 
 }  // namespace

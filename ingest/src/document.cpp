@@ -5,10 +5,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
+#include "docdsa/engine/utf8.h"
 #include "docdsa/ingest/pdf.h"
+#include "docdsa/ingest/read_file.h"
 #include "docdsa/ingest/transcript.h"
 
 namespace docdsa::ingest {
@@ -22,12 +22,10 @@ std::string lower_ext(const std::string& path) {
   return e;
 }
 
+// The file read once, within the size limit for its kind (read_file.h): the bytes hashed are
+// the bytes parsed.
 Result<std::string> read_bytes(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return make_error(ErrorCode::kNotFound, path + ": cannot open: " + std::strerror(errno));
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
+  return read_file_limited(path, lower_ext(path) == ".pdf" ? kMaxPdfBytes : kMaxTextFileBytes);
 }
 
 // Splits `text` into pieces of at most max_tokens, preferring paragraph, then line, then
@@ -80,7 +78,8 @@ std::string sha256_hex(const std::string& bytes) {
   return h.toHex().toStdString();
 }
 
-Result<Document> load_document(const std::string& path, const std::string& password) {
+Result<Document> load_document(const std::string& path, const std::string& password,
+                               const std::function<bool(int done, int total)>& on_page) {
   TRY(std::string bytes, read_bytes(path));
   if (bytes.empty()) return make_error(ErrorCode::kCorrupt, path + ": empty file");
   Document d;
@@ -91,7 +90,8 @@ Result<Document> load_document(const std::string& path, const std::string& passw
   const bool looks_pdf = bytes.compare(0, 5, "%PDF-") == 0;
   if (ext == ".pdf" || looks_pdf) {
     if (!looks_pdf) return make_error(ErrorCode::kCorrupt, path + ": named .pdf but is not a PDF file");
-    TRY(PdfDocument pdf, read_pdf(path, password));
+    // Poppler parses the very bytes that were hashed, not the file again by name.
+    TRY(PdfDocument pdf, read_pdf_bytes(bytes, path, password, on_page));
     const int furniture = normalize_pages(&pdf.pages);
     d.kind = DocKind::kPdf;
     d.title = pdf.title.empty() ? std::string(path.substr(path.rfind('/') + 1)) : pdf.title;
@@ -113,7 +113,8 @@ Result<Document> load_document(const std::string& path, const std::string& passw
   }
   if (ext != ".srt" && ext != ".vtt" && ext != ".txt" && ext != ".md" && ext != ".text")
     return make_error(ErrorCode::kUnsupported, path + ": unsupported file type '" + ext + "' (PDF, SRT, VTT and text are)");
-  TRY(Transcript t, read_transcript(path));
+  std::string text;  // decoded from `bytes`, the same bytes that were hashed
+  TRY(Transcript t, parse_transcript(bytes, path, &text));
   d.kind = ext == ".srt" ? DocKind::kSrt : ext == ".vtt" ? DocKind::kVtt : DocKind::kText;
   d.rolling_repeats_removed = t.rolling_repeats_removed;
   d.warnings = t.warnings;
@@ -121,8 +122,6 @@ Result<Document> load_document(const std::string& path, const std::string& passw
   for (const auto& c : t.cues) with_speaker += !c.speaker.empty();
   if (d.kind == DocKind::kText && with_speaker < 2) {
     // Plain prose: paragraphs are the segments.
-    std::string enc;
-    TRY(std::string text, decode_text(bytes, &enc));
     size_t start = 0;
     while (start < text.size()) {
       size_t end = text.find("\n\n", start);
@@ -137,7 +136,7 @@ Result<Document> load_document(const std::string& path, const std::string& passw
   }
   if (!d.segments.empty() && d.title.empty()) {
     const std::string& first = d.segments.front().text;
-    d.title = first.substr(0, std::min<size_t>(first.find('\n'), 80));
+    d.title = utf8_prefix(std::string_view(first).substr(0, first.find('\n')), 80);  // whole characters
   }
   const size_t slash = path.rfind('/');
   if (d.kind != DocKind::kText || d.title.empty()) d.title = slash == std::string::npos ? path : path.substr(slash + 1);

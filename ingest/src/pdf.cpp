@@ -1,5 +1,7 @@
 #include "docdsa/ingest/pdf.h"
 
+#include "docdsa/ingest/read_file.h"
+
 #include <poppler-qt6.h>
 
 #include <QString>
@@ -134,13 +136,20 @@ std::string layout_text(const Poppler::Page& page) {
 
 }  // namespace
 
-Result<PdfDocument> read_pdf(const std::string& path, const std::string& password) {
-  route_poppler_messages();
+Result<PdfDocument> read_pdf(const std::string& path, const std::string& password, const PageProgress& on_page) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) return make_error(ErrorCode::kNotFound, path + ": no such file");
-  // Poppler documents are not thread-safe: each call owns its own.
-  std::unique_ptr<Poppler::Document> doc = Poppler::Document::load(QString::fromStdString(path), QByteArray::fromStdString(password),
-                                                                    QByteArray::fromStdString(password));
+  TRY(std::string bytes, read_file_limited(path, kMaxPdfBytes));
+  return read_pdf_bytes(bytes, path, password, on_page);
+}
+
+Result<PdfDocument> read_pdf_bytes(const std::string& bytes, const std::string& path, const std::string& password,
+                                   const PageProgress& on_page) {
+  route_poppler_messages();
+  // Poppler documents are not thread-safe: each call owns its own. fromRawData: no copy.
+  std::unique_ptr<Poppler::Document> doc =
+      Poppler::Document::loadFromData(QByteArray::fromRawData(bytes.data(), static_cast<qsizetype>(bytes.size())),
+                                      QByteArray::fromStdString(password), QByteArray::fromStdString(password));
   if (!doc) return make_error(ErrorCode::kCorrupt, path + ": not a readable PDF (damaged or not a PDF)");
   if (doc->isLocked())
     return make_error(ErrorCode::kInvalidArgument,
@@ -150,6 +159,8 @@ Result<PdfDocument> read_pdf(const std::string& path, const std::string& passwor
   out.author = doc->info(QStringLiteral("Author")).toStdString();
   const int n = doc->numPages();
   if (n <= 0) return make_error(ErrorCode::kCorrupt, path + ": the PDF has no pages Poppler can read");
+  const auto stopped = [&](int done) { return on_page && !on_page(done, n); };
+  if (stopped(0)) return make_error(ErrorCode::kCancelled, path + ": stopped before its first page");
   for (int i = 0; i < n; ++i) {
     PdfPage p;
     p.number = i + 1;
@@ -157,6 +168,8 @@ Result<PdfDocument> read_pdf(const std::string& path, const std::string& passwor
     if (page) p.text = layout_text(*page);
     p.has_text = p.text.find_first_not_of(" \t\r\n\f") != std::string::npos;
     out.pages.push_back(std::move(p));
+    if (stopped(i + 1))
+      return make_error(ErrorCode::kCancelled, path + ": stopped after page " + std::to_string(i + 1) + " of " + std::to_string(n));
   }
   return out;
 }

@@ -1,6 +1,7 @@
 #include "docdsa/ingest/transcript.h"
 
 #include "docdsa/engine/utf8.h"
+#include "docdsa/ingest/read_file.h"
 
 #include <iconv.h>
 
@@ -8,8 +9,6 @@
 #include <cctype>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 namespace docdsa::ingest {
 namespace {
@@ -17,17 +16,43 @@ namespace {
 Result<std::string> iconv_to_utf8(std::string_view in, const char* from) {
   iconv_t cd = iconv_open("UTF-8", from);
   if (cd == reinterpret_cast<iconv_t>(-1)) return make_error(ErrorCode::kUnsupported, std::string("no converter from ") + from);
-  std::string out(in.size() * 4 + 16, '\0');
+  // Grown on demand rather than sized for the worst case (4x the input for a large file).
+  std::string out(in.size() + in.size() / 2 + 16, '\0');
   char* src = const_cast<char*>(in.data());
   size_t src_left = in.size();
-  char* dst = out.data();
-  size_t dst_left = out.size();
-  const size_t rc = iconv(cd, &src, &src_left, &dst, &dst_left);
-  const int err = errno;
+  size_t used = 0;
+  for (;;) {
+    char* dst = out.data() + used;
+    size_t dst_left = out.size() - used;
+    const size_t rc = iconv(cd, &src, &src_left, &dst, &dst_left);
+    const int err = errno;
+    used = out.size() - dst_left;
+    if (rc != static_cast<size_t>(-1)) break;
+    if (err != E2BIG) {
+      iconv_close(cd);
+      return make_error(ErrorCode::kCorrupt, std::string("not valid ") + from + " text (" + std::strerror(err) + ")");
+    }
+    out.resize(out.size() * 2);
+  }
   iconv_close(cd);
-  if (rc == static_cast<size_t>(-1))
-    return make_error(ErrorCode::kCorrupt, std::string("not valid ") + from + " text (" + std::strerror(err) + ")");
-  out.resize(out.size() - dst_left);
+  out.resize(used);
+  return out;
+}
+
+// Windows-1252 as browsers decode it (WHATWG): 0x80-0x9F per the code page, and the five
+// bytes it leaves undefined (0x81, 0x8D, 0x8F, 0x90, 0x9D) as the Latin-1 code points
+// U+0081..., so one stray byte no longer fails the whole file. Every other byte is Latin-1.
+std::string windows1252_to_utf8(std::string_view in) {
+  static constexpr uint16_t kC1[32] = {0x20AC, 0x0081, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021, 0x02C6, 0x2030, 0x0160,
+                                       0x2039, 0x0152, 0x008D, 0x017D, 0x008F, 0x0090, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022,
+                                       0x2013, 0x2014, 0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0x009D, 0x017E, 0x0178};
+  std::string out;
+  out.reserve(in.size() + in.size() / 8);
+  for (char ch : in) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x80) out.push_back(ch);
+    else append_utf8(c < 0xA0 ? kC1[c - 0x80] : c, &out);
+  }
   return out;
 }
 
@@ -63,6 +88,8 @@ std::string trim(std::string_view s) {
   return std::string(s.substr(a, b - a));
 }
 
+constexpr size_t kMaxEntityBytes = 32;
+
 // Removes markup (<i>, <font ...>, <c.class>, inline <00:01.000> timestamps) and resolves
 // entities; a <v Name> voice tag sets `speaker` when it is still empty.
 std::string clean_cue_text(std::string_view s, std::string* speaker) {
@@ -80,8 +107,11 @@ std::string clean_cue_text(std::string_view s, std::string* speaker) {
       continue;
     }
     if (s[i] == '&') {
-      const size_t semi = s.find(';', i);
-      if (semi != std::string_view::npos && semi - i <= 10) {
+      // Look for the ';' only a little way ahead (the longest entity we know, "&#x10FFFF;", is
+      // 10 bytes): searching to the end of the cue for every '&' was quadratic on a long cue.
+      const size_t rel = s.substr(i, kMaxEntityBytes).find(';');
+      if (rel != std::string_view::npos) {
+        const size_t semi = i + rel;
         const std::string_view ent = s.substr(i + 1, semi - i - 1);
         static const std::pair<const char*, uint32_t> kNamed[] = {{"amp", '&'}, {"lt", '<'}, {"gt", '>'}, {"quot", '"'},
                                                                  {"apos", '\''}, {"nbsp", 0xA0}, {"lrm", 0x200E}, {"rlm", 0x200F}};
@@ -230,21 +260,21 @@ Result<std::string> decode_text(std::string_view b, std::string* encoding) {
     text.assign(b);
   } else {
     *encoding = "windows-1252";
-    TRY(text, iconv_to_utf8(b, "WINDOWS-1252"));
+    text = windows1252_to_utf8(b);
   }
   if (text.find('\0') != std::string::npos) return make_error(ErrorCode::kCorrupt, "binary data, not text");
-  // CRLF and lone CR -> LF.
-  std::string out;
-  out.reserve(text.size());
+  // CRLF and lone CR -> LF, in place (the output is never longer), sparing a copy of a big file.
+  size_t w = 0;
   for (size_t i = 0; i < text.size(); ++i) {
     if (text[i] == '\r') {
-      out.push_back('\n');
+      text[w++] = '\n';
       if (i + 1 < text.size() && text[i + 1] == '\n') ++i;
     } else {
-      out.push_back(text[i]);
+      text[w++] = text[i];
     }
   }
-  return out;
+  text.resize(w);
+  return text;
 }
 
 int64_t parse_timestamp(std::string_view s) {
@@ -396,22 +426,35 @@ Result<Transcript> parse_text_transcript(std::string_view utf8, const std::strin
   return finish(std::move(t), name);
 }
 
-Result<Transcript> read_transcript(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return make_error(ErrorCode::kNotFound, path + ": cannot open: " + std::strerror(errno));
-  std::stringstream ss;
-  ss << f.rdbuf();
-  const std::string bytes = ss.str();
+Result<Transcript> parse_transcript(std::string_view bytes, const std::string& path, std::string* decoded) {
   if (bytes.empty()) return make_error(ErrorCode::kCorrupt, path + ": empty file");
   std::string encoding;
   auto text = decode_text(bytes, &encoding);
   if (!text.ok()) return text.error().context(path);
+  // One huge line (a minified dump, a binary file that happens to decode) is not a transcript,
+  // and every line is copied a few times while parsing: refuse it with the limit named.
+  for (size_t start = 0, line = 1; start < text->size(); ++line) {
+    size_t end = text->find('\n', start);
+    if (end == std::string::npos) end = text->size();
+    if (static_cast<int64_t>(end - start) > kMaxLineBytes)
+      return make_error(ErrorCode::kOutOfRange, path + ": line " + std::to_string(line) + " is too long (" + std::to_string(end - start) +
+                                                    " bytes; the limit is " + format_size(kMaxLineBytes) + " per line)");
+    start = end + 1;
+  }
   if (trim(*text).empty()) return make_error(ErrorCode::kCorrupt, path + ": no text (" + encoding + ")");
   std::string ext = path.size() >= 4 ? path.substr(path.size() - 4) : "";
   std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   Result<Transcript> r = ext == ".srt" ? parse_srt(*text, path) : ext == ".vtt" ? parse_vtt(*text, path) : parse_text_transcript(*text, path);
-  if (r.ok()) r->encoding = encoding;
+  if (r.ok()) {
+    r->encoding = encoding;
+    if (decoded) *decoded = std::move(*text);
+  }
   return r;
+}
+
+Result<Transcript> read_transcript(const std::string& path) {
+  TRY(const std::string bytes, read_file_limited(path, kMaxTextFileBytes));
+  return parse_transcript(bytes, path);
 }
 
 }  // namespace docdsa::ingest

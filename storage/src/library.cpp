@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <charconv>
 #include <cstdlib>
 #include <filesystem>
 
@@ -198,8 +199,16 @@ Result<std::unique_ptr<Library>> Library::open(const std::string& path) {
   const int app = pragma_int(lib->db_, "PRAGMA application_id");
   const int ver = pragma_int(lib->db_, "PRAGMA user_version");
   if (app < 0) return sql_error(lib->db_, path, "not a SQLite database (or unreadable)");
-  if (app != 0 && app != kApplicationId)
-    return make_error(ErrorCode::kUnsupported, path + ": not a DocDSA library (application_id " + std::to_string(app) + ")");
+  // Only a new or empty database (no schema objects) gets our schema; a database with tables
+  // and without our application_id belongs to something else and is left exactly as it is
+  // (nothing below runs, not even the journal-mode change, which rewrites the file header).
+  const int objects = pragma_int(lib->db_, "SELECT count(*) FROM sqlite_master");
+  if (objects < 0) return sql_error(lib->db_, path, "reading the schema");
+  if (app != kApplicationId && (app != 0 || objects > 0))
+    return make_error(ErrorCode::kUnsupported,
+                      path + ": not a DocDSA library (another application's SQLite database: " + std::to_string(objects) +
+                          " schema object(s), " + (app == 0 ? std::string("no application_id") : "application_id " + std::to_string(app)) +
+                          "); refusing to write to it, choose another library file");
   if (ver > kSchemaVersion)
     return make_error(ErrorCode::kUnsupported, path + ": library schema version " + std::to_string(ver) +
                                                    " is newer than this DocDSA understands (" + std::to_string(kSchemaVersion) + "); upgrade DocDSA");
@@ -227,9 +236,10 @@ Status Library::integrity_check() const {
   sqlite3_stmt* st = nullptr;
   std::string result;
   if (sqlite3_prepare_v2(db_, "PRAGMA integrity_check", -1, &st, nullptr) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-    result = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+    if (const auto* t = sqlite3_column_text(st, 0)) result = reinterpret_cast<const char*>(t);
   sqlite3_finalize(st);
   if (result == "ok") return {};
+  if (result.empty()) result = sqlite3_errmsg(db_);
   return make_error(ErrorCode::kCorrupt, path_ + ": integrity check failed: " + result);
 }
 
@@ -253,20 +263,25 @@ Result<std::pair<int64_t, StoreOutcome>> Library::store(DocumentRow doc, const s
   {
     Stmt same(db_, "SELECT id FROM documents WHERE content_hash = ?");
     same.bind(1, doc.content_hash);
-    if (same.step() == SQLITE_ROW) {
+    const int rc = same.step();
+    if (rc == SQLITE_ROW) {
       const int64_t id = same.i64(0);
       TRY_STATUS(exec("COMMIT"));
       return std::make_pair(id, StoreOutcome::kUnchanged);
     }
+    if (rc != SQLITE_DONE) return fail("looking up the content hash");
   }
   int64_t id = 0;
   StoreOutcome outcome = StoreOutcome::kAdded;
   {
     Stmt by_path(db_, "SELECT id FROM documents WHERE path = ?");
     by_path.bind(1, doc.path);
-    if (by_path.step() == SQLITE_ROW) {
+    const int rc = by_path.step();
+    if (rc == SQLITE_ROW) {
       id = by_path.i64(0);
       outcome = StoreOutcome::kReplaced;
+    } else if (rc != SQLITE_DONE) {
+      return fail("looking up the path");
     }
   }
   if (outcome == StoreOutcome::kReplaced) {
@@ -316,48 +331,76 @@ Result<std::vector<DocumentRow>> Library::list() const {
   Stmt s(db_, (std::string("SELECT ") + kDocColumns + " FROM documents ORDER BY id").c_str());
   if (!s.ok()) return sql_error(db_, path_, "listing documents");
   std::vector<DocumentRow> out;
-  while (s.step() == SQLITE_ROW) out.push_back(read_doc(s));
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW) out.push_back(read_doc(s));
+  if (rc != SQLITE_DONE) return sql_error(db_, path_, "listing documents");
   return out;
 }
 
 Result<DocumentRow> Library::find(const std::string& key) const {
+  // One row or none from `s`; a failing step is an error, not "no such document".
+  auto one = [&](Stmt& s, std::optional<DocumentRow>* row) -> Status {
+    if (!s.ok()) return sql_error(db_, path_, "looking up document '" + key + "'");
+    const int rc = s.step();
+    if (rc == SQLITE_ROW) *row = read_doc(s);
+    else if (rc != SQLITE_DONE) return sql_error(db_, path_, "looking up document '" + key + "'");
+    return {};
+  };
+  std::optional<DocumentRow> row;
   const bool numeric = !key.empty() && key.find_first_not_of("0123456789") == std::string::npos;
-  if (numeric) {
+  int64_t id = 0;
+  // An id too large for int64 is no id (std::stoll threw here); it may still be a hash prefix.
+  const bool id_fits = numeric && std::from_chars(key.data(), key.data() + key.size(), id).ec == std::errc();
+  if (id_fits) {
     Stmt s(db_, (std::string("SELECT ") + kDocColumns + " FROM documents WHERE id = ?").c_str());
-    s.bind(1, static_cast<int64_t>(std::stoll(key)));
-    if (s.step() == SQLITE_ROW) return read_doc(s);
+    s.bind(1, id);
+    TRY_STATUS(one(s, &row));
+    if (row) return *row;
   }
   {
     Stmt s(db_, (std::string("SELECT ") + kDocColumns + " FROM documents WHERE path = ?").c_str());
     s.bind(1, key);
-    if (s.step() == SQLITE_ROW) return read_doc(s);
+    TRY_STATUS(one(s, &row));
+    if (row) return *row;
   }
   if (key.size() >= 6 && key.find_first_not_of("0123456789abcdef") == std::string::npos) {
     Stmt s(db_, (std::string("SELECT ") + kDocColumns + " FROM documents WHERE content_hash LIKE ? || '%' LIMIT 2").c_str());
+    if (!s.ok()) return sql_error(db_, path_, "looking up document '" + key + "'");
     s.bind(1, key);
     std::vector<DocumentRow> hits;
-    while (s.step() == SQLITE_ROW) hits.push_back(read_doc(s));
+    int rc;
+    while ((rc = s.step()) == SQLITE_ROW) hits.push_back(read_doc(s));
+    if (rc != SQLITE_DONE) return sql_error(db_, path_, "looking up document '" + key + "'");
     if (hits.size() == 1) return hits[0];
     if (hits.size() > 1) return make_error(ErrorCode::kInvalidArgument, "'" + key + "' matches several documents; give more of the hash");
   }
+  if (numeric && !id_fits)
+    return make_error(ErrorCode::kNotFound, "no document '" + key + "' in " + path_ + " (not a valid id: too large; see docdsa list)");
   return make_error(ErrorCode::kNotFound, "no document '" + key + "' in " + path_ + " (see docdsa list)");
 }
 
 Result<std::vector<SegmentRow>> Library::segments(int64_t doc_id) const {
   Stmt s(db_, "SELECT page, start_ms, end_ms, speaker, text FROM segments WHERE doc_id = ? ORDER BY idx");
+  if (!s.ok()) return sql_error(db_, path_, "reading segments");
   s.bind(1, doc_id);
   std::vector<SegmentRow> out;
-  while (s.step() == SQLITE_ROW)
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW)
     out.push_back(SegmentRow{static_cast<int>(s.i64(0)), s.i64(1), s.i64(2), s.text(3), s.text(4)});
+  // A step that fails midway (corrupt page, I/O error) must not pass for the end of the rows.
+  if (rc != SQLITE_DONE) return sql_error(db_, path_, "reading the segments of document " + std::to_string(doc_id));
   return out;
 }
 
 Result<std::vector<ChunkRow>> Library::chunks(int64_t doc_id) const {
   Stmt s(db_, "SELECT idx, text, n_tokens, page_first, page_last, start_ms, end_ms, speakers, char_begin, char_end "
               "FROM chunks WHERE doc_id = ? ORDER BY idx");
+  if (!s.ok()) return sql_error(db_, path_, "reading chunks");
   s.bind(1, doc_id);
   std::vector<ChunkRow> out;
-  while (s.step() == SQLITE_ROW) out.push_back(read_chunk(s, 0));
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW) out.push_back(read_chunk(s, 0));
+  if (rc != SQLITE_DONE) return sql_error(db_, path_, "reading the chunks of document " + std::to_string(doc_id));
   return out;
 }
 
@@ -385,6 +428,7 @@ Result<std::vector<SearchHit>> Library::search(const std::string& query, int lim
 
 Status Library::remove(int64_t doc_id) {
   Stmt s(db_, "DELETE FROM documents WHERE id = ?");
+  if (!s.ok()) return sql_error(db_, path_, "removing the document");
   s.bind(1, doc_id);
   if (s.step() != SQLITE_DONE) return sql_error(db_, path_, "removing the document");
   if (sqlite3_changes(db_) == 0) return make_error(ErrorCode::kNotFound, "no document " + std::to_string(doc_id));

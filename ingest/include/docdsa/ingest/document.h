@@ -48,7 +48,10 @@ struct Document {
 };
 
 // Reads a PDF, SRT, VTT or text transcript (chosen by extension) into a Document.
-Result<Document> load_document(const std::string& path, const std::string& password = {});
+// `on_page` (PDFs): (pages read, total) before the first page and after each; returning
+// false stops the read within a page, with kCancelled.
+Result<Document> load_document(const std::string& path, const std::string& password = {},
+                               const std::function<bool(int done, int total)>& on_page = {});
 
 // Splits into chunks of at most `max_tokens` (by `count_tokens`), never cutting inside a
 // segment unless a single segment is larger than that, in which case it is cut at paragraph,

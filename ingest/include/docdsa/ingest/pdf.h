@@ -3,6 +3,7 @@
 // Layout-aware extraction, normalisation and chunking arrive with the ingest issue.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -21,9 +22,19 @@ struct PdfDocument {
   std::vector<PdfPage> pages;
 };
 
+// Called before the first page and after each page with (pages read, total pages); returning
+// false stops the read within a page (a long PDF can take minutes).
+using PageProgress = std::function<bool(int done, int total)>;
+
 // Errors: kNotFound (missing), kCorrupt (damaged beyond recovery), kInvalidArgument with a
-// message containing "needs a password" (encrypted, no or wrong password).
-Result<PdfDocument> read_pdf(const std::string& path, const std::string& password = {});
+// message containing "needs a password" (encrypted, no or wrong password), kCancelled when
+// `on_page` returned false.
+Result<PdfDocument> read_pdf(const std::string& path, const std::string& password = {}, const PageProgress& on_page = {});
+// The same from bytes already in memory (`name` is for messages): ingest hashes and parses
+// one read of the file, so a file rewritten meanwhile cannot pair a hash with other text.
+// `bytes` must outlive the call; they are not copied.
+Result<PdfDocument> read_pdf_bytes(const std::string& bytes, const std::string& name, const std::string& password = {},
+                                   const PageProgress& on_page = {});
 
 }  // namespace docdsa::ingest
 

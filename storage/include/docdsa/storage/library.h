@@ -1,6 +1,8 @@
 // The library file: one SQLite database per library, WAL, foreign keys on, schema versioned
 // by PRAGMA user_version with a migration ladder inside one BEGIN IMMEDIATE transaction, and
-// identified by PRAGMA application_id. A database from a newer DocDSA is refused, not touched.
+// identified by PRAGMA application_id. A database from a newer DocDSA is refused, not touched;
+// so is another application's SQLite file (tables, not our application_id). Reads check that
+// the last step ended the rows (SQLITE_DONE): an error midway is an error, not a short list.
 #pragma once
 
 #include <cstdint>
@@ -62,7 +64,8 @@ inline constexpr int kSchemaVersion = 2;
 
 class Library {
  public:
-  // Opens (creating if needed) and migrates the library at `path`.
+  // Opens (creating if needed) and migrates the library at `path`. A new, empty (0-byte) or
+  // DocDSA database is accepted; anything else is refused before a byte of it is written.
   static Result<std::unique_ptr<Library>> open(const std::string& path);
   ~Library();
   Library(const Library&) = delete;
@@ -76,7 +79,8 @@ class Library {
   Result<std::pair<int64_t, StoreOutcome>> store(DocumentRow doc, const std::vector<SegmentRow>& segments,
                                                  const std::vector<ChunkRow>& chunks);
   Result<std::vector<DocumentRow>> list() const;
-  // By id, or by exact path, or by a unique content-hash prefix (>= 6 hex digits).
+  // By id, or by exact path, or by a unique content-hash prefix (>= 6 hex digits). Never
+  // throws: an id too large for int64 is kNotFound with a message saying so.
   Result<DocumentRow> find(const std::string& key) const;
   Result<std::vector<SegmentRow>> segments(int64_t doc_id) const;
   Result<std::vector<ChunkRow>> chunks(int64_t doc_id) const;
