@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "docdsa/app/json_text.h"
 #include "docdsa/engine/model_locator.h"
 
 namespace docdsa::cli {
@@ -41,7 +42,8 @@ int report(const Error& e) {
   return code;
 }
 
-void print_json(const nlohmann::json& j) { std::cout << j.dump(2) << std::endl; }
+// User text (titles, answers) may hold invalid UTF-8: never let the dump throw.
+void print_json(const nlohmann::json& j) { std::cout << dump_json(j, 2) << std::endl; }
 
 std::unique_ptr<Model> load_model_or_report(int* exit_code) {
   auto path = locate_model(globals().model_path);

@@ -10,13 +10,13 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 
 #include "cli_common.h"
 #include "docdsa/app/doc_prompt.h"
 #include "docdsa/app/doc_session.h"
 #include "docdsa/app/library_common.h"
+#include "docdsa/app/sidecar.h"
 #include "docdsa/engine/generate.h"
 #include "progress.h"
 
@@ -187,29 +187,9 @@ struct SumOpts {
   AttentionOptions attn;
 };
 
-// Writes DIR/<name>.summary.md beside a copy of the sources, atomically (temp file + rename).
-Status write_sidecar(const std::string& dir, const storage::DocumentRow& row, const std::string& text, const nlohmann::json& sources) {
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) return make_error(ErrorCode::kIo, "cannot create " + dir + ": " + ec.message());
-  const std::string name = fs::path(row.path).filename().string();
-  const fs::path out = fs::path(dir) / (name + ".summary.md");
-  const fs::path tmp = fs::path(dir) / ("." + name + ".summary.md.tmp");
-  {
-    std::ofstream f(tmp, std::ios::trunc);
-    f << "# Summary of " << (row.title.empty() ? name : row.title) << "\n\nSource: " << row.path << "\n\n" << text << "\n\n## Sources\n\n";
-    for (const auto& s : sources)
-      f << "- " << s["label"].get<std::string>() << " (" << static_cast<int>(100 * s["weight"].get<double>()) << "%): \""
-        << s["snippet"].get<std::string>() << "\"\n";
-    f.flush();
-    if (!f) {
-      fs::remove(tmp, ec);
-      return make_error(ErrorCode::kIo, "cannot write " + out.string() + " (disk full?)");
-    }
-  }
-  fs::rename(tmp, out, ec);
-  if (ec) return make_error(ErrorCode::kIo, "cannot write " + out.string() + ": " + ec.message());
-  return {};
+// Writes the sidecar at `md` (see docdsa/app/sidecar.h).
+Status write_sidecar(const std::string& md, const storage::DocumentRow& row, const std::string& text, const nlohmann::json& sources) {
+  return write_file_atomic(md, sidecar_markdown(row, text, sources));
 }
 
 int run_summarize(const SumOpts& o) {
@@ -225,6 +205,7 @@ int run_summarize(const SumOpts& o) {
   const bool json = globals().json;
   std::signal(SIGINT, on_sigint);
   const std::string model_file = model_name(*model);
+  const std::string root = common_root(o.paths);  // sidecars mirror the layout under it
   nlohmann::json results = nlohmann::json::array();
   int n_done = 0, n_skipped = 0, n_failed = 0;
   CostReport total;
@@ -239,6 +220,7 @@ int run_summarize(const SumOpts& o) {
   for (size_t i = 0; i < files.size() && !g_stop.load(); ++i) {
     const std::string& f = files[i];
     const std::string name = fs::path(f).filename().string();
+    const std::string md = o.out.empty() ? std::string() : sidecar_path(o.out, root, f);
     std::string eta;
     if (i > 0) eta = ", ETA " + ProgressBar::clock(since(t0) / static_cast<double>(i) * static_cast<double>(files.size() - i));
     const std::string label = "[" + std::to_string(i + 1) + "/" + std::to_string(files.size()) + eta + "] " + name;
@@ -263,13 +245,14 @@ int run_summarize(const SumOpts& o) {
       ++n_skipped;
       nlohmann::json r = {{"path", f}, {"status", "skipped"}, {"reason", "already summarised and unchanged"}, {"id", in->id}};
       if (!o.out.empty() && !o.dry_run) {
-        const fs::path md = fs::path(o.out) / (name + ".summary.md");
         std::error_code ec;
-        fs::remove(fs::path(o.out) / ("." + name + ".summary.md.tmp"), ec);  // left by a killed run
+        remove_stale_temps(md);  // left by a killed run
         if (!fs::exists(md, ec)) {  // killed between the commit and the sidecar: write it now
           auto srcs = nlohmann::json::parse(have->sources, nullptr, false);
-          if (auto st = write_sidecar(o.out, row, have->text, srcs.is_discarded() ? nlohmann::json::array() : srcs); st.ok())
-            r["summary_file"] = md.string();
+          if (auto st = write_sidecar(md, row, have->text, srcs.is_discarded() ? nlohmann::json::array() : srcs); st.ok())
+            r["summary_file"] = md;
+          else
+            spdlog::warn("{}", st.error().message);
         }
       }
       results.push_back(r);
@@ -316,11 +299,11 @@ int run_summarize(const SumOpts& o) {
     nlohmann::json r = {{"path", f}, {"status", "done"}, {"id", in->id}, {"summary", sum->text}, {"sections", sum->sections},
                         {"sources", sum->sources}, {"cost", cost_json(sum->cost)}, {"money", money_json(sum->cost, *prices)}};
     if (!o.out.empty()) {
-      if (auto st = write_sidecar(o.out, row, sum->text, sum->sources); !st.ok()) {
+      if (auto st = write_sidecar(md, row, sum->text, sum->sources); !st.ok()) {
         fail(st.error().message);
         continue;
       }
-      r["summary_file"] = (fs::path(o.out) / (name + ".summary.md")).string();
+      r["summary_file"] = md;
     }
     ++n_done;
     if (!any_cost) total = sum->cost, any_cost = true;
@@ -328,6 +311,7 @@ int run_summarize(const SumOpts& o) {
     results.push_back(r);
     if (!json) std::printf("%sdone     %s (%lld tokens%s)\n", clr, f.c_str(), static_cast<long long>(sum->cost.prompt_tokens),
                            sum->sections > 1 ? (", " + std::to_string(sum->sections) + " sections combined").c_str() : "");
+    std::fflush(stdout);  // one line per finished file, also into a pipe (tee, a log, a script waiting for it)
   }
   const bool interrupted = g_stop.load();
   if (json) {
@@ -377,7 +361,7 @@ void register_ask(CLI::App& app) {
   CLI::App* sum = app.add_subcommand("summarize", "Summarise files and folders (recursively); unchanged documents are skipped");
   sum->add_option("paths", s.paths, "Files and folders")->required();
   add_db_option(sum, s.db);
-  sum->add_option("-o,--out", s.out, "Also write <name>.summary.md files (with their sources) into this folder");
+  sum->add_option("-o,--out", s.out, "Also write <file>.summary.md files (with their sources) into this folder, laid out as the inputs are");
   sum->add_flag("--force", s.force, "Summarise again even when a summary of the unchanged document exists");
   sum->add_flag("--dry-run", s.dry_run, "Only list what would be summarised or skipped");
   add_password_option(sum, s.password);

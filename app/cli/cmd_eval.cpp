@@ -100,7 +100,7 @@ int run_fidelity(const FidelityOpts& o) {
   for (const std::string& path : o.texts) {
     auto text = read_text(path);
     if (!text.ok()) return report(text.error());
-    std::vector<TokenId> toks = model->tokenizer().encode(*text, true);
+    std::vector<TokenId> toks = model->tokenizer().encode(*text, true, false);  // file text is data
     if (static_cast<int>(toks.size()) < o.context)
       return report(make_error(ErrorCode::kInvalidArgument, path + " has " + std::to_string(toks.size()) +
                                                                 " tokens, fewer than --context " + std::to_string(o.context)));

@@ -5,7 +5,9 @@
 #include <iostream>
 
 #include "cli_common.h"
+#include "docdsa/app/doc_prompt.h"
 #include "docdsa/engine/generate.h"
+#include "docdsa/engine/utf8.h"
 
 namespace docdsa::cli {
 namespace {
@@ -50,19 +52,26 @@ void register_generate(CLI::App& app) {
       std::string text = o.prompt;
       if (text == "-") text.assign(std::istreambuf_iterator<char>(std::cin), {});
       if (text.empty()) return report(make_error(ErrorCode::kInvalidArgument, "the prompt is empty"));
+      // Special tokens ("<|im_start|>") count only in markup: the chat template's, or a --raw
+      // prompt the person wrote. The document (--file) is always plain text.
+      Spans markup = {{0, text.size()}};
       if (!o.file.empty()) {
         std::ifstream in(o.file, std::ios::binary);
         if (!in) return report(make_error(ErrorCode::kIo, o.file + ": cannot read"));
         std::string doc((std::istreambuf_iterator<char>(in)), {});
-        text = "Document:\n" + doc + "\n\n" + text;  // document first, question last
+        const std::string head = "Document:\n";
+        markup = {{0, head.size()}, {head.size() + doc.size(), head.size() + doc.size() + 2 + text.size()}};
+        text = head + doc + "\n\n" + text;  // document first, question last
       }
-      if (!o.raw) {
-        std::vector<ChatMessage> msgs;
-        if (!o.system.empty()) msgs.push_back({"system", o.system});
-        msgs.push_back({"user", text});
-        text = model->chat_template().apply(msgs);
+      std::vector<TokenId> ids;
+      if (o.raw) {
+        ids = encode_prompt(model->tokenizer(), text, markup, true);
+      } else {  // the user turn (document and prompt) is data inside the chat template
+        const SplitPrompt sp = build_prompt(*model, PromptTemplate{o.system, "{document}"}, text, {});
+        ids = encode_prompt(model->tokenizer(), sp.prefix, sp.prefix_markup, true);
+        const auto tail = encode_prompt(model->tokenizer(), sp.suffix, sp.suffix_markup, false);
+        ids.insert(ids.end(), tail.begin(), tail.end());
       }
-      const auto ids = model->tokenizer().encode(text, true, true);
       std::unique_ptr<Indexer> indexer;
       auto sp = session_params(*model, o.attn, o.n_ctx > 0 ? o.n_ctx : static_cast<int>(ids.size()) + o.max_tokens + 1, indexer);
       if (!sp.ok()) return report(sp.error());
@@ -86,7 +95,7 @@ void register_generate(CLI::App& app) {
       const double prefill_tps = r->prefill_ms > 0 ? 1000.0 * r->n_prompt / r->prefill_ms : 0.0;
       const double decode_tps = r->decode_ms > 0 && !r->ids.empty() ? 1000.0 * r->ids.size() / r->decode_ms : 0.0;
       if (json) {
-        print_json({{"text", r->text},
+        print_json({{"text", r->text.substr(0, utf8_complete_length(r->text))},  // no character cut by the token limit
                     {"ids", r->ids},
                     {"n_prompt_tokens", r->n_prompt},
                     {"n_generated_tokens", r->ids.size()},

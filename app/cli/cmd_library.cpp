@@ -10,6 +10,7 @@
 
 #include "cli_common.h"
 #include "docdsa/app/library_common.h"
+#include "docdsa/engine/utf8.h"
 #include "docdsa/ingest/document.h"
 #include "docdsa/storage/library.h"
 
@@ -171,7 +172,7 @@ void register_library(CLI::App& app) {
                 << d->n_chunks << " chunks, " << d->n_tokens << " tokens, sha256 " << d->content_hash.substr(0, 12) << "\n";
       if (!d->warnings.empty()) std::cout << "  warnings: " << d->warnings << "\n";
       for (const auto& c : *chunks) {
-        std::string preview = c.text.substr(0, 70);
+        std::string preview = utf8_prefix(c.text, 70);
         for (auto& ch : preview) if (ch == '\n') ch = ' ';
         std::printf("  [%3d] %-22s %4d tok  %s\n", c.idx, provenance(c).c_str(), c.n_tokens, preview.c_str());
       }

@@ -23,7 +23,7 @@ assert j["done"] == 3 and j["failed"] == 1 and j["skipped"] == 0, j
 bad = [f for f in j["files"] if f["status"] == "failed"]
 assert bad[0]["path"].endswith("broken.pdf") and "broken.pdf" in bad[0]["error"], bad
 PY
-for f in lighthouse.txt pysrt__capability_tester.srt notes.md; do
+for f in lighthouse.txt sub/pysrt__capability_tester.srt sub/notes.md; do  # the layout of in/, mirrored
   [ -s "$WORK/out/$f.summary.md" ] || fail "no sidecar for $f"
   grep -q '^## Sources' "$WORK/out/$f.summary.md" || fail "sidecar for $f has no sources"
 done
@@ -33,19 +33,22 @@ done
 set +e; run "$WORK/in" > "$WORK/r2.json"; rc=$?; set -e
 python3 -c "import json,sys; j=json.load(open(sys.argv[1])); assert j['skipped']==3 and j['done']==0, j" "$WORK/r2.json" || fail "rerun did not skip"
 
-# 3. A fresh library: a run in the background, killed with SIGKILL once one summary is
-#    committed.
+# 3. A fresh library: a run in the background, killed with SIGKILL on the event itself: its
+#    first "done" line, printed once that summary is committed and its sidecar written (no
+#    polling, no timing window: the other two documents take seconds each to summarise).
 DB="$WORK/lib2.sqlite"
 rm -rf "$WORK/out"; mkdir -p "$WORK/out"
-"$DOCDSA" summarize --json --model "$MODEL" --db "$DB" --out "$WORK/out" -n 48 "$WORK/in" > /dev/null 2>&1 &
+rm -f "$WORK/progress"; mkfifo "$WORK/progress"
+"$DOCDSA" summarize --model "$MODEL" --db "$DB" --out "$WORK/out" -n 48 "$WORK/in" > "$WORK/progress" 2>/dev/null &
 pid=$!  # docdsa itself, so SIGKILL reaches it
-for i in $(seq 1 900); do
-  n=$(sqlite3 "$DB" "SELECT COUNT(*) FROM summaries" 2>/dev/null || echo 0)
-  [ "$n" -ge 1 ] && break
-  sleep 0.2
-done
-kill -0 $pid 2>/dev/null || fail "the run finished before it could be killed"
-kill -9 $pid
+killed=0
+while IFS= read -r line; do
+  case "$line" in
+    done*) kill -0 $pid 2>/dev/null || fail "the run finished before it could be killed"
+           kill -9 $pid; killed=1; break ;;
+  esac
+done < "$WORK/progress"
+[ $killed -eq 1 ] || fail "the run ended without reporting a finished summary"
 wait $pid 2>/dev/null || true
 n=$(sqlite3 "$DB" "SELECT COUNT(*) FROM summaries")
 [ "$n" -ge 1 ] && [ "$n" -lt 3 ] || fail "expected a partial run, found $n summaries"
@@ -57,8 +60,8 @@ set +e; run "$WORK/in" > "$WORK/r3.json"; rc=$?; set -e
 python3 -c "import json,sys; j=json.load(open(sys.argv[1])); assert j['done']>=1 and j['skipped']>=1 and j['done']+j['skipped']==3 and j['failed']==1, j" "$WORK/r3.json" || fail "resume report"
 [ "$(sqlite3 "$DB" 'SELECT COUNT(*) FROM summaries')" = 3 ] || fail "duplicate or missing summary rows after resume"
 [ "$(sqlite3 "$DB" 'SELECT COUNT(DISTINCT doc_id) FROM summaries')" = 3 ] || fail "summaries not one per document"
-for f in lighthouse.txt pysrt__capability_tester.srt notes.md; do
+for f in lighthouse.txt sub/pysrt__capability_tester.srt sub/notes.md; do
   [ -s "$WORK/out/$f.summary.md" ] || fail "sidecar for $f missing after resume"
 done
-if ls -a "$WORK/out" | grep -q '\.tmp$'; then fail "a temporary sidecar was left behind"; fi
+if find "$WORK/out" -name '*.tmp' | grep -q .; then fail "a temporary sidecar was left behind"; fi
 echo "summarize resume: ok"

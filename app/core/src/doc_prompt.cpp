@@ -4,14 +4,17 @@
 #include <cstdint>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
+#include "docdsa/app/json_text.h"
 #include "docdsa/app/library_common.h"
 #include "docdsa/engine/model_locator.h"
+#include "docdsa/engine/utf8.h"
 
 namespace docdsa::app {
 namespace fs = std::filesystem;
@@ -24,30 +27,46 @@ std::string Range::label() const {
   return "the whole document";
 }
 
+namespace {
+// A whole non-negative number, nothing around it; -1 when malformed or past `max`.
+int64_t parse_count(std::string_view s, int64_t max) {
+  int64_t v = -1;
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  return ec == std::errc() && end == s.data() + s.size() && !s.empty() && v >= 0 && v <= max ? v : -1;
+}
+}  // namespace
+
 Result<Range> parse_pages(const std::string& s) {
-  Range r;
-  int a = 0, b = 0;
-  char dash = 0;
-  const int n = std::sscanf(s.c_str(), "%d%c%d", &a, &dash, &b);
-  if (n == 1)
-    b = a;
-  else if (n != 3 || dash != '-')
-    return make_error(ErrorCode::kInvalidArgument, "--pages wants N or A-B, got '" + s + "'");
+  constexpr int64_t kMaxPage = 1000000;
+  const size_t dash = s.find('-');
+  const int64_t a = parse_count(std::string_view(s).substr(0, dash), kMaxPage);
+  const int64_t b = dash == std::string::npos ? a : parse_count(std::string_view(s).substr(dash + 1), kMaxPage);
+  if (a < 0 || b < 0) return make_error(ErrorCode::kInvalidArgument, "--pages wants N or A-B (up to " + std::to_string(kMaxPage) + "), got '" + s + "'");
   if (a < 1 || b < a) return make_error(ErrorCode::kInvalidArgument, "--pages " + s + " is not a valid page range");
-  r.page_first = a;
-  r.page_last = b;
+  Range r;
+  r.page_first = static_cast<int>(a);
+  r.page_last = static_cast<int>(b);
   return r;
 }
 
 namespace {
-// "hh:mm:ss", "mm:ss" or seconds -> ms; -1 when malformed.
+// "hh:mm:ss", "mm:ss" or seconds (fractions allowed) -> ms; -1 when malformed. Up to 10^6 hours.
 int64_t parse_clock(const std::string& s) {
-  int h = 0, m = 0, sec = 0;
-  if (std::sscanf(s.c_str(), "%d:%d:%d", &h, &m, &sec) == 3) return ((h * 60LL + m) * 60 + sec) * 1000;
-  if (std::sscanf(s.c_str(), "%d:%d", &m, &sec) == 2) return (m * 60LL + sec) * 1000;
+  constexpr int64_t kMaxSeconds = 3600LL * 1000000;
+  const size_t c1 = s.find(':');
+  if (c1 != std::string::npos) {
+    const size_t c2 = s.find(':', c1 + 1);
+    const std::string_view v(s);
+    const int64_t h = c2 == std::string::npos ? 0 : parse_count(v.substr(0, c1), 1000000);
+    const int64_t m = parse_count(c2 == std::string::npos ? v.substr(0, c1) : v.substr(c1 + 1, c2 - c1 - 1), kMaxSeconds / 60);
+    const int64_t sec = parse_count(v.substr((c2 == std::string::npos ? c1 : c2) + 1), kMaxSeconds);
+    if (h < 0 || m < 0 || sec < 0) return -1;
+    const int64_t total = (h * 60 + m) * 60 + sec;
+    return total <= kMaxSeconds ? total * 1000 : -1;
+  }
   char* end = nullptr;
   const double v = std::strtod(s.c_str(), &end);
-  return end && *end == '\0' && v >= 0 ? static_cast<int64_t>(v * 1000) : -1;
+  return !s.empty() && end && *end == '\0' && v >= 0 && v <= static_cast<double>(kMaxSeconds) ? static_cast<int64_t>(v * 1000) : -1;
 }
 }  // namespace
 
@@ -91,6 +110,13 @@ Result<PromptTemplate> load_template(const std::string& name) {
   TRY(std::string path, locate_resource("prompts/" + name + ".txt"));
   std::ifstream f(path);
   if (!f) return make_error(ErrorCode::kIo, "cannot read prompt template " + path);
+  std::stringstream text;
+  text << f.rdbuf();
+  return parse_template(text.str(), path);
+}
+
+Result<PromptTemplate> parse_template(const std::string& text, const std::string& path) {
+  std::istringstream f(text);
   PromptTemplate t;
   std::string* cur = nullptr;
   for (std::string line; std::getline(f, line);) {
@@ -110,29 +136,110 @@ Result<PromptTemplate> load_template(const std::string& name) {
   return t;
 }
 
+namespace {
+// Placeholders become these markers in the template text (trusted) before the chat template is
+// applied; values go in afterwards, so no value is ever read as a placeholder or as markup.
+constexpr char kSlotOpen = '\x01', kSlotClose = '\x02';
+}  // namespace
+
 SplitPrompt build_prompt(const Model& model, const PromptTemplate& t, const std::string& document,
                          const std::map<std::string, std::string>& vars) {
-  static const std::string kQ = "\x01Q\x01", kD = "\x01"
-                                                  "D\x01";
-  std::string user = t.user;
-  const auto replace = [](std::string& s, const std::string& from, const std::string& to) {
-    for (size_t p = s.find(from); p != std::string::npos; p = s.find(from, p + to.size())) s.replace(p, from.size(), to);
+  std::vector<std::string> slots;  // placeholder name per marker
+  const auto slot = [&](const std::string& name) {
+    slots.push_back(name);
+    return kSlotOpen + std::to_string(slots.size() - 1) + kSlotClose;
   };
-  for (const auto& [k, v] : vars) replace(user, "{" + k + "}", k == "question" ? kQ : v);
-  replace(user, "{document}", kD);
-  if (user.find(kQ) == std::string::npos) user += kQ;  // no question slot: the prompt ends there
+  std::string user;
+  size_t doc_slot = std::string::npos, question_slot = std::string::npos;  // marker indexes
+  for (size_t p = 0; p < t.user.size();) {
+    const size_t open = t.user.find('{', p), close = open == std::string::npos ? open : t.user.find('}', open + 1);
+    if (close == std::string::npos) {
+      user.append(t.user, p);
+      break;
+    }
+    const std::string name = t.user.substr(open + 1, close - open - 1);
+    if (name != "document" && name != "question" && !vars.count(name)) {  // not a placeholder: text
+      user.append(t.user, p, open + 1 - p);
+      p = open + 1;
+      continue;
+    }
+    user.append(t.user, p, open - p);
+    if (name == "document" && doc_slot == std::string::npos) doc_slot = slots.size();
+    // The question splits the prompt only after the document (its caches are reused).
+    if (name == "question" && doc_slot != std::string::npos && question_slot == std::string::npos) question_slot = slots.size();
+    user += slot(name);
+    p = close + 1;
+  }
+  if (question_slot == std::string::npos) question_slot = slots.size(), user += slot("question");
   std::vector<ChatMessage> msgs;
   if (!t.system.empty()) msgs.push_back({"system", t.system});
   msgs.push_back({"user", user});
-  std::string full = model.chat_template().apply(msgs);
+  const std::string full = model.chat_template().apply(msgs);
+
   SplitPrompt sp;
-  const size_t qpos = full.find(kQ);
-  sp.prefix = full.substr(0, qpos);
-  sp.suffix = full.substr(qpos + kQ.size());
-  const size_t dpos = sp.prefix.find(kD);
-  sp.doc_offset = dpos;
-  sp.prefix.replace(dpos, kD.size(), document);
+  std::string* out = &sp.prefix;
+  Spans* markup = &sp.prefix_markup;
+  for (size_t p = 0; p < full.size();) {
+    // The next marker "\x01<index>\x02"; anything else (to the end) is markup.
+    size_t open = full.find(kSlotOpen, p), i = slots.size(), close = std::string::npos;
+    for (; open != std::string::npos; open = full.find(kSlotOpen, open + 1)) {
+      close = full.find(kSlotClose, open);
+      const std::string digits = close == std::string::npos ? "" : full.substr(open + 1, close - open - 1);
+      if (!digits.empty() && digits.size() < 6 && digits.find_first_not_of("0123456789") == std::string::npos &&
+          (i = std::stoul(digits)) < slots.size())
+        break;
+    }
+    if (open == std::string::npos) open = full.size();
+    if (open > p) {
+      markup->push_back({out->size(), out->size() + (open - p)});
+      out->append(full, p, open - p);
+    }
+    if (open >= full.size()) break;
+    p = close + 1;
+    if (i == question_slot) {
+      out = &sp.suffix, markup = &sp.suffix_markup;
+    } else if (i == doc_slot) {
+      sp.doc_offset = out->size();
+      *out += document;
+    } else if (slots[i] != "document") {  // a later {document} stays empty: the document is read once
+      const auto v = vars.find(slots[i]);
+      if (v != vars.end()) *out += v->second;
+    }
+  }
   return sp;
+}
+
+std::vector<TokenId> encode_prompt(const Tokenizer& tok, std::string_view text, const Spans& markup, bool add_bos) {
+  std::vector<TokenId> out;
+  if (add_bos)
+    for (TokenId id : tok.encode("", true, false))
+      if (id == tok.bos()) out.push_back(id);
+  // Special tokens are found in the markup alone; the text between them, data included, is
+  // tokenised whole as plain text, so a prompt without specials in its data tokenises exactly
+  // as before (the same fragments as one encode with parse_special).
+  size_t start = 0;
+  const auto plain = [&](size_t end) {
+    if (end > start) {
+      const auto ids = tok.encode(text.substr(start, end - start), false, false);
+      out.insert(out.end(), ids.begin(), ids.end());
+    }
+  };
+  for (const auto& [a, b] : markup) {
+    if (a >= b || b > text.size()) continue;
+    size_t cur = a;
+    for (TokenId id : tok.encode(text.substr(a, b - a), false, true)) {
+      const TokenType ty = tok.token_type(id);
+      if (ty != TokenType::kControl && ty != TokenType::kUnknown) continue;
+      const std::string& s = tok.token_text(id);
+      const size_t at = text.substr(0, b).find(s, cur);
+      if (s.empty() || at == std::string_view::npos) continue;
+      plain(at);
+      out.push_back(id);
+      start = cur = at + s.size();
+    }
+  }
+  plain(text.size());
+  return out;
 }
 
 std::vector<int> token_segments(const Tokenizer& tok, const std::vector<TokenId>& ids, const std::string& prefix,
@@ -257,9 +364,8 @@ nlohmann::json top_sources(const SourceCounter& sc, const std::vector<int>& tok_
     if (static_cast<int>(out.size()) >= limit || g.weight <= 0) break;
     const storage::SegmentRow& a = segs[static_cast<size_t>(doc.seg_index[static_cast<size_t>(g.first_seg)])];
     const storage::SegmentRow& b = segs[static_cast<size_t>(doc.seg_index[static_cast<size_t>(g.last_seg)])];
-    std::string snippet = doc.text.substr(
-        doc.seg_begin[static_cast<size_t>(g.first_seg)],
-        std::min<size_t>(160, doc.seg_end[static_cast<size_t>(g.first_seg)] - doc.seg_begin[static_cast<size_t>(g.first_seg)]));
+    const size_t sb = doc.seg_begin[static_cast<size_t>(g.first_seg)], se = doc.seg_end[static_cast<size_t>(g.first_seg)];
+    std::string snippet = utf8_prefix(std::string_view(doc.text).substr(sb, se - sb), 160);
     for (char& ch : snippet)
       if (ch == '\n') ch = ' ';
     nlohmann::json j = {{"weight", total > 0 ? g.weight / total : 0.0}, {"snippet", snippet}};
@@ -307,7 +413,7 @@ std::string heat_to_json(const std::vector<float>& heat) {
   nlohmann::json j = nlohmann::json::array();
   for (size_t i = 0; i < heat.size(); ++i)
     if (heat[i] > 0) j.push_back({i, std::round(heat[i] * 1e5f) / 1e5f});
-  return j.dump();
+  return dump_json(j);
 }
 
 std::vector<float> heat_from_json(const std::string& json, size_t n_segments) {
@@ -351,8 +457,14 @@ Result<Prices> load_prices(const std::string& path) {
   }
   std::ifstream f(p);
   if (!f) return make_error(ErrorCode::kIo, "cannot read the price table " + p);
+  std::stringstream text;
+  text << f.rdbuf();
+  return parse_prices(text.str(), p);
+}
+
+Result<Prices> parse_prices(const std::string& json, const std::string& p) {
   try {
-    const nlohmann::json j = nlohmann::json::parse(f);
+    const nlohmann::json j = nlohmann::json::parse(json);
     Prices pr;
     pr.currency = j.value("currency", "USD");
     pr.dense_label = j.at("dense").value("label", "dense");

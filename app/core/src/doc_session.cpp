@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "docdsa/app/json_text.h"
 #include "docdsa/app/library_common.h"
 #include "docdsa/engine/generate.h"
+#include "docdsa/engine/utf8.h"
 
 namespace docdsa::app {
 
@@ -15,6 +17,11 @@ int observe_k(size_t doc_tokens) {
 }
 
 namespace {
+// Generated text without a character left incomplete by the token limit.
+std::string complete_text(const std::string& s) {
+  return s.substr(0, utf8_complete_length(s));
+}
+
 bool cancelled(const std::atomic<bool>* c) {
   return c && c->load();
 }
@@ -44,15 +51,15 @@ void compare_with_dense(Answer& a, const Answer& dense) {
 }
 
 Result<int64_t> store_answer(storage::Library& lib, const Model& model, int64_t doc_id, const Answer& a, AttentionMode mode) {
-  const storage::RunRecord run{"ask", attention_mode_name(mode), model_name(model), cost_json(a.cost).dump(),
+  const storage::RunRecord run{"ask", attention_mode_name(mode), model_name(model), dump_json(cost_json(a.cost)),
                                heat_to_json(a.heat)};
-  return lib.save_answer(doc_id, a.question, a.text, a.sources.dump(), run);
+  return lib.save_answer(doc_id, a.question, a.text, dump_json(a.sources), run);
 }
 
 Result<int64_t> store_summary(storage::Library& lib, const Model& model, const storage::DocumentRow& row, const Summary& s,
                               const std::string& attention) {
-  const storage::RunRecord run{"summarize", attention, model_name(model), cost_json(s.cost).dump(), heat_to_json(s.heat)};
-  return lib.save_summary(row.id, row.content_hash, s.text, s.sources.dump(), run);
+  const storage::RunRecord run{"summarize", attention, model_name(model), dump_json(cost_json(s.cost)), heat_to_json(s.heat)};
+  return lib.save_summary(row.id, row.content_hash, s.text, dump_json(s.sources), run);
 }
 
 Result<std::unique_ptr<DocSession>> DocSession::open(const Model& model, const storage::DocumentRow& row,
@@ -67,7 +74,7 @@ Result<std::unique_ptr<DocSession>> DocSession::open(const Model& model, const s
   if (d->doc_.text.empty()) return make_error(ErrorCode::kInvalidArgument, row.path + ": no text in " + opts.range.label());
   TRY(PromptTemplate t, load_template("ask"));
   d->split_ = build_prompt(model, t, d->doc_.text, {{"question", ""}, {"title", row.title}});
-  d->prefix_ids_ = model.tokenizer().encode(d->split_.prefix, true, true);
+  d->prefix_ids_ = encode_prompt(model.tokenizer(), d->split_.prefix, d->split_.prefix_markup, true);
   d->tok_seg_ = token_segments(model.tokenizer(), d->prefix_ids_, d->split_.prefix, d->split_.doc_offset, d->doc_, &d->tok_char_);
   const int n_ctx = static_cast<int>(d->prefix_ids_.size()) + kQuestionBudget + opts.max_answer + 8;
   if (n_ctx > opts.ctx_limit)
@@ -93,7 +100,10 @@ Result<std::unique_ptr<DocSession>> DocSession::open(const Model& model, const s
 Result<Answer> DocSession::ask(const std::string& question, const TextFn& on_text) {
   Answer a;
   a.question = question;
-  const std::vector<TokenId> q_ids = model_.tokenizer().encode(question + split_.suffix, false, true);
+  // The question is data: special tokens only in the template's markup after it.
+  Spans markup = split_.suffix_markup;
+  for (auto& [b, e] : markup) b += question.size(), e += question.size();
+  const std::vector<TokenId> q_ids = encode_prompt(model_.tokenizer(), question + split_.suffix, markup, false);
   if (static_cast<int>(q_ids.size()) > kQuestionBudget)
     return make_error(ErrorCode::kInvalidArgument, "the question is too long (" + std::to_string(q_ids.size()) +
                                                        " tokens; at most " + std::to_string(kQuestionBudget) + ")");
@@ -103,9 +113,19 @@ Result<Answer> DocSession::ask(const std::string& question, const TextFn& on_tex
   // Count the selections of the last prompt token (it predicts the first answer token) on.
   counter_.first_counted_pos = static_cast<int64_t>(prefix_ids_.size() + q_ids.size()) - 1;
   GenerateParams gp = answer_params(opts_.max_answer, cancel_);
-  if (on_text) gp.on_token = [&](TokenId, std::string_view piece) { return on_text(piece); };
+  // Pieces reach on_text as whole characters: a token may end inside one (held back here
+  // until the next token completes it).
+  std::string held;
+  if (on_text)
+    gp.on_token = [&](TokenId, std::string_view piece) {
+      held += piece;
+      const size_t n = utf8_complete_length(held);
+      const bool go = n == 0 || on_text(std::string_view(held).substr(0, n));
+      held.erase(0, n);
+      return go;
+    };
   TRY(GenerateResult r, generate(*session_, q_ids, gp));
-  a.text = r.text;
+  a.text = complete_text(r.text);
   a.stop_reason = r.stop_reason;
   a.cost = session_->cost();
   a.prompt_tokens = static_cast<int>(prefix_ids_.size() + q_ids.size());
@@ -142,11 +162,11 @@ Result<Summary> summarize_part(const Model& model, const storage::DocumentRow& r
   const SplitPrompt sp =
       build_prompt(model, t, doc.text, {{"title", row.title.empty() ? fs::path(row.path).filename().string() : row.title}});
   // The prefix (system + document) is tokenised once: for the prompt and for the source map.
-  std::vector<TokenId> ids = model.tokenizer().encode(sp.prefix, true, true);
+  std::vector<TokenId> ids = encode_prompt(model.tokenizer(), sp.prefix, sp.prefix_markup, true);
   std::vector<int64_t> tok_char;
   std::vector<int> tok_seg;
   if (override_text.empty()) tok_seg = token_segments(model.tokenizer(), ids, sp.prefix, sp.doc_offset, doc, &tok_char);
-  const auto tail = model.tokenizer().encode(sp.suffix, false, true);
+  const auto tail = encode_prompt(model.tokenizer(), sp.suffix, sp.suffix_markup, false);
   ids.insert(ids.end(), tail.begin(), tail.end());
   std::unique_ptr<Indexer> indexer;
   TRY(SessionParams p, make_session_params(model, o.attn, o.threads, static_cast<int>(ids.size()) + o.max_tokens + 8, indexer,
@@ -162,7 +182,7 @@ Result<Summary> summarize_part(const Model& model, const storage::DocumentRow& r
   TRY(GenerateResult r, generate(*s, ids, gp));
   if (r.stop_reason == "cancelled") return make_error(ErrorCode::kCancelled, "cancelled");
   Summary out;
-  out.text = r.text;
+  out.text = complete_text(r.text);
   out.cost = s->cost();
   if (override_text.empty()) {
     out.sources = top_sources(counter, tok_seg, doc, row, segs, 5, &tok_char);

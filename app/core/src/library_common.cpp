@@ -40,10 +40,12 @@ bool supported(const std::string& path) {
   return exts.count(e) != 0;
 }
 
-// Expands files and folders (recursively) into the supported files, in a stable order;
-// unreadable folders are reported, not fatal.
-std::vector<std::string> expand(const std::vector<std::string>& inputs,
-                                std::vector<std::pair<std::string, std::string>>* errors) {
+// Expands files and folders (recursively) into the supported files, in a stable order.
+// Folders are walked one at a time (not with recursive_directory_iterator, which ends the
+// whole walk at the first error): one that cannot be read, or is removed mid-walk, is
+// reported and the rest goes on. Links to folders are not followed (no cycles).
+std::vector<std::string> expand(const std::vector<std::string>& inputs, std::vector<std::pair<std::string, std::string>>* errors,
+                                const std::function<void(const std::string& folder)>& on_folder) {
   std::vector<std::string> files;
   for (const auto& in : inputs) {
     std::error_code ec;
@@ -52,34 +54,45 @@ std::vector<std::string> expand(const std::vector<std::string>& inputs,
       errors->push_back({in, "no such file or folder"});
       continue;
     }
-    if (fs::is_directory(st)) {
-      std::vector<std::string> found;
-      fs::recursive_directory_iterator it(in, fs::directory_options::skip_permission_denied, ec), end;
+    if (!fs::is_directory(st)) {
+      files.push_back(in);
+      continue;
+    }
+    std::vector<std::string> found;
+    std::vector<fs::path> todo{fs::path(in)};
+    while (!todo.empty()) {
+      const fs::path dir = todo.back();
+      todo.pop_back();
+      if (on_folder) on_folder(dir.string());
+      fs::directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec), end;
       if (ec) {
-        errors->push_back({in, "cannot read folder: " + ec.message()});
+        errors->push_back({dir.string(), "cannot read folder: " + ec.message()});
+        ec.clear();
         continue;
       }
       for (; it != end; it.increment(ec)) {
-        if (ec) {
-          errors->push_back({it->path().string(), "cannot read: " + ec.message()});
-          ec.clear();
-          continue;
-        }
-        if (it->is_regular_file(ec) && supported(it->path().string())) found.push_back(it->path().string());
+        const fs::directory_entry& e = *it;
+        std::error_code ec2;
+        if (e.is_symlink(ec2) ? false : e.is_directory(ec2))
+          todo.push_back(e.path());
+        else if (e.is_regular_file(ec2) && supported(e.path().string()))
+          found.push_back(e.path().string());
       }
-      std::sort(found.begin(), found.end());
-      files.insert(files.end(), found.begin(), found.end());
-    } else {
-      files.push_back(in);
+      if (ec) {  // the iterator is at its end now: report the folder, keep what was found
+        errors->push_back({dir.string(), "cannot read folder: " + ec.message()});
+        ec.clear();
+      }
     }
+    std::sort(found.begin(), found.end());
+    files.insert(files.end(), found.begin(), found.end());
   }
   return files;
 }
 
 Result<IngestResult> ingest_one(storage::Library& lib, const Tokenizer& tok, const std::string& f, const std::string& password,
-                                int max_tokens) {
+                                int max_tokens, const std::function<bool(int done, int total)>& on_page) {
   auto count = [&](const std::string& s) { return static_cast<int>(tok.encode(s, false, false).size()); };
-  TRY(ingest::Document doc, ingest::load_document(f, password));
+  TRY(ingest::Document doc, ingest::load_document(f, password, on_page));
   const auto chunks = ingest::chunk_document(doc, max_tokens, count);
   IngestResult r;
   storage::DocumentRow& row = r.row;

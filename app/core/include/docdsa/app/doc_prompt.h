@@ -6,6 +6,8 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -41,15 +43,29 @@ struct PromptTemplate {
   std::string system, user;
 };
 Result<PromptTemplate> load_template(const std::string& name);  // resources/prompts/<name>.txt
+// The same from text already read; `path` names it in errors.
+Result<PromptTemplate> parse_template(const std::string& text, const std::string& path);
+
+// Byte ranges [first, second) of a prompt string.
+using Spans = std::vector<std::pair<size_t, size_t>>;
 
 // The prompt split where the question goes: prefix (system + document) and suffix (after the
 // question, up to the assistant's turn). Follow-up questions reuse the prefix's caches.
 struct SplitPrompt {
   std::string prefix, suffix;
   size_t doc_offset = 0;  // where the document text starts inside prefix
+  // The template's own text and chat markup in prefix / suffix. Everything else (the
+  // document, the title, file names, the question) is data: see encode_prompt.
+  Spans prefix_markup, suffix_markup;
 };
+// The template is split at its {placeholders} before any value is put in, so a value holding
+// "{document}", "{question}" or chat markup stays text. {question} marks the split (after
+// {document}; at the end of the user message when absent); other {name}s come from `vars`.
 SplitPrompt build_prompt(const Model& model, const PromptTemplate& t, const std::string& document,
                          const std::map<std::string, std::string>& vars);
+// Tokenises a prompt with special tokens ("<|im_start|>") recognised only inside `markup`:
+// the rest is plain text, whatever it contains. `add_bos`: the BOS the model file asks for.
+std::vector<TokenId> encode_prompt(const Tokenizer& tok, std::string_view text, const Spans& markup, bool add_bos);
 
 // For each token of `ids` (the tokenised prefix), the rendered segment it falls in, or -1.
 // `tok_char` (may be null) receives each token's offset in doc.text, or -1 outside it.
@@ -91,6 +107,8 @@ struct Prices {
 };
 // --prices FILE, else $XDG_CONFIG_HOME/docdsa/prices.json, else resources/prices.json.
 Result<Prices> load_prices(const std::string& path);
+// The same from JSON text already read; `path` names it in errors.
+Result<Prices> parse_prices(const std::string& json, const std::string& path);
 nlohmann::json money_json(const CostReport& c, const Prices& p);
 // The cost table printed after an answer or a summary.
 std::string cost_table(CostReport c, const Prices& p);

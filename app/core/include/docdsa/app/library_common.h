@@ -2,6 +2,7 @@
 // ingesting one file, and provenance labels.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -19,8 +20,11 @@ std::string format_ms(int64_t ms);                   // hh:mm:ss, "" when negati
 std::string provenance(const storage::ChunkRow& c);  // "p. 3", "pp. 3-4", "00:01:02-00:01:30 Alice"
 bool supported(const std::string& path);             // .pdf .srt .vtt .txt .md
 // Files and folders (recursively) -> the supported files in a stable order; problems with
-// inputs (missing, unreadable folders) go to `errors` as (path, reason).
-std::vector<std::string> expand(const std::vector<std::string>& inputs, std::vector<std::pair<std::string, std::string>>* errors);
+// inputs (missing, unreadable folders, a folder removed during the walk) go to `errors` as
+// (path, reason) and the walk goes on. `on_folder` (may be empty) is called with each folder
+// before it is read (a progress hook, and where tests change the tree mid-walk).
+std::vector<std::string> expand(const std::vector<std::string>& inputs, std::vector<std::pair<std::string, std::string>>* errors,
+                                const std::function<void(const std::string& folder)>& on_folder = {});
 
 struct IngestResult {
   int64_t id = 0;
@@ -32,7 +36,9 @@ struct IngestResult {
   int rolling_repeats_removed = 0;
 };
 // Extracts, chunks and stores one file (one transaction); the error names the file.
+// `on_page`: see ingest::load_document (returning false stops it, with kCancelled).
 Result<IngestResult> ingest_one(storage::Library& lib, const Tokenizer& tok, const std::string& path,
-                                const std::string& password = "", int max_chunk_tokens = 512);
+                                const std::string& password = "", int max_chunk_tokens = 512,
+                                const std::function<bool(int done, int total)>& on_page = {});
 
 }  // namespace docdsa::app
