@@ -118,15 +118,19 @@ Result<app::DocSession*> EngineWorker::session_for(const storage::DocumentRow& r
   return slot.session.get();
 }
 
-void EngineWorker::fail(const QString& message) {
+void EngineWorker::fail(const QString& message, bool stopped) {
   emit busy(false);
-  emit failed(message);
+  emit failed(message, stopped);
 }
 
-std::optional<storage::DocumentRow> EngineWorker::begin(qint64 doc_id) {
-  cancel_.store(shutdown_.load());
+std::optional<storage::DocumentRow> EngineWorker::begin(qint64 doc_id, quint64 job) {
   if (shutdown_.load()) return std::nullopt;
+  cancel_.store(false);
   emit busy(true);
+  if (job != 0 && job <= stopped_through_.load()) {
+    fail(tr("Stopped before it started."), true);
+    return std::nullopt;
+  }
   QString err;
   if (!model_) {
     err = tr("No model is loaded. Choose a GGUF file in Settings, or run scripts/fetch_model.sh.");
@@ -139,8 +143,8 @@ std::optional<storage::DocumentRow> EngineWorker::begin(qint64 doc_id) {
   return std::nullopt;
 }
 
-void EngineWorker::ask(qint64 doc_id, const QString& question, bool compare, const QString& part) {
-  auto row = begin(doc_id);
+void EngineWorker::ask(qint64 doc_id, const QString& question, bool compare, const QString& part, quint64 job) {
+  auto row = begin(doc_id, job);
   if (!row) return;
   app::Range range;
   if (!part.trimmed().isEmpty()) {
@@ -151,8 +155,8 @@ void EngineWorker::ask(qint64 doc_id, const QString& question, bool compare, con
   }
   auto s = session_for(*row, settings_.attention == QLatin1String("dense"), range);
   if (!s.ok()) {
-    return fail(s.error().code == ErrorCode::kCancelled ? tr("Stopped while reading the document.")
-                                                        : QString::fromStdString(s.error().message));
+    const bool stopped = s.error().code == ErrorCode::kCancelled;
+    return fail(stopped ? tr("Stopped while reading the document.") : QString::fromStdString(s.error().message), stopped);
   }
   app::DocSession* ds = *s;
   AnswerView v;
@@ -198,8 +202,8 @@ void EngineWorker::ask(qint64 doc_id, const QString& question, bool compare, con
   emit finished(v);
 }
 
-void EngineWorker::summarize(qint64 doc_id) {
-  auto row = begin(doc_id);
+void EngineWorker::summarize(qint64 doc_id, quint64 job) {
+  auto row = begin(doc_id, job);
   if (!row) return;
   auto segs = lib_->segments(doc_id);
   if (!segs.ok()) return fail(QString::fromStdString(segs.error().message));
@@ -214,7 +218,8 @@ void EngineWorker::summarize(qint64 doc_id) {
       },
       &cancel_);
   if (!sum.ok())
-    return fail(sum.error().code == ErrorCode::kCancelled ? tr("Summary stopped.") : QString::fromStdString(sum.error().message));
+    return fail(sum.error().code == ErrorCode::kCancelled ? tr("Summary stopped.") : QString::fromStdString(sum.error().message),
+                sum.error().code == ErrorCode::kCancelled);
   AnswerView v;
   v.doc_id = doc_id;
   v.summary = true;

@@ -2,7 +2,7 @@
 // library connection it writes answers with, and the open document sessions (the prefilled
 // caches that make follow-up questions cheap). A long-lived thread rather than a QtConcurrent
 // task per question, because those caches must outlive each question. Every call is queued
-// onto the worker's thread; cancel() is the one thing called from the UI thread directly.
+// onto the worker's thread; issue(), cancel() and shutdown() are called from the UI thread.
 #pragma once
 
 #include <QObject>
@@ -45,16 +45,25 @@ class EngineWorker : public QObject {
  public:
   EngineWorker();
   ~EngineWorker() override;
-  // Thread-safe: stops the current read or answer at the next batch or token.
-  void cancel() { cancel_.store(true); }
+  // Thread-safe: numbers a piece of work before its call is queued, so that a Stop pressed
+  // while it waits in the queue still applies to it.
+  quint64 issue() { return ++issued_; }
+  // Thread-safe: stops the current read or answer at the next batch or token, and every piece
+  // of work issued so far that has not started yet (it ends as stopped, without running).
+  void cancel() {
+    // This order, and begin()'s (clear the flag, then compare), cannot lose a Stop.
+    stopped_through_.store(issued_.load());
+    cancel_.store(true);
+  }
   // Thread-safe: cancels, and refuses any work still queued (the window is closing).
-  void shutdown() { shutdown_.store(true), cancel_.store(true); }
+  void shutdown() { shutdown_.store(true), cancel(); }
 
  public slots:
   void configure(const docdsa::gui::GuiSettings& s);  // reloads the model when its path changed
   // part: empty for the whole document, else pages ("3-7") or a time range ("00:10:00-00:20:00").
-  void ask(qint64 doc_id, const QString& question, bool compare, const QString& part = {});
-  void summarize(qint64 doc_id);
+  // job: the number issue() gave it (0: not issued, only a Stop after it starts applies).
+  void ask(qint64 doc_id, const QString& question, bool compare, const QString& part = {}, quint64 job = 0);
+  void summarize(qint64 doc_id, quint64 job = 0);
   void forget(qint64 doc_id);  // the document was removed or changed: drop its caches
 
  signals:
@@ -62,16 +71,18 @@ class EngineWorker : public QObject {
   void busy(bool on);
   void progress(const QString& what, qint64 done, qint64 total);
   void text(const QString& piece);
-  // The work ended: busy(false) comes first, then exactly one of these.
+  // The work ended: busy(false) comes first, then exactly one of these. `stopped`: it ended
+  // because of a Stop (before it started, or while reading); nothing was stored.
   void finished(const docdsa::gui::AnswerView& answer);
-  void failed(const QString& message);
+  void failed(const QString& message, bool stopped);
   void warning(const QString& message);  // something went wrong that did not end the work
 
  private:
   bool ensure_library(QString* error);
-  // Starts a piece of work (busy on) and returns the document; on a problem, fails it.
-  std::optional<storage::DocumentRow> begin(qint64 doc_id);
-  void fail(const QString& message);  // busy off, then failed
+  // Starts a piece of work (busy on) and returns the document; on a problem, or when it was
+  // stopped before it started, fails it.
+  std::optional<storage::DocumentRow> begin(qint64 doc_id, quint64 job);
+  void fail(const QString& message, bool stopped = false);  // busy off, then failed
   Result<app::DocSession*> session_for(const storage::DocumentRow& row, bool dense, const app::Range& range);
   GuiSettings settings_;
   ModelPtr model_;
@@ -89,6 +100,8 @@ class EngineWorker : public QObject {
   void drop_sessions();
   std::atomic<bool> cancel_{false};
   std::atomic<bool> shutdown_{false};
+  std::atomic<quint64> issued_{0};           // the last job number handed out
+  std::atomic<quint64> stopped_through_{0};  // jobs up to this number were stopped
 };
 
 // Splits a byte stream into whole UTF-8 characters (a token may end inside one).

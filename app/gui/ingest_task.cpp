@@ -40,10 +40,18 @@ QFuture<IngestEvent> start_ingest(const QStringList& inputs, const QString& libr
       if (promise.isCanceled()) return;
       const QString path = QString::fromStdString(f);
       promise.addResult(IngestEvent{IngestEvent::kStarted, path, {}, 0});
-      auto r = app::ingest_one(**lib, model->tokenizer(), f, passwords.value(path).toStdString());
+      // Polled per PDF page, so that a cancel (or closing the window) waits for one page only.
+      const auto on_page = [&](int page, int pages) {
+        if (page > 0) promise.addResult(IngestEvent{IngestEvent::kPage, path, {}, 0, page, pages});
+        return !promise.isCanceled();
+      };
+      auto r = app::ingest_one(**lib, model->tokenizer(), f, passwords.value(path).toStdString(), 512, on_page);
       if (r.ok()) {
         promise.addResult(IngestEvent{
             r->outcome == storage::StoreOutcome::kUnchanged ? IngestEvent::kUnchanged : IngestEvent::kDone, path, {}, r->id});
+      } else if (r.error().code == ErrorCode::kCancelled) {
+        promise.addResult(IngestEvent{IngestEvent::kCancelled, path, QString::fromStdString(r.error().message), 0});
+        return;
       } else {
         const std::string& m = r.error().message;
         const bool pw = m.find("needs a password") != std::string::npos;

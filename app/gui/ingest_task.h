@@ -1,6 +1,8 @@
-// Ingesting files off the UI thread: a QtConcurrent task that reports one event per file
-// through its QPromise (progress, results, cancel between files), with its own library
+// Ingesting files off the UI thread: a QtConcurrent task that reports its events through its
+// QPromise (a file started, each PDF page read, the file's outcome), with its own library
 // connection (SQLite handles are not shared across threads here; WAL lets both write).
+// Cancelling the future stops within a page: the file being read is dropped whole (each
+// file is stored in one transaction), the files already stored stay.
 #pragma once
 
 #include <QFuture>
@@ -13,10 +15,12 @@
 namespace docdsa::gui {
 
 struct IngestEvent {
-  enum Kind { kStarted, kDone, kUnchanged, kFailed, kNeedsPassword } kind = kStarted;
+  // kCancelled: the file was being read when the task was cancelled; it was not stored.
+  enum Kind { kStarted, kPage, kDone, kUnchanged, kFailed, kNeedsPassword, kCancelled } kind = kStarted;
   QString path;
   QString message;  // kFailed / kNeedsPassword: what went wrong, naming the file
   qint64 doc_id = 0;
+  int page = 0, pages = 0;  // kPage: pages read so far, of how many
 };
 
 // Files and folders (folders recursively; unsupported files skipped) into the library at

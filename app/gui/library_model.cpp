@@ -51,7 +51,7 @@ QVariant LibraryModel::data(const QModelIndex& index, int role) const {
       case State::kQueued:
         return tr("queued");
       case State::kIngesting:
-        return tr("reading…");
+        return r.message.isEmpty() ? tr("reading…") : tr("reading… %1").arg(r.message);
       case State::kFailed: {
         // The row names the file already: show the reason.
         QString why = r.message;

@@ -4,6 +4,7 @@
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QDir>
+#include <QEventLoop>
 #include <QIcon>
 #include <QLineEdit>
 #include <QListWidget>
@@ -12,6 +13,7 @@
 
 #include "docdsa/engine/model_locator.h"
 #include "main_window.h"
+#include "reader.h"
 #include "settings.h"
 
 using docdsa::gui::MainWindow;
@@ -25,6 +27,16 @@ QIcon app_icon() {
 
 void snap(MainWindow& w, const QString& dir, const QString& name) {
   QDir().mkpath(dir);
+  // The reader renders pages off the UI thread: wait for the page on screen (or 10 s).
+  if (w.reader()->rendering()) {
+    QEventLoop loop;
+    QObject::connect(w.reader(), &docdsa::gui::Reader::page_shown, &loop, &QEventLoop::quit);
+    QObject::connect(w.reader(), &docdsa::gui::Reader::document_opened, &loop, [&loop, &w] {
+      if (!w.reader()->rendering()) loop.quit();
+    });
+    QTimer::singleShot(10000, &loop, &QEventLoop::quit);
+    loop.exec();
+  }
   QApplication::processEvents();
   w.grab().save(QDir(dir).filePath(name));
 }
@@ -57,7 +69,10 @@ int main(int argc, char** argv) {
                             QStringLiteral("text"));
   QCommandLineOption shots(QStringLiteral("screenshots"),
                            QStringLiteral("Save library.png, answer.png and cost.png here, then quit."), QStringLiteral("dir"));
-  p.addOptions({library, model, ask, part, prefix, shots});
+  QCommandLineOption quit_after_start(QStringLiteral("quit-after-start"),
+                                      QStringLiteral("Quit once the window is shown and the model is loaded or reported "
+                                                     "missing (a start-up check: exit status 0)."));
+  p.addOptions({library, model, ask, part, prefix, shots, quit_after_start});
   p.addPositionalArgument(QStringLiteral("files"), QStringLiteral("PDFs, transcripts, text files or folders to add."),
                           QStringLiteral("[files...]"));
   p.process(app);
@@ -68,6 +83,12 @@ int main(int argc, char** argv) {
   MainWindow w(s);
   // Unattended screenshots never stop for a password dialog.
   if (p.isSet(shots)) w.set_password_provider([](const QString&) { return std::optional<QString>(); });
+  if (p.isSet(quit_after_start)) {
+    // Exits 0 once the engine thread has answered (model_ready) while the window is shown.
+    QObject::connect(
+        &w, &MainWindow::model_ready, &app, [&w](bool) { QApplication::exit(w.isVisible() ? 0 : 1); },
+        Qt::SingleShotConnection);
+  }
   w.show();
 
   const QStringList files = p.positionalArguments();

@@ -27,7 +27,9 @@
 #include <QTableView>
 #include <QTextBrowser>
 #include <QVBoxLayout>
+#include <QtConcurrent/QtConcurrentRun>
 
+#include "async.h"
 #include "cost_panel.h"
 #include "docdsa/app/library_common.h"
 #include "heat_strip.h"
@@ -52,10 +54,18 @@ void accumulate(std::optional<CostReport>& total, const CostReport& c) {
 }
 }  // namespace
 
+// The history pool's own connection (SQLite handles stay on the thread that uses them).
+struct HistoryDb {
+  std::string path;
+  std::unique_ptr<storage::Library> lib;
+};
+
 MainWindow::MainWindow(const GuiSettings& settings, QWidget* parent) : QMainWindow(parent) {
   qRegisterMetaType<AnswerView>();
   qRegisterMetaType<ModelPtr>();
   qRegisterMetaType<GuiSettings>();
+  history_pool_.setMaxThreadCount(1);  // one connection, used by one thread at a time
+  history_db_ = std::make_shared<HistoryDb>();
   setWindowTitle(tr("DocDSA"));
   setAcceptDrops(true);
   resize(1500, 900);
@@ -107,6 +117,8 @@ MainWindow::~MainWindow() {
   worker_->shutdown();
   ingest_.cancel();
   ingest_.waitForFinished();
+  history_pool_.clear();
+  history_pool_.waitForDone();
   engine_thread_.quit();
   engine_thread_.wait();
 }
@@ -425,7 +437,7 @@ void MainWindow::add_paths(const QStringList& paths) {
 
 void MainWindow::cancel_ingest() {
   ingest_queue_.clear();
-  ingest_.cancel();  // stops between files; the file being stored is committed whole or not at all
+  ingest_.cancel();  // stops within a page; the file being read is stored whole or not at all
 }
 
 void MainWindow::on_ingest_event(int index) {
@@ -433,6 +445,11 @@ void MainWindow::on_ingest_event(int index) {
   switch (e.kind) {
     case IngestEvent::kStarted:
       model_table_->set_state(e.path, LibraryModel::State::kIngesting);
+      break;
+    case IngestEvent::kPage:
+      model_table_->set_state(e.path, LibraryModel::State::kIngesting, tr("page %1 of %2").arg(e.page).arg(e.pages));
+      break;
+    case IngestEvent::kCancelled:  // dropped with the other pending rows when the batch ends
       break;
     case IngestEvent::kDone:
     case IngestEvent::kUnchanged:
@@ -587,27 +604,44 @@ bool MainWindow::select_document(qint64 id) {
   answer_->clear();
   sources_->clear();
   last_answer_.reset();
-  refresh_history();
-  if (!records_.empty())
-    history_->setCurrentRow(static_cast<int>(records_.size()) - 1);
-  else
-    update_costs(nullptr);
+  records_.clear();
+  history_->clear();
+  update_costs(nullptr);
+  refresh_history([this](bool current) {
+    if (current && !records_.empty()) history_->setCurrentRow(static_cast<int>(records_.size()) - 1);
+  });
   update_actions();
   return true;
 }
 
-void MainWindow::refresh_history() {
-  records_.clear();
-  history_->clear();
-  if (!lib_ || !current_doc_) return;
-  auto row = lib_->find(std::to_string(current_doc_));
-  if (!row.ok()) return;
-  auto h = lib_->history(current_doc_);
+namespace {
+
+struct HistoryLoad {
+  qint64 doc_id = 0;
+  std::vector<AnswerView> records;
+  QStringList items;  // the history list's lines, one per record
+};
+
+// A document's stored answers, then its summary by `model` (if any), off the UI thread: the
+// attention maps and cost reports are parsed here too.
+HistoryLoad load_history(const std::shared_ptr<HistoryDb>& db, const std::string& path, qint64 doc_id, const std::string& model) {
+  HistoryLoad out;
+  out.doc_id = doc_id;
+  if (!db->lib || db->path != path) {
+    db->lib.reset();
+    auto lib = app::open_library_at(path);
+    if (!lib.ok()) return out;
+    db->lib = std::move(*lib);
+    db->path = path;
+  }
+  auto row = db->lib->find(std::to_string(doc_id));
+  if (!row.ok()) return out;
+  auto h = db->lib->history(doc_id);
   const size_t n_segs = static_cast<size_t>(row->n_segments);
   const auto record = [&](const QString& question, const std::string& text, const std::string& sources, const std::string& cost,
                           const std::string& attention_map, const std::string& attention, bool summary, const std::string& when) {
     AnswerView v;
-    v.doc_id = current_doc_;
+    v.doc_id = doc_id;
     v.summary = summary;
     v.question = question;
     v.text = q(text);
@@ -617,21 +651,46 @@ void MainWindow::refresh_history() {
     v.heat = app::heat_from_json(attention_map, n_segs);
     v.cost = app::cost_from_json(nlohmann::json::parse(cost, nullptr, false));  // malformed: an empty report
     v.saved = true;
-    records_.push_back(v);
-    auto* it = new QListWidgetItem(
-        QStringLiteral("%1  ·  %2\n%3")
-            .arg(q(when.substr(0, 16)).replace(QLatin1Char('T'), QLatin1Char(' ')), question, v.text.left(160).simplified()));
-    history_->addItem(it);
+    out.items << QStringLiteral("%1  ·  %2\n%3")
+                     .arg(q(when.substr(0, 16)).replace(QLatin1Char('T'), QLatin1Char(' ')), question,
+                          v.text.left(160).simplified());
+    out.records.push_back(std::move(v));
   };
   if (h.ok())
     for (const auto& a : *h)
       record(q(a.question), a.answer, a.sources, a.cost_report, a.attention_map, a.attention, false, a.asked_at);
-  if (model_) {
-    auto s = lib_->find_summary(current_doc_, row->content_hash, app::model_name(*model_));
+  if (!model.empty()) {
+    auto s = db->lib->find_summary(doc_id, row->content_hash, model);
     if (s.ok() && s->id > 0)
-      record(tr("Summary"), s->text, s->sources, s->cost_report, s->attention_map, s->attention, true, s->created_at);
+      record(QObject::tr("Summary"), s->text, s->sources, s->cost_report, s->attention_map, s->attention, true, s->created_at);
   }
-  tabs_->setTabText(1, tr("History (%1)").arg(records_.size()));
+  return out;
+}
+}  // namespace
+
+void MainWindow::refresh_history(std::function<void(bool current)> then) {
+  const quint64 gen = ++history_gen_;
+  if (!lib_ || !current_doc_) {
+    records_.clear();
+    history_->clear();
+    tabs_->setTabText(1, tr("History"));
+    if (then) then(true);
+    return;
+  }
+  when_done(QtConcurrent::run(&history_pool_, load_history, history_db_, settings_.library_path().toStdString(), current_doc_,
+                              model_ ? app::model_name(*model_) : std::string()),
+            this, [this, gen, then = std::move(then)](const HistoryLoad& h) {
+              // The newest request wins: a document selected since, or a newer answer, supersedes this.
+              const bool current = gen == history_gen_ && h.doc_id == current_doc_;
+              if (current) {
+                records_ = h.records;
+                const QSignalBlocker b(history_);
+                history_->clear();
+                history_->addItems(h.items);
+                tabs_->setTabText(1, tr("History (%1)").arg(records_.size()));
+              }
+              if (then) then(current);
+            });
 }
 
 void MainWindow::show_sources(const nlohmann::json& sources) {
@@ -671,25 +730,29 @@ void MainWindow::ask(const QString& question) {
   }
   if (!current_doc_ || !model_ || busy_) return;
   last_error_.clear();
+  last_stopped_ = false;
   answer_->setPlainText(tr("Q: %1\n\n").arg(qn));
   sources_->clear();
   tabs_->setCurrentIndex(0);
   set_busy(true);
   QMetaObject::invokeMethod(
       worker_,
-      [w = worker_, id = current_doc_, qn, cmp = compare_->isChecked(), part = part_->text()] { w->ask(id, qn, cmp, part); },
+      [w = worker_, id = current_doc_, qn, cmp = compare_->isChecked(), part = part_->text(), job = worker_->issue()] {
+        w->ask(id, qn, cmp, part, job);
+      },
       Qt::QueuedConnection);
 }
 
 void MainWindow::summarize() {
   if (!current_doc_ || !model_ || busy_) return;
   last_error_.clear();
+  last_stopped_ = false;
   answer_->clear();
   sources_->clear();
   tabs_->setCurrentIndex(0);
   set_busy(true);
   QMetaObject::invokeMethod(
-      worker_, [w = worker_, id = current_doc_] { w->summarize(id); }, Qt::QueuedConnection);
+      worker_, [w = worker_, id = current_doc_, job = worker_->issue()] { w->summarize(id, job); }, Qt::QueuedConnection);
 }
 
 void MainWindow::stop() {
@@ -708,19 +771,8 @@ void MainWindow::set_busy(bool on) {
 void MainWindow::on_finished(const AnswerView& v) {
   accumulate(session_cost_, v.cost);
   if (v.saved) accumulate(library_cost_, v.cost);
-  if (v.doc_id == current_doc_) {
-    refresh_history();
-    // The stored copy is the newest record of its kind (answers come first, then the summary).
-    int row = -1;
-    for (int i = static_cast<int>(records_.size()) - 1; v.saved && i >= 0 && row < 0; --i)
-      if (records_[static_cast<size_t>(i)].summary == v.summary) row = i;
-    if (row >= 0) {
-      // It lacks the comparison; the fresh answer is shown as it came.
-      AnswerView& r = records_[static_cast<size_t>(row)];
-      r.compared = v.compared, r.agree = v.agree, r.dense_answer = v.dense_answer;
-      const QSignalBlocker b(history_);
-      history_->setCurrentRow(row);
-    }
+  const bool here = v.doc_id == current_doc_;
+  if (here) {
     show_record(v);
     if (v.stop_reason == QLatin1String("cancelled")) answer_->append(tr("\n(stopped — not saved)"));
   }
@@ -732,11 +784,31 @@ void MainWindow::on_finished(const AnswerView& v) {
                                                      .arg(v.prefill_seconds + v.decode_seconds, 0, 'f', 1)
                                                      .arg(v.prompt_tokens),
                            10000);
-  emit answer_finished();
+  if (!here) {
+    emit answer_finished();
+    return;
+  }
+  // answer_finished once the history lists the stored copy too.
+  refresh_history([this, v](bool current) {
+    // The stored copy is the newest record of its kind (answers come first, then the summary).
+    int row = -1;
+    for (int i = static_cast<int>(records_.size()) - 1; current && v.saved && i >= 0 && row < 0; --i)
+      if (records_[static_cast<size_t>(i)].summary == v.summary) row = i;
+    if (row >= 0) {
+      // It lacks the comparison; the fresh answer is shown as it came.
+      AnswerView& r = records_[static_cast<size_t>(row)];
+      r.compared = v.compared, r.agree = v.agree, r.dense_answer = v.dense_answer;
+      const QSignalBlocker b(history_);
+      history_->setCurrentRow(row);
+    }
+    if (current && last_answer_ && last_answer_->doc_id == v.doc_id) update_costs(&last_answer_->cost);
+    emit answer_finished();
+  });
 }
 
-void MainWindow::on_failed(const QString& message) {
+void MainWindow::on_failed(const QString& message, bool stopped) {
   last_error_ = message;
+  last_stopped_ = stopped;
   answer_->append(QStringLiteral("\n") + message);
   statusBar()->showMessage(message, 10000);
   emit answer_finished();

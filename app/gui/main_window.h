@@ -7,6 +7,7 @@
 #include <QMainWindow>
 #include <QMap>
 #include <QThread>
+#include <QThreadPool>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -34,6 +35,7 @@ namespace docdsa::gui {
 class CostPanel;
 class LibraryModel;
 class Reader;
+struct HistoryDb;
 
 class MainWindow : public QMainWindow {
   Q_OBJECT
@@ -57,6 +59,7 @@ class MainWindow : public QMainWindow {
 
   bool busy() const { return busy_; }
   bool ingesting() const { return ingest_.isRunning(); }
+  bool ingest_cancelled() const { return ingest_.isCanceled(); }  // the last batch was cancelled
   bool model_loaded() const { return model_ != nullptr; }
   LibraryModel* library_model() const { return model_table_; }
   QTableView* library_view() const { return table_; }
@@ -73,6 +76,8 @@ class MainWindow : public QMainWindow {
   QListWidget* search_hits() const { return hits_; }
   QString banner_text() const;
   QString last_error() const { return last_error_; }
+  bool last_stopped() const { return last_stopped_; }  // the last work failed because of a Stop
+  EngineWorker* worker() const { return worker_; }
   const std::optional<AnswerView>& last_answer() const { return last_answer_; }
 
  signals:
@@ -89,7 +94,9 @@ class MainWindow : public QMainWindow {
   void build_ui();
   void open_library();
   void refresh_library();
-  void refresh_history();
+  // Reads the current document's history off the UI thread; `then(current)` runs when it is
+  // shown (current) or was superseded by a newer read or another document (not current).
+  void refresh_history(std::function<void(bool current)> then = {});
   void show_record(const AnswerView& v);
   void show_sources(const nlohmann::json& sources);
   void update_costs(const CostReport* answer);
@@ -97,7 +104,7 @@ class MainWindow : public QMainWindow {
   void on_ingest_done();
   void on_model(ModelPtr m, const QString& description, const QString& error);
   void on_finished(const AnswerView& v);
-  void on_failed(const QString& message);
+  void on_failed(const QString& message, bool stopped);
   void set_busy(bool on);
   void show_banner(const QString& html, bool settings_button);
   void open_settings();
@@ -123,8 +130,12 @@ class MainWindow : public QMainWindow {
   bool busy_ = false;
   bool closing_ = false;
   QString last_error_;
+  bool last_stopped_ = false;
   std::optional<AnswerView> last_answer_;
   std::vector<AnswerView> records_;  // history of the current document, as shown
+  QThreadPool history_pool_;
+  std::shared_ptr<HistoryDb> history_db_;  // used on history_pool_ only
+  quint64 history_gen_ = 0;
   std::optional<CostReport> session_cost_;
   std::optional<CostReport> library_cost_;  // every stored run; read when the library opens, then kept up to date
   void load_library_cost();

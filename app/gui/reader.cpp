@@ -18,9 +18,12 @@
 #include <QTimer>
 #include <QToolButton>
 #include <QVBoxLayout>
+#include <QtConcurrent/QtConcurrentRun>
 #include <algorithm>
 #include <cmath>
+#include <mutex>
 
+#include "async.h"
 #include "heat_strip.h"
 #include "library_model.h"
 
@@ -45,6 +48,104 @@ QStringList words_of(const QString& s) {
 
 QColor heat_colour(float t) {  // t in 0..1
   return QColor::fromHsvF(0.13f - 0.07f * t, 0.12f + 0.45f * t, 1.0f);
+}
+
+// The words of a page that a rubber band touches, in reading order, one line per line.
+QString words_in(const std::vector<std::pair<QRectF, QString>>& words, const QRectF& band) {
+  QString out;
+  double last_y = -1, last_h = 0;
+  for (const auto& [box, text] : words) {
+    if (!band.intersects(box)) continue;
+    if (!out.isEmpty())
+      out +=
+          std::abs(box.center().y() - last_y) > 0.5 * std::max(last_h, box.height()) ? QStringLiteral("\n") : QStringLiteral(" ");
+    out += text;
+    last_y = box.center().y();
+    last_h = box.height();
+  }
+  return out;
+}
+
+}  // namespace
+
+struct PdfHandle {
+  std::mutex m;  // the pool has one thread; the lock documents (and guards) the single user
+  std::unique_ptr<Poppler::Document> doc;
+  int pages = 0;
+};
+
+struct PageRender {
+  quint64 gen = 0;  // 0: skipped (a newer request came first)
+  int page = 0;
+  QImage image;
+  QSizeF points;
+  std::vector<std::pair<QRectF, float>> marks;
+  std::vector<std::pair<QRectF, QString>> words;
+  int highlights = 0;
+};
+
+namespace {
+
+struct OpenResult {
+  std::shared_ptr<PdfHandle> pdf;
+  QString why;  // when not opened
+};
+
+OpenResult open_pdf(const QString& path, const QString& password) {
+  auto d = Poppler::Document::load(path, password.toUtf8(), password.toUtf8());
+  if (!d) return {nullptr, QObject::tr("missing or damaged")};
+  if (d->isLocked()) return {nullptr, QObject::tr("locked")};
+  d->setRenderHint(Poppler::Document::Antialiasing);
+  d->setRenderHint(Poppler::Document::TextAntialiasing);
+  auto h = std::make_shared<PdfHandle>();
+  h->pages = d->numPages();
+  h->doc = std::move(d);
+  if (h->pages <= 0) return {nullptr, QObject::tr("no pages")};
+  return {h, {}};
+}
+
+// Renders one page at `scale` (0: fit `width` pixels) and finds the source passages on it.
+PageRender render_pdf_page(const std::shared_ptr<PdfHandle>& pdf, quint64 gen,
+                           const std::shared_ptr<std::atomic<quint64>>& newest, int page_no, double scale, int width, double dpr,
+                           const nlohmann::json& sources) {
+  PageRender out;
+  if (newest->load() != gen) return out;  // superseded while it waited
+  std::lock_guard lock(pdf->m);
+  std::unique_ptr<Poppler::Page> page = pdf->doc->page(page_no - 1);
+  if (!page) return out;
+  out.gen = gen;
+  out.page = page_no;
+  out.points = page->pageSizeF();
+  if (scale <= 0) scale = std::max(0.25, (width - 24) / std::max(1.0, out.points.width()));
+  const double dpi = 72.0 * scale * dpr;
+  out.image = page->renderToImage(dpi, dpi);
+  out.image.setDevicePixelRatio(dpr);
+  std::vector<std::unique_ptr<Poppler::TextBox>> boxes = page->textList();
+  std::vector<QString> got;  // the page's words, normalised
+  for (const auto& b : boxes) {
+    out.words.emplace_back(b->boundingBox(), b->text());
+    got.push_back(norm_word(b->text()));
+  }
+  for (const auto& s : sources) {
+    if (!s.contains("page") || !s["page"].is_number_integer() || s["page"].get<int>() != page_no || !s.contains("passage") ||
+        !s["passage"].is_string())
+      continue;
+    const QStringList want = words_of(QString::fromStdString(s["passage"].get<std::string>()));
+    if (want.isEmpty()) continue;
+    // The first place where the passage's opening words appear in order, then its length.
+    const int lead = std::min<int>(4, static_cast<int>(want.size()));
+    for (size_t i = 0; i + static_cast<size_t>(lead) <= got.size(); ++i) {
+      bool match = true;
+      for (int k = 0; k < lead && match; ++k) match = got[i + static_cast<size_t>(k)] == want[k];
+      if (!match) continue;
+      const float w = static_cast<float>(s.value("weight", 0.5));
+      for (size_t k = i; k < std::min(got.size(), i + static_cast<size_t>(want.size())); ++k)
+        out.marks.emplace_back(boxes[k]->boundingBox(), std::clamp(0.4f + w, 0.0f, 1.0f));
+      ++out.highlights;
+      break;
+    }
+  }
+  return out;
 }
 
 }  // namespace
@@ -117,6 +218,8 @@ void PdfPageView::mouseReleaseEvent(QMouseEvent* e) {
 // ---- Reader -----------------------------------------------------------------------------------
 
 Reader::Reader(QWidget* parent) : QWidget(parent) {
+  pool_.setMaxThreadCount(1);
+  pool_.setObjectName(QStringLiteral("docdsa-reader"));
   auto* outer = new QVBoxLayout(this);
   outer->setContentsMargins(0, 0, 0, 0);
   title_ = new QLabel(tr("Open a document from the library."), this);
@@ -217,17 +320,17 @@ Reader::Reader(QWidget* parent) : QWidget(parent) {
   connect(strip_, &HeatStrip::segment_clicked, this, &Reader::go_to_segment);
 }
 
-Reader::~Reader() = default;
+Reader::~Reader() {
+  newest_->store(0);  // queued jobs skip their work
+  pool_.clear();
+  pool_.waitForDone();  // at most the one page being rendered
+}
 
 bool Reader::eventFilter(QObject* o, QEvent* e) {
   if (o == scroll_->viewport() && e->type() == QEvent::Resize && pdf_ && zoom_ <= 0 &&
       std::abs(scroll_->viewport()->width() - rendered_for_width_) > 8)
     QTimer::singleShot(0, this, [this] { render_page(); });
   return QWidget::eventFilter(o, e);
-}
-
-int Reader::page_count() const {
-  return pdf_ ? pdf_->numPages() : 0;
 }
 
 QString Reader::copy_selection() {
@@ -246,6 +349,10 @@ void Reader::clear() {
   heat_.clear();
   sources_ = nlohmann::json::array();
   pdf_.reset();
+  n_pages_ = 0;
+  newest_->fetch_add(1);  // whatever is in flight is for another document
+  opened_gen_ = 0, pending_ = 0, opening_ = false, shown_page_ = 0;
+  words_.clear();
   title_->setText(tr("Open a document from the library."));
   pdf_bar_->hide();
   text_->clear();
@@ -261,36 +368,46 @@ void Reader::show_document(const storage::DocumentRow& doc, std::vector<storage:
   heat_.assign(segs_.size(), 0.0f);
   sources_ = nlohmann::json::array();
   pdf_.reset();
+  n_pages_ = 0;
+  pending_ = 0, shown_page_ = 0;
+  words_.clear();
   page_ = 1;
   const QString path = QString::fromStdString(doc.path);
   QString title = doc.title.empty() ? QFileInfo(path).fileName() : QString::fromStdString(doc.title);
   title_->setText(
       QStringLiteral("<b>%1</b> &nbsp; <span style='color:gray'>%2</span>").arg(title.toHtmlEscaped(), path.toHtmlEscaped()));
-  if (doc.kind == "pdf") {
-    auto d = Poppler::Document::load(path, password.toUtf8(), password.toUtf8());
-    if (d && !d->isLocked()) {
-      d->setRenderHint(Poppler::Document::Antialiasing);
-      d->setRenderHint(Poppler::Document::TextAntialiasing);
-      pdf_ = std::move(d);
-    } else {
-      emit status(
-          tr("%1 could not be rendered (%2); showing its stored text").arg(path, d ? tr("locked") : tr("missing or damaged")));
-    }
-  }
   strip_->set_data(sizes_, heat_);
-  if (pdf_) {
-    pdf_bar_->show();
-    const QSignalBlocker b(page_spin_);
-    page_spin_->setMaximum(pdf_->numPages());
-    page_spin_->setValue(1);
-    page_total_->setText(tr("of %1").arg(pdf_->numPages()));
-    stack_->setCurrentWidget(scroll_);
-    render_page();
-  } else {
-    pdf_bar_->hide();
-    stack_->setCurrentWidget(text_);
-    render_text();
-  }
+  // The stored text at once; a PDF replaces it with its pages once it has opened.
+  pdf_bar_->hide();
+  stack_->setCurrentWidget(text_);
+  render_text();
+  const quint64 gen = newest_->fetch_add(1) + 1;
+  opened_gen_ = gen;
+  opening_ = doc.kind == "pdf";
+  if (!opening_) return;
+  when_done(QtConcurrent::run(&pool_, [path, password] { return open_pdf(path, password); }), this,
+            [this, gen, path](const OpenResult& r) {
+              if (gen != opened_gen_) return;  // another document was opened since
+              opening_ = false;
+              if (!r.pdf) {
+                emit status(tr("%1 could not be rendered (%2); showing its stored text").arg(path, r.why));
+                emit document_opened(false);
+                return;
+              }
+              pdf_ = r.pdf;
+              n_pages_ = r.pdf->pages;
+              pdf_bar_->show();
+              {
+                const QSignalBlocker b(page_spin_);
+                page_spin_->setMaximum(n_pages_);
+                page_spin_->setValue(std::clamp(page_, 1, n_pages_));
+              }
+              page_ = page_spin_->value();
+              page_total_->setText(tr("of %1").arg(n_pages_));
+              stack_->setCurrentWidget(scroll_);
+              render_page();
+              emit document_opened(true);
+            });
 }
 
 void Reader::show_attention(const std::vector<float>& heat, const nlohmann::json& sources) {
@@ -313,7 +430,7 @@ void Reader::go_to_segment(int segment) {
   if (segment < 0 || segment >= static_cast<int>(segs_.size())) return;
   strip_->set_current(segment);
   if (pdf_) {
-    const int p = std::clamp(segs_[static_cast<size_t>(segment)].page, 1, pdf_->numPages());
+    const int p = std::clamp(segs_[static_cast<size_t>(segment)].page, 1, n_pages_);
     page_spin_->setValue(p);
   } else {
     text_->scrollToAnchor(QStringLiteral("seg-%1").arg(segment));
@@ -327,63 +444,39 @@ void Reader::go_to_source(const nlohmann::json& src) {
 
 void Reader::render_page() {
   if (!pdf_) return;
-  std::unique_ptr<Poppler::Page> page = pdf_->page(page_ - 1);
-  if (!page) return;
-  const QSizeF pts = page->pageSizeF();
-  double scale = zoom_;
   rendered_for_width_ = scroll_->viewport()->width();
-  if (scale <= 0) scale = std::max(0.25, (rendered_for_width_ - 24) / std::max(1.0, pts.width()));
-  const double dpi = 72.0 * scale * devicePixelRatioF();
-  QImage img = page->renderToImage(dpi, dpi);
-  img.setDevicePixelRatio(devicePixelRatioF());
-  // Page tint by the page's share of selections, plus each source passage's word boxes.
-  std::vector<std::pair<QRectF, float>> marks;
+  const quint64 gen = newest_->fetch_add(1) + 1;
+  pending_ = gen;
+  when_done(QtConcurrent::run(&pool_, render_pdf_page, pdf_, gen, newest_, page_, zoom_, rendered_for_width_, devicePixelRatioF(),
+                              sources_),
+            this, [this](const PageRender& r) {
+              if (r.gen == 0 || r.gen != pending_) return;  // skipped, or a newer request is in flight
+              show_rendered(r);
+            });
+}
+
+void Reader::show_rendered(const PageRender& r) {
+  pending_ = 0;
+  shown_page_ = r.page;
+  n_highlights_ = r.highlights;
+  words_ = r.words;
+  page_view_->set_text_source([this](const QRectF& band) { return words_in(words_, band); });
+  page_view_->set_page(r.image, r.points, r.marks);
+  page_view_->setFixedSize(r.image.size() / r.image.devicePixelRatio());
+  // Page tint by the page's share of selections; the strip marks the first segment of this page.
   float page_heat = 0, max_heat = 0;
-  for (size_t i = 0; i < segs_.size(); ++i) {
+  for (size_t i = 0; i < segs_.size() && i < heat_.size(); ++i) {
     max_heat = std::max(max_heat, heat_[i]);
-    if (segs_[i].page == page_) page_heat += heat_[i];
+    if (segs_[i].page == r.page) page_heat += heat_[i];
   }
-  n_highlights_ = 0;
-  std::vector<std::unique_ptr<Poppler::TextBox>> boxes;
-  std::vector<QString> got;  // the page's words, normalised; read once, for the first source on this page
-  bool have_boxes = false;
-  for (const auto& s : sources_) {
-    if (!s.contains("page") || s["page"].get<int>() != page_ || !s.contains("passage")) continue;
-    if (!have_boxes) {
-      have_boxes = true;
-      boxes = page->textList();
-      for (const auto& b : boxes) got.push_back(norm_word(b->text()));
-    }
-    const QStringList want = words_of(QString::fromStdString(s["passage"].get<std::string>()));
-    if (want.isEmpty()) continue;
-    // The first place where the passage's opening words appear in order, then its length.
-    const int lead = std::min<int>(4, static_cast<int>(want.size()));
-    for (size_t i = 0; i + static_cast<size_t>(lead) <= got.size(); ++i) {
-      bool match = true;
-      for (int k = 0; k < lead && match; ++k) match = got[i + static_cast<size_t>(k)] == want[k];
-      if (!match) continue;
-      const float w = static_cast<float>(s.value("weight", 0.5));
-      for (size_t k = i; k < std::min(got.size(), i + static_cast<size_t>(want.size())); ++k)
-        marks.emplace_back(boxes[k]->boundingBox(), std::clamp(0.4f + w, 0.0f, 1.0f));
-      ++n_highlights_;
-      break;
-    }
-  }
-  page_view_->set_text_source([this, n = page_](const QRectF& r) {
-    if (!pdf_) return QString();
-    auto p = pdf_->page(n - 1);
-    return p ? p->text(r) : QString();
-  });
-  page_view_->set_page(img, pts, std::move(marks));
-  page_view_->setFixedSize(img.size() / devicePixelRatioF());
-  // The strip marks the first segment of this page.
   for (size_t i = 0; i < segs_.size(); ++i)
-    if (segs_[i].page == page_) {
+    if (segs_[i].page == r.page) {
       strip_->set_current(static_cast<int>(i));
       break;
     }
   if (page_heat > 0 && max_heat > 0)
-    emit status(tr("Page %1: %2% of the answer's attention selections").arg(page_).arg(100.0 * page_heat, 0, 'f', 1));
+    emit status(tr("Page %1: %2% of the answer's attention selections").arg(r.page).arg(100.0 * page_heat, 0, 'f', 1));
+  emit page_shown(r.page);
 }
 
 void Reader::render_text() {

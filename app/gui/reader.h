@@ -1,9 +1,13 @@
 // The reader: PDF pages rendered with poppler-qt6 (zoom, page navigation, text selection) or
 // a transcript with timestamps and speakers, plus the heat strip. For the selected answer it
 // highlights the passages the model attended and tints where its selections fell.
+// Opening and rendering a PDF run on the reader's own one-thread pool (a Poppler document is
+// used by one thread at a time), never on the UI thread; the newest page request wins.
 #pragma once
 
+#include <QThreadPool>
 #include <QWidget>
+#include <atomic>
 #include <memory>
 #include <vector>
 
@@ -18,13 +22,12 @@ class QSpinBox;
 class QStackedWidget;
 class QTextBrowser;
 class QToolButton;
-namespace Poppler {
-class Document;
-}
 
 namespace docdsa::gui {
 
 class HeatStrip;
+struct PdfHandle;   // the open Poppler document, shared with the render jobs
+struct PageRender;  // one rendered page, as a render job returns it
 
 // One PDF page as an image, with attention highlights and a rubber-band text selection.
 class PdfPageView : public QWidget {
@@ -70,7 +73,10 @@ class Reader : public QWidget {
   void go_to_source(const nlohmann::json& source);
   void go_to_segment(int segment);
   int current_page() const { return page_; }
-  int page_count() const;
+  int page_count() const { return n_pages_; }  // 0 until the PDF has opened
+  // A PDF is opening or a page rendering; page_shown / document_opened follow.
+  bool rendering() const { return opening_ || pending_ != 0; }
+  int shown_page() const { return shown_page_; }  // the page the view holds now (0: none)
   qint64 document_id() const { return doc_.id; }
   QString copy_selection();  // copies and returns the selected text
   HeatStrip* heat_strip() const { return strip_; }
@@ -80,9 +86,12 @@ class Reader : public QWidget {
 
  signals:
   void status(const QString& message);
+  void document_opened(bool rendered);  // the PDF opened (or not: its stored text is shown)
+  void page_shown(int page);            // the newest requested page is on screen
 
  private:
   void render_page();
+  void show_rendered(const PageRender& r);
   void render_text();
   void set_zoom_text(const QString& z);
   bool eventFilter(QObject* o, QEvent* e) override;  // fit-width pages follow the viewport's width
@@ -91,7 +100,16 @@ class Reader : public QWidget {
   std::vector<float> heat_;
   std::vector<float> sizes_;  // per segment: its length in characters (at least 1), for the heat strip
   nlohmann::json sources_ = nlohmann::json::array();
-  std::unique_ptr<Poppler::Document> pdf_;
+  std::shared_ptr<PdfHandle> pdf_;
+  int n_pages_ = 0;
+  QThreadPool pool_;  // one thread: every Poppler call for this reader, in order
+  // Generations: a job whose number is no longer the newest is skipped or its result dropped.
+  std::shared_ptr<std::atomic<quint64>> newest_ = std::make_shared<std::atomic<quint64>>(0);
+  quint64 opened_gen_ = 0;  // the newest show_document()
+  quint64 pending_ = 0;     // the render request in flight (0: none)
+  bool opening_ = false;
+  int shown_page_ = 0;
+  std::vector<std::pair<QRectF, QString>> words_;  // the shown page's words, for selection
   int page_ = 1;       // 1-based
   double zoom_ = 1.0;  // 0: fit width
   int n_highlights_ = 0;

@@ -1,16 +1,21 @@
 // Widget pieces that need no model: the heat strip, the attention-intensity scale, the
 // library table's in-place errors, UTF-8 streaming, settings validation, the stored forms of
-// heat maps and cost reports, and the window's message when the model is missing.
+// heat maps and cost reports, the window's message when the model is missing, a Stop that
+// reaches work still queued, and PDF pages and history read off the UI thread.
 #include <QApplication>
 #include <QDir>
 #include <QDropEvent>
 #include <QLabel>
 #include <QMimeData>
 #include <QPushButton>
+#include <QListWidget>
+#include <QSemaphore>
 #include <QSignalSpy>
 #include <QSpinBox>
+#include <QThread>
 #include <QTableWidget>
 #include <QTest>
+#include <QTextBrowser>
 
 #include "cost_panel.h"
 #include "docdsa/app/attention_options.h"
@@ -21,6 +26,7 @@
 #include "heat_strip.h"
 #include "library_model.h"
 #include "main_window.h"
+#include "reader.h"
 #include "settings.h"
 #include "settings_dialog.h"
 
@@ -179,7 +185,8 @@ class GuiUnitTest : public QObject {
     QSignalSpy ready(&w, &MainWindow::model_ready);
     const GuiSettings s = without_model(QStringLiteral("drop"));
     w.apply_settings(s);
-    QTRY_VERIFY_WITH_TIMEOUT(!ready.isEmpty(), 10000);
+    // The window first configures its saved settings (which may find a model): wait for ours.
+    QTRY_VERIFY_WITH_TIMEOUT(!ready.isEmpty() && !ready.last().at(0).toBool() && !w.model_loaded(), 10000);
     QSignalSpy done(&w, &MainWindow::ingest_finished);
     auto* mime = new QMimeData();
     mime->setUrls({QUrl::fromLocalFile(QStringLiteral(DOCDSA_SOURCE_DIR "/resources/demo/lighthouse.txt"))});
@@ -198,6 +205,98 @@ class GuiUnitTest : public QObject {
     QVERIFY2(status.contains(QStringLiteral("no model")), qPrintable(status));
     QVERIFY(QApplication::activeModalWidget() == nullptr);
     delete mime;
+    QFile::remove(s.library);
+  }
+
+  void stopReachesWorkStillQueued() {
+    // The engine thread is busy (held) while two jobs wait behind it; Stop: both end as
+    // stopped without running. A job issued after the Stop runs (here: fails for the model).
+    EngineWorker w;
+    QThread t;
+    w.moveToThread(&t);
+    t.start();
+    QSemaphore gate;
+    QMetaObject::invokeMethod(&w, [&gate] { gate.acquire(); }, Qt::QueuedConnection);
+    QList<bool> stopped;
+    connect(&w, &EngineWorker::failed, this, [&](const QString&, bool s) { stopped << s; });
+    QMetaObject::invokeMethod(&w, [&w, job = w.issue()] { w.ask(1, QStringLiteral("q"), false, {}, job); }, Qt::QueuedConnection);
+    QMetaObject::invokeMethod(&w, [&w, job = w.issue()] { w.summarize(1, job); }, Qt::QueuedConnection);
+    w.cancel();
+    gate.release();
+    QTRY_COMPARE(stopped.size(), 2);
+    QCOMPARE(stopped, (QList<bool>{true, true}));
+    QMetaObject::invokeMethod(&w, [&w, job = w.issue()] { w.ask(1, QStringLiteral("q"), false, {}, job); }, Qt::QueuedConnection);
+    QTRY_COMPARE(stopped.size(), 3);
+    QVERIFY(!stopped[2]);
+    t.quit();
+    t.wait();
+  }
+
+  void readerOpensAndRendersOffTheUiThread() {
+    Reader r;
+    r.resize(600, 800);
+    r.show();
+    storage::DocumentRow d;
+    d.id = 1, d.kind = "pdf", d.path = DOCDSA_SOURCE_DIR "/resources/demo/siege-of-vicksburg.pdf";
+    std::vector<storage::SegmentRow> segs(3);
+    for (int i = 0; i < 3; ++i) segs[static_cast<size_t>(i)].page = i + 1, segs[static_cast<size_t>(i)].text = "text";
+    QSignalSpy opened(&r, &Reader::document_opened);
+    r.show_document(d, segs);
+    // show_document returned before Poppler opened the file: the stored text shows meanwhile.
+    QVERIFY(r.rendering());
+    QCOMPARE(r.page_count(), 0);
+    QVERIFY(opened.wait(30000));
+    QVERIFY(opened.at(0).at(0).toBool());
+    QVERIFY(r.page_count() >= 3);
+    QTRY_VERIFY(!r.rendering() && r.shown_page() == 1);
+    // Three page requests in a row: the last one is what shows.
+    QSignalSpy shown(&r, &Reader::page_shown);
+    r.go_to_segment(1);
+    r.go_to_segment(2);
+    r.go_to_segment(0);
+    r.go_to_segment(2);
+    QVERIFY(r.rendering());
+    QTRY_VERIFY(!r.rendering());
+    QCOMPARE(r.shown_page(), 3);
+    QVERIFY(!shown.isEmpty());
+    QCOMPARE(shown.last().at(0).toInt(), 3);
+    QVERIFY(r.page_view()->width() > 100);
+    // A file that is gone: its stored text, and the reader says so.
+    d.path = "/nonexistent/gone.pdf";
+    QSignalSpy gone(&r, &Reader::document_opened);
+    r.show_document(d, segs);
+    QVERIFY(gone.wait(30000));
+    QVERIFY(!gone.at(0).at(0).toBool());
+    QCOMPARE(r.page_count(), 0);
+    QVERIFY(r.transcript_view()->isVisible());
+  }
+
+  void historyIsReadOffTheUiThread() {
+    // A stored document with two answers (no model needed to store them).
+    const GuiSettings s = without_model(QStringLiteral("history"));
+    QFile::remove(s.library);
+    qint64 id = 0;
+    {
+      auto lib = storage::Library::open(s.library.toStdString());
+      QVERIFY(lib.ok());
+      storage::DocumentRow d;
+      d.path = "/docs/été.txt", d.kind = "txt", d.title = "Été", d.content_hash = "abc123", d.n_tokens = 3;
+      auto st = (*lib)->store(d, {{0, -1, -1, "", "Un été à Paris."}}, {{0, 3, 0, 0, -1, -1, 0, 15, "", "Un été à Paris."}});
+      QVERIFY(st.ok());
+      id = st->first;
+      for (const char* q : {"Où ?", "Quand ?"})
+        QVERIFY((*lib)->save_answer(id, q, "À Paris.", "[]", {"ask", "dsa", "m.gguf", "{}", "[]"}).ok());
+    }
+    MainWindow w;
+    QSignalSpy ready(&w, &MainWindow::model_ready);
+    w.apply_settings(s);
+    QTRY_VERIFY_WITH_TIMEOUT(!ready.isEmpty(), 10000);
+    QVERIFY(w.select_document(id));
+    QCOMPARE(w.history_list()->count(), 0);  // not read yet: select_document did not wait for it
+    QTRY_COMPARE(w.history_list()->count(), 2);
+    QVERIFY(w.history_list()->item(1)->text().contains(QStringLiteral("Quand ?")));
+    QCOMPARE(w.history_list()->currentRow(), 1);  // the newest, shown
+    QVERIFY(w.answer_view()->toPlainText().contains(QStringLiteral("À Paris.")));
     QFile::remove(s.library);
   }
 
