@@ -1,0 +1,80 @@
+# Builds the fuzz targets' seed directories under OUT/<target>: files from the shared corpus
+# (CORPUS, absent in some checkouts: then only generated seeds), the bundled resources
+# (SOURCE/resources), transcripts grown far past 64 KiB, and the generated GGUF models and
+# indexer sidecars (SEEDGEN OUT). Run as: cmake -DCORPUS=.. -DSOURCE=.. -DOUT=.. -DSEEDGEN=.. -P make_seeds.cmake
+foreach(v CORPUS SOURCE OUT SEEDGEN)
+  if(NOT DEFINED ${v})
+    message(FATAL_ERROR "make_seeds.cmake: ${v} is not set")
+  endif()
+endforeach()
+file(REMOVE_RECURSE "${OUT}")
+foreach(t gguf srt vtt text prices template ranges sidecar pdf)
+  file(MAKE_DIRECTORY "${OUT}/${t}" "${OUT}/../work/${t}" "${OUT}/../artifacts")
+endforeach()
+
+function(copy_glob target)
+  foreach(pattern ${ARGN})
+    file(GLOB files "${pattern}")
+    foreach(f ${files})
+      if(NOT IS_DIRECTORY "${f}")
+        get_filename_component(name "${f}" NAME)
+        configure_file("${f}" "${OUT}/${target}/${name}" COPYONLY)
+      endif()
+    endforeach()
+  endforeach()
+endfunction()
+
+# Transcripts: the edge cases and the long ones; each long one also repeated to about 1 MiB.
+copy_glob(srt "${CORPUS}/transcripts/edge-cases/srt/*" "${CORPUS}/transcripts/*/*.srt")
+copy_glob(vtt "${CORPUS}/transcripts/edge-cases/vtt/*" "${CORPUS}/transcripts/*/*.vtt")
+copy_glob(text "${CORPUS}/transcripts/podcast/*.txt" "${CORPUS}/transcripts/*/*.DERIVED.txt" "${CORPUS}/pdf/scanned/*.txt")
+foreach(t srt vtt text)
+  file(GLOB files "${OUT}/${t}/*")
+  set(biggest "")
+  set(biggest_size 0)
+  foreach(f ${files})
+    file(SIZE "${f}" size)
+    if(size GREATER biggest_size)
+      set(biggest "${f}")
+      set(biggest_size ${size})
+    endif()
+  endforeach()
+  if(biggest_size GREATER 0)
+    file(READ "${biggest}" content)
+    set(big "")
+    set(n 0)
+    while(n LESS 1000000)
+      string(APPEND big "${content}")
+      string(LENGTH "${big}" n)
+    endwhile()
+    file(WRITE "${OUT}/${t}/grown-1mib.${t}" "${big}")
+  endif()
+endforeach()
+
+# PDFs up to about 250 KB (the larger ones parse too slowly per execution to mutate well).
+file(GLOB_RECURSE pdfs "${CORPUS}/pdf/*.pdf")
+foreach(f ${pdfs})
+  file(SIZE "${f}" size)
+  if(size LESS 260000)
+    get_filename_component(name "${f}" NAME)
+    configure_file("${f}" "${OUT}/pdf/${name}" COPYONLY)
+  endif()
+endforeach()
+
+# Prices and prompt templates as shipped.
+copy_glob(prices "${SOURCE}/resources/prices.json")
+copy_glob(template "${SOURCE}/resources/prompts/*.txt")
+file(WRITE "${OUT}/template/question-first" "[user]\n{question}\n{document}\n")
+
+# Page and time ranges as typed.
+set(i 0)
+foreach(r "3-7" "12" "1-1" "0" "7-3" "00:10:00-00:20:00" "600-1200" "1:30-2:45" "1.5-2.25" "-5" "abc"
+          "99999999999-1" "00:00:00-99:59:59")
+  file(WRITE "${OUT}/ranges/r${i}" "${r}")
+  math(EXPR i "${i} + 1")
+endforeach()
+
+execute_process(COMMAND "${SEEDGEN}" "${OUT}" RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "make_seeds.cmake: ${SEEDGEN} failed (${rc})")
+endif()
