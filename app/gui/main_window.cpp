@@ -28,9 +28,11 @@
 #include <QTextBrowser>
 #include <QVBoxLayout>
 #include <QtConcurrent/QtConcurrentRun>
+#include <algorithm>
 
 #include "async.h"
 #include "cost_panel.h"
+#include "docdsa/app/json_text.h"
 #include "docdsa/app/library_common.h"
 #include "heat_strip.h"
 #include "library_model.h"
@@ -637,7 +639,8 @@ HistoryLoad load_history(const std::shared_ptr<HistoryDb>& db, const std::string
   auto row = db->lib->find(std::to_string(doc_id));
   if (!row.ok()) return out;
   auto h = db->lib->history(doc_id);
-  const size_t n_segs = static_cast<size_t>(row->n_segments);
+  // The count comes from the library file: a negative one must not become a huge size.
+  const size_t n_segs = static_cast<size_t>(std::max<int64_t>(row->n_segments, 0));
   const auto record = [&](const QString& question, const std::string& text, const std::string& sources, const std::string& cost,
                           const std::string& attention_map, const std::string& attention, bool summary, const std::string& when) {
     AnswerView v;
@@ -695,11 +698,14 @@ void MainWindow::refresh_history(std::function<void(bool current)> then) {
 
 void MainWindow::show_sources(const nlohmann::json& sources) {
   sources_->clear();
+  // Stored sources come back from the library file: fields of another type are left out
+  // (json::value() would throw here, in a slot).
   for (const auto& s : sources) {
-    const QString text = q(s.value("passage", s.value("snippet", std::string())));
+    if (!s.is_object()) continue;
+    const QString text = q(app::json_string(s, "passage", app::json_string(s, "snippet")));
     sources_->addItem(QStringLiteral("%1%  %2 — “…%3…”")
-                          .arg(100.0 * s.value("weight", 0.0), 0, 'f', 0)
-                          .arg(q(s.value("label", std::string())), text));
+                          .arg(100.0 * app::json_number(s, "weight"), 0, 'f', 0)
+                          .arg(q(app::json_string(s, "label")), text));
   }
   if (sources.empty()) sources_->addItem(tr("(none: the answer attended only the question and the most recent text)"));
 }

@@ -24,6 +24,7 @@
 #include <mutex>
 
 #include "async.h"
+#include "docdsa/app/json_text.h"
 #include "heat_strip.h"
 #include "library_model.h"
 
@@ -111,10 +112,12 @@ PageRender render_pdf_page(const std::shared_ptr<PdfHandle>& pdf, quint64 gen,
   PageRender out;
   if (newest->load() != gen) return out;  // superseded while it waited
   std::lock_guard lock(pdf->m);
-  std::unique_ptr<Poppler::Page> page = pdf->doc->page(page_no - 1);
-  if (!page) return out;
+  // Answered even when the page cannot be had (a damaged page tree): a null image, so that
+  // the reader stops waiting for this request.
   out.gen = gen;
   out.page = page_no;
+  std::unique_ptr<Poppler::Page> page = pdf->doc->page(page_no - 1);
+  if (!page) return out;
   out.points = page->pageSizeF();
   if (scale <= 0) scale = std::max(0.25, (width - 24) / std::max(1.0, out.points.width()));
   const double dpi = 72.0 * scale * dpr;
@@ -127,10 +130,8 @@ PageRender render_pdf_page(const std::shared_ptr<PdfHandle>& pdf, quint64 gen,
     got.push_back(norm_word(b->text()));
   }
   for (const auto& s : sources) {
-    if (!s.contains("page") || !s["page"].is_number_integer() || s["page"].get<int>() != page_no || !s.contains("passage") ||
-        !s["passage"].is_string())
-      continue;
-    const QStringList want = words_of(QString::fromStdString(s["passage"].get<std::string>()));
+    if (app::json_int(s, "page", -1) != page_no) continue;
+    const QStringList want = words_of(QString::fromStdString(app::json_string(s, "passage")));
     if (want.isEmpty()) continue;
     // The first place where the passage's opening words appear in order, then its length.
     const int lead = std::min<int>(4, static_cast<int>(want.size()));
@@ -138,7 +139,7 @@ PageRender render_pdf_page(const std::shared_ptr<PdfHandle>& pdf, quint64 gen,
       bool match = true;
       for (int k = 0; k < lead && match; ++k) match = got[i + static_cast<size_t>(k)] == want[k];
       if (!match) continue;
-      const float w = static_cast<float>(s.value("weight", 0.5));
+      const float w = static_cast<float>(app::json_number(s, "weight", 0.5));
       for (size_t k = i; k < std::min(got.size(), i + static_cast<size_t>(want.size())); ++k)
         out.marks.emplace_back(boxes[k]->boundingBox(), std::clamp(0.4f + w, 0.0f, 1.0f));
       ++out.highlights;
@@ -457,6 +458,10 @@ void Reader::render_page() {
 
 void Reader::show_rendered(const PageRender& r) {
   pending_ = 0;
+  if (r.image.isNull()) {  // damaged, or too large to render at this zoom: keep what is shown
+    emit status(tr("Page %1 could not be rendered").arg(r.page));
+    return;
+  }
   shown_page_ = r.page;
   n_highlights_ = r.highlights;
   words_ = r.words;
@@ -483,9 +488,9 @@ void Reader::render_text() {
   const std::vector<float> level = attention_intensity(heat_, sizes_);
   // Passages to mark, by segment.
   std::map<int, std::vector<QString>> passages;
-  for (const auto& s : sources_)
-    if (s.contains("segment") && s.contains("passage"))
-      passages[s["segment"].get<int>()].push_back(QString::fromStdString(s["passage"].get<std::string>()));
+  for (const auto& s : sources_)  // stored sources: fields of another type are skipped, never thrown on
+    if (const int seg = app::json_int(s, "segment", -1); seg >= 0 && !app::json_string(s, "passage").empty())
+      passages[seg].push_back(QString::fromStdString(app::json_string(s, "passage")));
   n_highlights_ = 0;
   QString html = QStringLiteral("<html><body style='font-size:11pt'>");
   for (size_t i = 0; i < segs_.size(); ++i) {

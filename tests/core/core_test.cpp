@@ -4,6 +4,7 @@
 // sidecars mirror their inputs' layout and are written atomically; page and time ranges parse
 // strictly; a folder removed during a walk is reported and the walk goes on.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,6 +12,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "docdsa/app/attention_options.h"
 #include "docdsa/app/doc_prompt.h"
 #include "docdsa/app/json_text.h"
 #include "docdsa/app/library_common.h"
@@ -116,7 +118,7 @@ TEST(Utf8Cut, IncompleteTailIsDropped) {
 }
 
 TEST(JsonText, InvalidOrPartialUtf8NeverThrows) {
-  for (const std::string bad : {kFrench.substr(0, 160), std::string("\xFF\xFE"), std::string("ok \xE2\x80"),
+  for (const std::string& bad : {kFrench.substr(0, 160), std::string("\xFF\xFE"), std::string("ok \xE2\x80"),
                                 std::string("\xC0\xAF"), kEmoji.substr(0, 3)}) {
     const nlohmann::json j = {{"title", bad}, {"list", {bad, "fine"}}};
     EXPECT_THROW((void)j.dump(), nlohmann::json::type_error) << "nlohmann's plain dump() is what aborted the CLI";
@@ -128,6 +130,31 @@ TEST(JsonText, InvalidOrPartialUtf8NeverThrows) {
     EXPECT_NE(back["title"].get<std::string>().find("\xEF\xBF\xBD"), std::string::npos);  // U+FFFD
   }
   EXPECT_EQ(nlohmann::json::parse(dump_json({{"t", kChinese}}))["t"], kChinese);  // valid text unchanged
+}
+
+// Sources and cost reports read back from a library file may hold fields of any type (a
+// hand-edited or damaged file): reading them never throws, and the fields that are right count.
+TEST(JsonText, StoredSourcesAndCostsOfAnyShapeNeverThrow) {
+  const auto odd = nlohmann::json::parse(R"([42, "x", null, [], {"weight": "heavy", "label": [1], "passage": 7, "snippet": {}},
+      {"weight": 0.25, "label": "p. 2", "snippet": "fine"}])");
+  std::string text;
+  ASSERT_NO_THROW(text = sources_text(odd));
+  EXPECT_NE(text.find(" 25%  p. 2  \"fine\""), std::string::npos) << text;
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 2) << text;
+  for (const char* bad : {R"({"attention": 5})", R"({"dense_seconds": {"measured": "yes"}})", R"({"dense_seconds": 3})",
+                          R"({"tokens": {"prompt": 1e300}, "sparse_rows": 1e300, "mean_selected_keys": 1e300, "top_k": 1e300})",
+                          R"({"tokens": [], "seconds": "x", "top_k": null})"}) {
+    CostReport c;
+    ASSERT_NO_THROW(c = cost_from_json(nlohmann::json::parse(bad))) << bad;
+    EXPECT_EQ(c.mode, AttentionMode::kDsa) << bad;
+    EXPECT_FALSE(c.dense_measured) << bad;
+    EXPECT_LE(c.prompt_tokens, int64_t{1} << 53) << bad;
+  }
+  const CostReport good =
+      cost_from_json(nlohmann::json::parse(R"({"attention": "dense", "tokens": {"prompt": 12}, "dense_seconds": {"measured": true}})"));
+  EXPECT_EQ(good.mode, AttentionMode::kDense);
+  EXPECT_EQ(good.prompt_tokens, 12);
+  EXPECT_TRUE(good.dense_measured);
 }
 
 // A PDF-like document whose segments start with the French line: the source snippet (cut at
@@ -219,7 +246,9 @@ TEST_F(TinyModel, DocumentTextIsTokenisedAsPlainText) {
   int in_doc[3] = {0, 0, 0};
   for (size_t i = 0; i < ids.size(); ++i) {
     if (seg[i] >= 0) ++in_doc[seg[i]];
-    if (seg[i] >= 0) EXPECT_NE(model_->tokenizer().token_type(ids[i]), TokenType::kControl) << "token " << i;
+    if (seg[i] >= 0) {
+      EXPECT_NE(model_->tokenizer().token_type(ids[i]), TokenType::kControl) << "token " << i;
+    }
   }
   EXPECT_GT(in_doc[0], 0);
   EXPECT_GT(in_doc[1], 10);  // "<|im_start|>" spelled out, byte by byte
@@ -249,6 +278,21 @@ TEST_F(TinyModel, TemplateWithoutQuestionSlotEndsTheUserTurn) {
   const PromptTemplate t{"", "Summarise \"{title}\":\n{document}\nIn brief."};
   const SplitPrompt sp = build_prompt(*model_, t, "text {title}", {{"title", "{question}"}});
   EXPECT_NE(sp.prefix.find("Summarise \"{question}\":\ntext {title}\nIn brief."), std::string::npos) << sp.prefix;
+  EXPECT_EQ(sp.suffix, "<|im_end|>\n<|im_start|>assistant\n");
+}
+
+TEST_F(TinyModel, MarkerBytesInTheTemplateAreText) {
+  // A template file (people edit them) holding the bytes the placeholder markers were made of,
+  // "\x01" "1\x02" (the question's): the split moved into the system turn, before the document.
+  const std::string forged = std::string("\x01") + "1\x02 \x01" + "0\x02";
+  const PromptTemplate t{"Be brief. " + forged, "Document:\n{document}\n\nQuestion: {question}"};
+  const std::string document = "The lighthouse keeper lit the lamp.";
+  const SplitPrompt sp = build_prompt(*model_, t, document, {{"question", ""}});
+  EXPECT_NE(sp.prefix.find("Be brief. " + forged), std::string::npos) << sp.prefix;
+  EXPECT_EQ(sp.prefix.compare(sp.doc_offset, document.size(), document), 0);
+  EXPECT_EQ(sp.prefix.find(document), sp.doc_offset);
+  EXPECT_EQ(sp.prefix.find(document, sp.doc_offset + 1), std::string::npos);
+  EXPECT_EQ(sp.prefix.substr(sp.doc_offset + document.size()), "\n\nQuestion: ");
   EXPECT_EQ(sp.suffix, "<|im_end|>\n<|im_start|>assistant\n");
 }
 
@@ -310,6 +354,20 @@ TEST(Sidecar, WrittenAtomicallyWithoutFollowingLinksAndStaleTempsRemoved) {
   const Status st = write_file_atomic((d / "file/sub/x.md").string(), "x");
   ASSERT_FALSE(st.ok());
   EXPECT_NE(st.error().message.find("file"), std::string::npos);
+}
+
+TEST(Sidecar, ModeFollowsTheUmask) {
+  // A private umask keeps a summary of a private document private, as a plain create would.
+  const fs::path d = tmp_dir("umask");
+  const mode_t old = ::umask(077);
+  const Status a = write_file_atomic((d / "private.md").string(), "x");
+  ::umask(022);
+  const Status b = write_file_atomic((d / "shared.md").string(), "x");
+  ::umask(old);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(fs::status(d / "private.md").permissions() & fs::perms::all, fs::perms::owner_read | fs::perms::owner_write);
+  EXPECT_EQ(fs::status(d / "shared.md").permissions() & fs::perms::all,
+            fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::others_read);
 }
 
 TEST(Sidecar, MarkdownKeepsTextAndSurvivesOddSources) {
@@ -390,6 +448,21 @@ TEST(Expand, FolderRemovedMidWalkIsReportedAndTheWalkGoesOn) {
   const std::string kept = fs::path(removed).filename() == "a" ? "b/y.txt" : "a/x.txt";
   EXPECT_EQ(files,
             (std::vector<std::string>{(d / "in" / kept).string(), (d / "in/top.txt").string(), (d / "in/top.txt").string()}));
+}
+
+TEST(Expand, UnreadableFolderIsReportedNotSkipped) {
+  if (::geteuid() == 0) GTEST_SKIP() << "root reads every folder";
+  const fs::path d = tmp_dir("unreadable");
+  write(d / "in/ok/a.txt", "a");
+  write(d / "in/locked/b.txt", "b");
+  fs::permissions(d / "in/locked", fs::perms::none);
+  std::vector<std::pair<std::string, std::string>> errors;
+  const auto files = expand({(d / "in").string()}, &errors);
+  fs::permissions(d / "in/locked", fs::perms::owner_all);
+  EXPECT_EQ(files, (std::vector<std::string>{(d / "in/ok/a.txt").string()}));
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(fs::path(errors[0].first), d / "in/locked");
+  EXPECT_NE(errors[0].second.find("cannot read folder"), std::string::npos) << errors[0].second;
 }
 
 TEST(Expand, LinkedFoldersAreNotFollowed) {

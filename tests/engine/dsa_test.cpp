@@ -62,6 +62,24 @@ SessionParams sparse_params(const Indexer* ix, int n_ctx, int n_batch, int threa
   return sp;
 }
 
+// Selections by (layer, position), as a selection_tap records them.
+using Selections = std::map<std::pair<int, int>, std::vector<int32_t>>;
+struct SelectionDiff {
+  int compared = 0, differ = 0;
+};
+// Rows whose context fits in k (sparse_params: 128) select everything; compares the sparse
+// rows of `b` with the same rows of `a`.
+SelectionDiff compare_sparse_selections(const Selections& a, const Selections& b) {
+  SelectionDiff d;
+  for (const auto& [key, sel] : b) {
+    if (key.second + 1 <= 128) continue;
+    ++d.compared;
+    auto it = a.find(key);
+    d.differ += it == a.end() || it->second != sel;
+  }
+  return d;
+}
+
 std::vector<float> all_logits(Session& s, const std::vector<TokenId>& ids) {
   std::vector<float> out;
   const int V = s.model().config().n_vocab;
@@ -127,7 +145,7 @@ TEST(Dsa, BatchedSparsePrefillMatchesTokenByToken) {
   auto ix = calibrated(*m);
   ASSERT_TRUE(ix);
   const auto ids = some_tokens(330, m->config().n_vocab, 5);
-  std::map<std::pair<int, int>, std::vector<int32_t>> sel_a, sel_b;
+  Selections sel_a, sel_b;
   SessionParams pa = sparse_params(ix.get(), 400, 96, 2);
   pa.selection_tap = [&](int il, int pos, std::span<const int32_t> s) { sel_a[{il, pos}].assign(s.begin(), s.end()); };
   SessionParams pb = sparse_params(ix.get(), 400, 1, 1);
@@ -151,16 +169,9 @@ TEST(Dsa, BatchedSparsePrefillMatchesTokenByToken) {
   }
   EXPECT_GE(close, static_cast<int>(ids.size()) * 97 / 100);
   EXPECT_LT(worst, 1.0);
-  // Rows whose context fits in k select everything; compare the sparse ones.
-  int compared = 0, differ = 0;
-  for (const auto& [key, sel] : sel_b) {
-    if (key.second + 1 <= 128) continue;
-    ++compared;
-    auto it = sel_a.find(key);
-    differ += it == sel_a.end() || it->second != sel;
-  }
-  EXPECT_GT(compared, 300);
-  EXPECT_EQ(differ, 0) << "selections depend on batching or thread count";
+  const SelectionDiff sd = compare_sparse_selections(sel_a, sel_b);
+  EXPECT_GT(sd.compared, 300);
+  EXPECT_EQ(sd.differ, 0) << "selections depend on batching or thread count";
 
   SessionParams pd;
   pd.n_ctx = 400;
@@ -198,7 +209,7 @@ TEST(Dsa, IndexerWiderThanTheOldFixedScratchRuns) {
   ASSERT_GT((*m)->config().n_head * (*ix)->rank(), 1024);
   ASSERT_GT((*ix)->key_dim(), 1024);
   const auto ids = some_tokens(180, (*m)->config().n_vocab, 4);
-  std::map<std::pair<int, int>, std::vector<int32_t>> sel_a, sel_b;
+  Selections sel_a, sel_b;
   SessionParams pa = sparse_params(ix->get(), 256, 64, 2);
   pa.selection_tap = [&](int il, int pos, std::span<const int32_t> s) { sel_a[{il, pos}].assign(s.begin(), s.end()); };
   SessionParams pb = sparse_params(ix->get(), 256, 1, 1);
@@ -210,15 +221,9 @@ TEST(Dsa, IndexerWiderThanTheOldFixedScratchRuns) {
   const auto la = all_logits(**a, ids), lb = all_logits(**b, ids);
   ASSERT_EQ(la.size(), lb.size());
   for (float x : la) ASSERT_TRUE(std::isfinite(x));
-  int compared = 0, differ = 0;
-  for (const auto& [key, sel] : sel_b) {
-    if (key.second + 1 <= 128) continue;
-    ++compared;
-    auto it = sel_a.find(key);
-    differ += it == sel_a.end() || it->second != sel;
-  }
-  EXPECT_GT(compared, 40);
-  EXPECT_EQ(differ, 0);
+  const SelectionDiff sd = compare_sparse_selections(sel_a, sel_b);
+  EXPECT_GT(sd.compared, 40);
+  EXPECT_EQ(sd.differ, 0);
   fs::remove(p);
 }
 

@@ -19,6 +19,7 @@
 #include <QLineEdit>
 #include <QListWidget>
 #include <QPushButton>
+#include <QScopeGuard>
 #include <QSemaphore>
 #include <QSignalSpy>
 #include <QTabWidget>
@@ -105,6 +106,24 @@ class WindowFixture : public QObject {
     QTest::mouseClick(w_->ask_button(), Qt::LeftButton);
     QVERIFY(done.wait(kLong));
     QVERIFY2(w_->last_error().isEmpty(), qPrintable(w_->last_error()));
+  }
+  // Asks about `path` in a fresh dense session (the settings change reopens it) and returns
+  // once the engine reports that it is reading, so that what follows lands mid-read. Callers
+  // check QTest::currentTestFailed() after it.
+  void start_dense_read(const QString& path) {
+    QVERIFY(w_->select_document(w_->document_id_for_path(path)));
+    GuiSettings s = settings_;
+    s.attention = QStringLiteral("dense");
+    s.max_answer = 200;
+    w_->apply_settings(s);
+    QTRY_VERIFY(w_->model_loaded());
+    bool reading = false;
+    const auto c = connect(w_->worker(), &EngineWorker::progress, this, [&](const QString&, qint64 done, qint64 total) {
+      reading |= total > 0 && done < total;
+    });
+    const auto unhook = qScopeGuard([c] { QObject::disconnect(c); });  // `reading` dies with this call
+    w_->ask(QStringLiteral("What happened in this argument?"));
+    QTRY_VERIFY_WITH_TIMEOUT(reading, kLong);
   }
 };
 
@@ -577,21 +596,9 @@ class GuiModelTest : public WindowFixture {
 
   void closingMidAnswerCancelsAndLosesNothing() {
     const qint64 id = w_->document_id_for_path(kTranscript);
-    QVERIFY(w_->select_document(id));
-    // A dense read of the whole transcript: the session is reopened (settings changed), so
-    // closing lands in the middle of reading.
-    GuiSettings s = settings_;
-    s.attention = QStringLiteral("dense");
-    s.max_answer = 200;
-    w_->apply_settings(s);
-    QTRY_VERIFY(w_->model_loaded());
-    // Close once the engine reports that it is reading.
-    bool reading = false;
-    connect(w_->worker(), &EngineWorker::progress, this, [&](const QString&, qint64 done, qint64 total) {
-      reading |= total > 0 && done < total;
-    });
-    w_->ask(QStringLiteral("What happened in this argument?"));
-    QTRY_VERIFY_WITH_TIMEOUT(reading, kLong);
+    // A dense read of the whole transcript; close once the engine reports that it is reading.
+    start_dense_read(kTranscript);
+    if (QTest::currentTestFailed()) return;
     QVERIFY(w_->busy());
     w_->close();
     w_.reset();  // joins the engine thread
@@ -669,19 +676,8 @@ class GuiPerfTest : public WindowFixture {
   }
 
   void closingMidReadIsQuick() {
-    const qint64 id = w_->document_id_for_path(kTranscript);
-    QVERIFY(w_->select_document(id));
-    GuiSettings s = settings_;
-    s.attention = QStringLiteral("dense");  // a fresh session: closing lands in the read
-    s.max_answer = 200;
-    w_->apply_settings(s);
-    QTRY_VERIFY(w_->model_loaded());
-    bool reading = false;
-    connect(w_->worker(), &EngineWorker::progress, this, [&](const QString&, qint64 done, qint64 total) {
-      reading |= total > 0 && done < total;
-    });
-    w_->ask(QStringLiteral("What happened in this argument?"));
-    QTRY_VERIFY_WITH_TIMEOUT(reading, kLong);
+    start_dense_read(kTranscript);  // a fresh session: closing lands in the read
+    if (QTest::currentTestFailed()) return;
     QElapsedTimer t;
     t.start();
     w_->close();

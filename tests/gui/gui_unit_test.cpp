@@ -2,6 +2,8 @@
 // library table's in-place errors, UTF-8 streaming, settings validation, the stored forms of
 // heat maps and cost reports, the window's message when the model is missing, a Stop that
 // reaches work still queued, and PDF pages and history read off the UI thread.
+#include <sqlite3.h>
+
 #include <QApplication>
 #include <QDir>
 #include <QDropEvent>
@@ -40,6 +42,36 @@ GuiSettings without_model(const QString& name) {
   s.model = QStringLiteral("/nonexistent/model.gguf");
   s.library = QDir::temp().filePath(QStringLiteral("docdsa-gui-%1-%2.sqlite").arg(name).arg(QCoreApplication::applicationPid()));
   return s;
+}
+
+struct StoredAnswer {
+  const char *question, *answer, *sources, *cost_report;
+};
+// A fresh library at s.library holding one text document (`text` as its one segment and
+// chunk) and these answers to it, stored without a model. The document's id; 0 on failure.
+qint64 store_answered_document(const GuiSettings& s, const std::string& path, const std::string& text,
+                               const std::vector<StoredAnswer>& answers) {
+  QFile::remove(s.library);
+  auto lib = storage::Library::open(s.library.toStdString());
+  if (!lib.ok()) return 0;
+  storage::DocumentRow d;
+  d.path = path, d.kind = "txt", d.title = "Document", d.content_hash = "abc123", d.n_tokens = 3;
+  const auto n = static_cast<int64_t>(text.size());
+  auto st = (*lib)->store(d, {{0, -1, -1, "", text}}, {{0, 3, 0, 0, -1, -1, 0, n, "", text}});
+  if (!st.ok()) return 0;
+  for (const auto& a : answers)
+    if (!(*lib)->save_answer(st->first, a.question, a.answer, a.sources, {"ask", "dsa", "m.gguf", a.cost_report, "[]"}).ok())
+      return 0;
+  return st->first;
+}
+
+// Applies `s` to `w`, waits until it has answered about the (missing) model, and selects
+// document `id`. Callers check QTest::currentTestFailed() after it.
+void select_stored(MainWindow& w, const GuiSettings& s, qint64 id) {
+  QSignalSpy ready(&w, &MainWindow::model_ready);
+  w.apply_settings(s);
+  QTRY_VERIFY_WITH_TIMEOUT(!ready.isEmpty(), 10000);
+  QVERIFY(w.select_document(id));
 }
 }  // namespace
 
@@ -274,29 +306,49 @@ class GuiUnitTest : public QObject {
   void historyIsReadOffTheUiThread() {
     // A stored document with two answers (no model needed to store them).
     const GuiSettings s = without_model(QStringLiteral("history"));
-    QFile::remove(s.library);
-    qint64 id = 0;
-    {
-      auto lib = storage::Library::open(s.library.toStdString());
-      QVERIFY(lib.ok());
-      storage::DocumentRow d;
-      d.path = "/docs/été.txt", d.kind = "txt", d.title = "Été", d.content_hash = "abc123", d.n_tokens = 3;
-      auto st = (*lib)->store(d, {{0, -1, -1, "", "Un été à Paris."}}, {{0, 3, 0, 0, -1, -1, 0, 15, "", "Un été à Paris."}});
-      QVERIFY(st.ok());
-      id = st->first;
-      for (const char* q : {"Où ?", "Quand ?"})
-        QVERIFY((*lib)->save_answer(id, q, "À Paris.", "[]", {"ask", "dsa", "m.gguf", "{}", "[]"}).ok());
-    }
+    const qint64 id = store_answered_document(s, "/docs/été.txt", "Un été à Paris.",
+                                              {{"Où ?", "À Paris.", "[]", "{}"}, {"Quand ?", "À Paris.", "[]", "{}"}});
+    QVERIFY(id > 0);
     MainWindow w;
-    QSignalSpy ready(&w, &MainWindow::model_ready);
-    w.apply_settings(s);
-    QTRY_VERIFY_WITH_TIMEOUT(!ready.isEmpty(), 10000);
-    QVERIFY(w.select_document(id));
+    select_stored(w, s, id);
+    if (QTest::currentTestFailed()) return;
     QCOMPARE(w.history_list()->count(), 0);  // not read yet: select_document did not wait for it
     QTRY_COMPARE(w.history_list()->count(), 2);
     QVERIFY(w.history_list()->item(1)->text().contains(QStringLiteral("Quand ?")));
     QCOMPARE(w.history_list()->currentRow(), 1);  // the newest, shown
     QVERIFY(w.answer_view()->toPlainText().contains(QStringLiteral("À Paris.")));
+    QFile::remove(s.library);
+  }
+
+  void storedRecordsOfAnyShapeShowWithoutThrowing() {
+    // A library file edited by hand or damaged: sources and cost reports whose fields have
+    // other types. json::value() and get() threw on them: in the slot that lists sources, in
+    // the reader, and while the library's costs were totalled (aborting the window); and a
+    // negative segment count made the history task throw (std::length_error).
+    const GuiSettings s = without_model(QStringLiteral("odd-json"));
+    const char* sources = R"([42, "x", null,
+        {"segment": "0", "passage": 7, "snippet": [], "weight": "heavy", "label": [1]},
+        {"segment": 99999999999, "page": 1.5, "passage": "Some", "weight": 1e308, "label": "p. 9"},
+        {"segment": 0, "passage": "Some text.", "weight": 0.5, "label": "p. 1"}])";
+    const char* cost = R"({"attention": 5, "dense_seconds": {"measured": "yes"}, "seconds": [],
+        "tokens": {"prompt": 1e300, "decoded": "x"}, "sparse_rows": 1e300, "mean_selected_keys": 1e300})";
+    const qint64 id = store_answered_document(s, "/docs/odd.txt", "Some text.", {{"Odd?", "Yes.", sources, cost}});
+    QVERIFY(id > 0);
+    // A segment count below zero too: the history's attention map was sized by it.
+    sqlite3* db = nullptr;
+    QCOMPARE(sqlite3_open(s.library.toUtf8().constData(), &db), SQLITE_OK);
+    QCOMPARE(sqlite3_exec(db, "UPDATE documents SET n_segments = -1", nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(db);
+    MainWindow w;
+    select_stored(w, s, id);
+    if (QTest::currentTestFailed()) return;
+    QTRY_COMPARE(w.history_list()->count(), 1);
+    QCOMPARE(w.history_list()->currentRow(), 0);
+    QVERIFY(w.answer_view()->toPlainText().contains(QStringLiteral("Yes.")));
+    // The three objects are listed (fields of another type left blank), the rest skipped.
+    QCOMPARE(w.sources_list()->count(), 3);
+    QVERIFY(w.sources_list()->item(2)->text().contains(QStringLiteral("p. 1")));
+    QVERIFY(w.reader()->transcript_view()->toPlainText().contains(QStringLiteral("Some text.")));
     QFile::remove(s.library);
   }
 

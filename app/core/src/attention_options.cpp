@@ -3,7 +3,10 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
+
+#include "docdsa/app/json_text.h"
 
 namespace docdsa::app {
 
@@ -76,10 +79,12 @@ CostReport cost_from_json(const nlohmann::json& j) {
       if (!v->is_object() || !v->contains(b)) return 0.0;
       v = &(*v)[b];
     }
-    return v->is_number() ? v->get<double>() : 0.0;
+    // Finite and within what a count can hold: the report is read back from a file.
+    return v->is_number() && std::isfinite(v->get<double>()) ? std::clamp(v->get<double>(), -1e15, 1e15) : 0.0;
   };
-  c.mode = j.value("attention", std::string("dsa")) == "dense" ? AttentionMode::kDense : AttentionMode::kDsa;
-  c.top_k = static_cast<int>(num(j, "top_k"));
+  // A stored report is read back from the library: a field of another type is left at its default.
+  c.mode = json_string(j, "attention", "dsa") == "dense" ? AttentionMode::kDense : AttentionMode::kDsa;
+  c.top_k = static_cast<int>(std::clamp(num(j, "top_k"), 0.0, 1e9));
   c.prompt_tokens = static_cast<int64_t>(num(j, "tokens", "prompt"));
   c.decoded_tokens = static_cast<int64_t>(num(j, "tokens", "decoded"));
   c.context_tokens = static_cast<int64_t>(num(j, "tokens", "context"));
@@ -94,9 +99,10 @@ CostReport cost_from_json(const nlohmann::json& j) {
   c.decode_seconds = num(j, "seconds", "decode");
   c.dense_prefill_seconds = num(j, "dense_seconds", "prefill");
   c.dense_decode_seconds = num(j, "dense_seconds", "decode");
-  c.dense_measured = j.contains("dense_seconds") && j["dense_seconds"].value("measured", false);
+  c.dense_measured = j.contains("dense_seconds") && j["dense_seconds"].is_object() && j["dense_seconds"].contains("measured") &&
+                     j["dense_seconds"]["measured"].is_boolean() && j["dense_seconds"]["measured"].get<bool>();
   c.sparse_rows = static_cast<int64_t>(num(j, "sparse_rows"));
-  c.selected_keys = static_cast<int64_t>(num(j, "mean_selected_keys") * static_cast<double>(c.sparse_rows));
+  c.selected_keys = static_cast<int64_t>(std::clamp(num(j, "mean_selected_keys") * static_cast<double>(c.sparse_rows), -1e15, 1e15));
   return c;
 }
 

@@ -5,10 +5,12 @@
 
 #include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <sstream>
 
 #include "docdsa/app/json_text.h"
@@ -137,9 +139,30 @@ Result<PromptTemplate> parse_template(const std::string& text, const std::string
 }
 
 namespace {
-// Placeholders become these markers in the template text (trusted) before the chat template is
-// applied; values go in afterwards, so no value is ever read as a placeholder or as markup.
-constexpr char kSlotOpen = '\x01', kSlotClose = '\x02';
+// Placeholders become markers "\x01<tag>:<index>\x02" in the template text before the chat
+// template is applied; values go in afterwards, so no value is ever read as a placeholder or as
+// markup. The tag is random per process: the template file and the model's chat template (its
+// default system prompt) are text we did not write either, and a "\x01" "1\x02" in them must
+// not pass for a marker (it moved the split before the document).
+constexpr char kSlotClose = '\x02';
+const std::string& slot_open() {
+  static const std::string tag = [] {
+    uint64_t r = 0;
+    try {
+      std::random_device rd;
+      r = (static_cast<uint64_t>(rd()) << 32) ^ rd();
+    } catch (const std::exception&) {  // no entropy source: the clock is unguessable enough to a file
+      r = static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+    }
+    char buf[24];
+    std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(r));
+    std::string open = "\x01";  // appended, not "a" + b + c: GCC 12 warns falsely (-Wrestrict) on that
+    open += buf;
+    open += ':';
+    return open;
+  }();
+  return tag;
+}
 }  // namespace
 
 SplitPrompt build_prompt(const Model& model, const PromptTemplate& t, const std::string& document,
@@ -147,7 +170,7 @@ SplitPrompt build_prompt(const Model& model, const PromptTemplate& t, const std:
   std::vector<std::string> slots;  // placeholder name per marker
   const auto slot = [&](const std::string& name) {
     slots.push_back(name);
-    return kSlotOpen + std::to_string(slots.size() - 1) + kSlotClose;
+    return slot_open() + std::to_string(slots.size() - 1) + kSlotClose;
   };
   std::string user;
   size_t doc_slot = std::string::npos, question_slot = std::string::npos;  // marker indexes
@@ -180,11 +203,12 @@ SplitPrompt build_prompt(const Model& model, const PromptTemplate& t, const std:
   std::string* out = &sp.prefix;
   Spans* markup = &sp.prefix_markup;
   for (size_t p = 0; p < full.size();) {
-    // The next marker "\x01<index>\x02"; anything else (to the end) is markup.
-    size_t open = full.find(kSlotOpen, p), i = slots.size(), close = std::string::npos;
-    for (; open != std::string::npos; open = full.find(kSlotOpen, open + 1)) {
-      close = full.find(kSlotClose, open);
-      const std::string digits = close == std::string::npos ? "" : full.substr(open + 1, close - open - 1);
+    // The next marker; anything else (to the end) is markup.
+    const std::string& tag = slot_open();
+    size_t open = full.find(tag, p), i = slots.size(), close = std::string::npos;
+    for (; open != std::string::npos; open = full.find(tag, open + 1)) {
+      close = full.find(kSlotClose, open + tag.size());
+      const std::string digits = close == std::string::npos ? "" : full.substr(open + tag.size(), close - open - tag.size());
       if (!digits.empty() && digits.size() < 6 && digits.find_first_not_of("0123456789") == std::string::npos &&
           (i = std::stoul(digits)) < slots.size())
         break;
@@ -431,12 +455,13 @@ std::vector<float> heat_from_json(const std::string& json, size_t n_segments) {
 std::string sources_text(const nlohmann::json& sources) {
   std::string s;
   for (const auto& j : sources) {
+    if (!j.is_object()) continue;
     char w[16];
-    std::snprintf(w, sizeof(w), "%3.0f%%", 100.0 * j["weight"].get<double>());
+    std::snprintf(w, sizeof(w), "%3.0f%%", std::clamp(100.0 * json_number(j, "weight"), 0.0, 100.0));
     // The passage the model read most, else the start of the source.
-    const std::string text =
-        j.contains("passage") ? "\u2026" + j["passage"].get<std::string>() + "\u2026" : j["snippet"].get<std::string>();
-    s += "  " + std::string(w) + "  " + j["label"].get<std::string>() + "  \"" + text + "\"\n";
+    const std::string passage = json_string(j, "passage");
+    const std::string text = !passage.empty() ? "\u2026" + passage + "\u2026" : json_string(j, "snippet");
+    s += "  " + std::string(w) + "  " + json_string(j, "label") + "  \"" + text + "\"\n";
   }
   return s;
 }

@@ -64,7 +64,9 @@ std::vector<std::string> expand(const std::vector<std::string>& inputs, std::vec
       const fs::path dir = todo.back();
       todo.pop_back();
       if (on_folder) on_folder(dir.string());
-      fs::directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec), end;
+      // No skip_permission_denied: it turns a folder that cannot be read into an empty one,
+      // and its documents would be left out without a word.
+      fs::directory_iterator it(dir, ec), end;
       if (ec) {
         errors->push_back({dir.string(), "cannot read folder: " + ec.message()});
         ec.clear();

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -31,6 +32,22 @@ constexpr const char* kTempSuffix = ".tmp";
 
 Status io_error(const std::string& what, const std::string& path) {
   return make_error(ErrorCode::kIo, "cannot " + what + " " + path + ": " + std::strerror(errno));
+}
+
+// The process's umask, read without setting it (umask() would, racing other threads' files):
+// Linux reports it in /proc/self/status. 022 when it cannot be read.
+mode_t current_umask() {
+  mode_t mask = 022;
+  if (std::FILE* f = std::fopen("/proc/self/status", "re")) {
+    char line[256];
+    while (std::fgets(line, sizeof(line), f))
+      if (std::strncmp(line, "Umask:", 6) == 0) {
+        mask = static_cast<mode_t>(std::strtoul(line + 6, nullptr, 8)) & 0777;
+        break;
+      }
+    std::fclose(f);
+  }
+  return mask;
 }
 }  // namespace
 
@@ -100,7 +117,9 @@ Status write_file_atomic(const std::string& path, const std::string& text) {
     if (n <= 0) return fail("write");
     done += static_cast<size_t>(n);
   }
-  if (::fchmod(fd, 0644) != 0 || ::fsync(fd) != 0) return fail("write");
+  // mkostemps creates the file 0600: give it the mode a plain create would (0666 less the
+  // umask), so a private umask keeps summaries of private documents private.
+  if (::fchmod(fd, 0666 & ~current_umask()) != 0 || ::fsync(fd) != 0) return fail("write");
   if (::close(fd) != 0) {
     const Status st = io_error("write", path);
     ::unlink(tmp.c_str());
