@@ -9,6 +9,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 
@@ -16,6 +17,7 @@
 #include "docdsa/app/doc_prompt.h"
 #include "docdsa/app/doc_session.h"
 #include "docdsa/app/library_common.h"
+#include "docdsa/app/shard.h"
 #include "docdsa/app/sidecar.h"
 #include "docdsa/engine/generate.h"
 #include "progress.h"
@@ -180,7 +182,8 @@ int run_questions(const AskOpts& o, bool interactive) {
 
 struct SumOpts {
   std::vector<std::string> paths;
-  std::string db, out, password, prices;
+  std::string db, out, password, prices, shard;
+  int shards = 0;
   int max_tokens = 320;
   int ctx = 131072;
   bool force = false, dry_run = false;
@@ -189,11 +192,20 @@ struct SumOpts {
 
 // Writes the sidecar at `md` (see docdsa/app/sidecar.h).
 Status write_sidecar(const std::string& md, const storage::DocumentRow& row, const std::string& text, const nlohmann::json& sources) {
+  remove_stale_temps(md);  // a killed run's temporary file, also when the document is summarised again
   return write_file_atomic(md, sidecar_markdown(row, text, sources));
 }
 
 int run_summarize(const SumOpts& o) {
   int rc = kOk;
+  ShardSpec shard;
+  if (!o.shard.empty()) {
+    auto sp = parse_shard(o.shard, o.shards, [](const char* name) { return static_cast<const char*>(std::getenv(name)); });
+    if (!sp.ok()) return report(sp.error());
+    shard = *sp;
+  } else if (o.shards > 0) {
+    return report(make_error(ErrorCode::kInvalidArgument, "--shards N goes with --shard auto (or give --shard K/N)"));
+  }
   auto prices = load_prices(o.prices);
   if (!prices.ok()) return report(prices.error());
   auto model = load_model_or_report(&rc);
@@ -201,7 +213,10 @@ int run_summarize(const SumOpts& o) {
   auto lib = open_library_at(o.db);
   if (!lib.ok()) return report(lib.error());
   std::vector<std::pair<std::string, std::string>> errors;
-  const auto files = expand(o.paths, &errors);
+  // A shard takes its part of the files; the sidecar layout (root below) is the whole batch's.
+  const auto files = expand_shard(o.paths, shard, &errors);
+  if (!o.shard.empty() && !globals().json)
+    std::printf("shard %d of %d (%s): %zu files\n", shard.index, shard.count, shard.source.c_str(), files.size());
   const bool json = globals().json;
   std::signal(SIGINT, on_sigint);
   const std::string model_file = model_name(*model);
@@ -246,7 +261,7 @@ int run_summarize(const SumOpts& o) {
       nlohmann::json r = {{"path", f}, {"status", "skipped"}, {"reason", "already summarised and unchanged"}, {"id", in->id}};
       if (!o.out.empty() && !o.dry_run) {
         std::error_code ec;
-        remove_stale_temps(md);  // left by a killed run
+        remove_stale_temps(md);     // left by a killed run
         if (!fs::exists(md, ec)) {  // killed between the commit and the sidecar: write it now
           auto srcs = nlohmann::json::parse(have->sources, nullptr, false);
           if (auto st = write_sidecar(md, row, have->text, srcs.is_discarded() ? nlohmann::json::array() : srcs); st.ok())
@@ -317,6 +332,7 @@ int run_summarize(const SumOpts& o) {
   if (json) {
     nlohmann::json out = {{"done", n_done}, {"skipped", n_skipped}, {"failed", n_failed}, {"interrupted", interrupted},
                           {"dry_run", o.dry_run}, {"files", results}, {"library", (*lib)->path()}};
+    if (!o.shard.empty()) out["shard"] = {{"index", shard.index}, {"count", shard.count}, {"source", shard.source}, {"files", files.size()}};
     if (any_cost) out["cost"] = cost_json(total), out["money"] = money_json(total, *prices);
     print_json(out);
   } else {
@@ -367,6 +383,11 @@ void register_ask(CLI::App& app) {
   add_password_option(sum, s.password);
   sum->add_option("-n,--max-tokens", s.max_tokens, "Longest summary in tokens")->check(CLI::PositiveNumber)->capture_default_str();
   sum->add_option("-c,--ctx", s.ctx, "Largest context: longer documents are summarised by sections")->check(CLI::Range(2048, 1 << 20))->capture_default_str();
+  sum->add_option("--shard", s.shard,
+                  "Only shard K of N of the files (K/N, K from 0), or auto: from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX "
+                  "(see docs/cluster.md)");
+  sum->add_option("--shards", s.shards, "The number of shards for --shard auto (else from Slurm, or DOCDSA_SHARD_COUNT)")
+      ->check(CLI::Range(1, 1000000));
   add_prices_option(sum, s.prices);
   add_attention_options(sum, s.attn);
   sum->callback([] { globals().command = [] { return run_summarize(s); }; });

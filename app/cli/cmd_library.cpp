@@ -1,4 +1,4 @@
-// The library commands: ingest PATH..., list, show DOC, search QUERY, remove DOC.
+// The library commands: ingest PATH..., list, show DOC, search QUERY, remove DOC, library merge OUT IN...
 #include <unistd.h>
 
 #include <atomic>
@@ -203,6 +203,36 @@ void register_library(CLI::App& app) {
         std::cout << "#" << h.doc_id << " " << h.title << " (" << provenance(h.chunk) << ")\n    " << snip << "\n";
       }
       return hits->empty() ? static_cast<int>(kFailed) : static_cast<int>(kOk);
+    };
+  });
+
+  // docdsa library merge OUT IN...: the shards of a batch (summarize --shard K/N) into one library.
+  static std::string merge_out;
+  static std::vector<std::string> merge_in;
+  CLI::App* lib = app.add_subcommand("library", "Library files as a whole: merge the shards of a batch");
+  lib->require_subcommand(1);
+  CLI::App* merge = lib->add_subcommand("merge", "Merge libraries (the shards of a batch) into OUT, in one transaction; "
+                                                 "rerunning it changes nothing");
+  merge->add_option("out", merge_out, "The library to merge into (created if new)")->required();
+  merge->add_option("inputs", merge_in, "The libraries to merge (read only)")->required();
+  merge->callback([] {
+    globals().command = [] {
+      if (auto checked = storage::Library::check_merge_inputs(merge_in); !checked.ok()) return report(checked.error());
+      auto out = open_library_at(merge_out);
+      if (!out.ok()) return report(out.error());
+      auto st = (*out)->merge(merge_in);
+      if (!st.ok()) return report(st.error());
+      if (globals().json) {
+        print_json({{"library", (*out)->path()}, {"inputs", st->inputs}, {"documents_added", st->documents_added},
+                    {"documents_present", st->documents_present}, {"segments", st->segments}, {"chunks", st->chunks},
+                    {"runs", st->runs}, {"summaries", st->summaries}, {"questions", st->questions}, {"answers", st->answers},
+                    {"selections", st->selections}});
+      } else {
+        std::cout << "merged " << st->inputs << " libraries into " << (*out)->path() << ": " << st->documents_added
+                  << " documents added (" << st->documents_present << " already there), " << st->runs << " runs, " << st->summaries
+                  << " summaries, " << st->questions << " questions, " << st->answers << " answers\n";
+      }
+      return static_cast<int>(kOk);
     };
   });
 

@@ -56,6 +56,13 @@ struct SummaryRecord {
   std::string content_hash, text, sources, created_at, attention, model, cost_report, attention_map;
 };
 
+// What Library::merge did: rows copied in, and documents that were already there.
+struct MergeStats {
+  int inputs = 0;
+  int64_t documents_added = 0, documents_present = 0, segments = 0, chunks = 0, runs = 0, summaries = 0, questions = 0,
+          answers = 0, selections = 0;
+};
+
 enum class StoreOutcome { kAdded, kUnchanged, kReplaced };
 const char* outcome_name(StoreOutcome o);
 
@@ -102,6 +109,20 @@ class Library {
 
   // The cost reports (JSON) of every stored run, oldest first: the library-wide totals.
   Result<std::vector<std::string>> run_costs() const;
+
+  // Merges other libraries (the shards of a batch) into this one, in one transaction. Documents
+  // are deduplicated by content hash: one already here keeps its own segments and chunks. Runs
+  // (with their costs), summaries, questions, answers and attention selections are copied with
+  // their timestamps, each once: a row equal to one already here (same document, same fields,
+  // same times) is not copied again, so merging the same inputs again changes nothing, and the
+  // run costs here afterwards are those already here plus each input's. A document keeps one
+  // summary per model, the newest, as save_summary does. Inputs are opened
+  // read-only and must be DocDSA libraries (application_id, a schema this DocDSA knows); any
+  // problem with any input leaves this library as it was.
+  Result<MergeStats> merge(const std::vector<std::string>& inputs);
+  // The inputs' checks alone (read-only): `library merge` runs them before it creates OUT, so a
+  // wrong input does not leave an empty new library behind.
+  static Status check_merge_inputs(const std::vector<std::string>& inputs);
 
   Status integrity_check() const;
   const std::string& path() const { return path_; }
