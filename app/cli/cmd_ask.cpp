@@ -385,7 +385,11 @@ void register_ask(CLI::App& app) {
   sum->add_option("-c,--ctx", s.ctx, "Largest context: longer documents are summarised by sections")->check(CLI::Range(2048, 1 << 20))->capture_default_str();
   sum->add_option("--shard", s.shard,
                   "Only shard K of N of the files (K/N, K from 0), or auto: from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX "
-                  "(see docs/cluster.md)");
+                  "(see docs/cluster.md)")
+      // `--shard "$UNSET"` in a job script: refused, not every machine running the whole batch.
+      ->check([](const std::string& v) {
+        return v.empty() ? std::string("expected K/N or auto, not an empty value") : std::string();
+      });
   sum->add_option("--shards", s.shards, "The number of shards for --shard auto (else from Slurm, or DOCDSA_SHARD_COUNT)")
       ->check(CLI::Range(1, 1000000));
   add_prices_option(sum, s.prices);

@@ -224,12 +224,13 @@ void register_library(CLI::App& app) {
       if (!st.ok()) return report(st.error());
       if (globals().json) {
         print_json({{"library", (*out)->path()}, {"inputs", st->inputs}, {"documents_added", st->documents_added},
-                    {"documents_present", st->documents_present}, {"segments", st->segments}, {"chunks", st->chunks},
+                    {"documents_present", st->documents_present}, {"documents_replaced", st->documents_replaced}, {"segments", st->segments}, {"chunks", st->chunks},
                     {"runs", st->runs}, {"summaries", st->summaries}, {"questions", st->questions}, {"answers", st->answers},
                     {"selections", st->selections}});
       } else {
         std::cout << "merged " << st->inputs << " libraries into " << (*out)->path() << ": " << st->documents_added
-                  << " documents added (" << st->documents_present << " already there), " << st->runs << " runs, " << st->summaries
+                  << " documents added (" << st->documents_present << " already there, " << st->documents_replaced
+                  << " newer versions), " << st->runs << " runs, " << st->summaries
                   << " summaries, " << st->questions << " questions, " << st->answers << " answers\n";
       }
       return static_cast<int>(kOk);

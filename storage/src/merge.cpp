@@ -1,6 +1,7 @@
 // Library::merge: the shards of a batch (docdsa summarize --shard K/N) into one library.
 #include <sqlite3.h>
 
+#include <cctype>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -25,6 +26,24 @@ int pragma(sqlite3* db, const char* sql) {
   return s.ok() && s.step() == SQLITE_ROW ? static_cast<int>(s.i64(0)) : -1;
 }
 
+// `path` as an SQLite URI that opens it immutable (every byte but the unreserved ones escaped).
+std::string immutable_uri(const std::string& path) {
+  std::error_code ec;
+  const fs::path abs = fs::absolute(path, ec);
+  std::string uri = "file://";
+  for (const unsigned char c : (ec ? fs::path(path) : abs).string()) {
+    if (std::isalnum(c) || c == '/' || c == '-' || c == '.' || c == '_' || c == '~') {
+      uri += static_cast<char>(c);
+    } else {
+      static const char* hex = "0123456789ABCDEF";
+      uri += '%';
+      uri += hex[c >> 4];
+      uri += hex[c & 15];
+    }
+  }
+  return uri + "?immutable=1";
+}
+
 // An input, opened read-only, after checking that it is a DocDSA library this version reads.
 Result<DbPtr> open_input(const std::string& path, int* version) {
   std::error_code ec;
@@ -35,7 +54,20 @@ Result<DbPtr> open_input(const std::string& path, int* version) {
   if (rc != SQLITE_OK)
     return make_error(ErrorCode::kIo, path + ": cannot open: " + (raw ? sqlite3_errmsg(raw) : "out of memory"));
   sqlite3_busy_timeout(raw, 5000);
-  const int app = pragma(raw, "PRAGMA application_id");
+  int app = pragma(raw, "PRAGMA application_id");
+  // A library in WAL mode in a folder this user cannot write (shards on a read-only mount, or
+  // another user's results): the reader cannot create the -shm file beside it. Without a -wal
+  // file (the shard was closed: all of it is in the main file) it is read as immutable.
+  const int err = sqlite3_errcode(raw) & 0xff;
+  if (app < 0 && (err == SQLITE_READONLY || err == SQLITE_CANTOPEN) && !fs::exists(path + "-wal", ec)) {
+    raw = nullptr;
+    const int flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_FULLMUTEX;
+    const int rc2 = sqlite3_open_v2(immutable_uri(path).c_str(), &raw, flags, nullptr);
+    db.reset(raw);
+    if (rc2 != SQLITE_OK)
+      return make_error(ErrorCode::kIo, path + ": cannot open: " + (raw ? sqlite3_errmsg(raw) : "out of memory"));
+    app = pragma(raw, "PRAGMA application_id");
+  }
   if (app < 0)
     return make_error(ErrorCode::kUnsupported, path + ": not a SQLite database (or unreadable): " + sqlite3_errmsg(raw));
   if (app != kApplicationId)
@@ -66,7 +98,9 @@ void bind_mapped(Stmt& to, int p, const Stmt& from, int c, const std::unordered_
 Status merge_one(sqlite3* out, const std::string& out_path, sqlite3* in, const std::string& in_path, int version,
                  MergeStats* st) {
   const auto fail = [&](sqlite3* db, const std::string& what) -> Status {
-    return make_error(ErrorCode::kIo, (db == out ? out_path : in_path) + ": " + what + ": " + sqlite3_errmsg(db));
+    // A row the output refuses is named by the input it came from too.
+    return make_error(ErrorCode::kIo, db == out ? out_path + ": " + what + " from " + in_path + ": " + sqlite3_errmsg(db)
+                                                : in_path + ": " + what + ": " + sqlite3_errmsg(db));
   };
   // Loops over `sel` on the input; `row` handles each row. A failed step is an error, not the end.
   const auto each = [&](Stmt& sel, const char* what, const std::function<Status()>& row) -> Status {
@@ -117,14 +151,49 @@ Status merge_one(sqlite3* out, const std::string& out_path, sqlite3* in, const s
                 "INSERT INTO chunks (doc_id, idx, text, n_tokens, page_first, page_last, start_ms, end_ms, speakers, char_begin, "
                 "char_end) VALUES (?,?,?,?,?,?,?,?,?,?,?)");
     Stmt ch_find(out, "SELECT id FROM chunks WHERE doc_id = ? AND idx = ?");
-    if (!find.ok() || !ins.ok() || !seg_ins.ok() || !ch_ins.ok() || !ch_find.ok()) return fail(out, "preparing the merge");
+    // Another version of the file at the same path (a shard redone after the file changed):
+    // like Library::store, the newer version replaces the older in place, keeping its id (and
+    // so its questions and runs); an older version is not stored beside the newer.
+    Stmt by_path(out, "SELECT id, updated_at >= ? FROM documents WHERE path = ? ORDER BY id LIMIT 1");
+    Stmt del_c(out, "DELETE FROM chunks WHERE doc_id = ?");
+    Stmt del_s(out, "DELETE FROM segments WHERE doc_id = ?");
+    Stmt upd(out,
+             "UPDATE documents SET content_hash=?, kind=?, title=?, author=?, file_size=?, n_pages=?, n_segments=?, n_tokens=?, "
+             "duration_ms=?, status=?, warnings=?, updated_at=? WHERE id=?");
+    if (!find.ok() || !ins.ok() || !seg_ins.ok() || !ch_ins.ok() || !ch_find.ok() || !by_path.ok() || !del_c.ok() ||
+        !del_s.ok() || !upd.ok())
+      return fail(out, "preparing the merge");
     TRY_STATUS(each(sel, "documents", [&]() -> Status {
       const int64_t src_id = sel.i64(0);
       find.bind(1, sel.text(2));
       int64_t id = 0;
       TRY_STATUS(lookup(find, &id));
-      const bool present = id != 0;
+      bool present = id != 0, stale = false;
       if (!present) {
+        by_path.bind(1, sel.text(14)).bind(2, sel.text(1));
+        const int rc = by_path.step();
+        if (rc == SQLITE_ROW) id = by_path.i64(0), stale = by_path.i64(1) != 0;
+        by_path.reset();
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE) return fail(out, "looking up a document's path");
+      }
+      if (stale) {  // the newer version is here: this one's rows are not copied (its runs are)
+        ++st->documents_present;
+        docs[src_id] = id;
+        return {};
+      }
+      if (!present && id != 0) {
+        for (Stmt* d : {&del_c, &del_s}) {
+          d->bind(1, id);
+          const int rc = d->step();
+          d->reset();
+          if (rc != SQLITE_DONE) return fail(out, "replacing an older version of a document");
+        }
+        copy_cols(sel, 2, upd, 1, 11);  // content_hash .. warnings, then updated_at (added_at stays)
+        sqlite3_bind_value(upd.get(), 12, sqlite3_column_value(sel.get(), 14));
+        upd.bind(13, id);
+        TRY_STATUS(insert(upd, "a newer version of a document", nullptr));
+        ++st->documents_replaced;
+      } else if (!present) {
         copy_cols(sel, 1, ins, 1, 14);
         TRY_STATUS(insert(ins, "a document", &id));
         ++st->documents_added;

@@ -152,6 +152,21 @@ TEST(Shard, AutoReadsSlurmArrays) {
   EXPECT_FALSE(parse_shard("auto", 0, env.fn()).ok());
 }
 
+// Counts at the ends of int64 are refused, not wrapped: MAX + 1 and N - 1 overflowed here
+// (signed overflow; the sanitizer build reports it).
+TEST(Shard, AutoRefusesCountsThatOverflow) {
+  Env env;
+  for (const auto& vars : std::vector<std::map<std::string, std::string>>{
+           {{"SLURM_ARRAY_TASK_ID", "0"}, {"SLURM_ARRAY_TASK_MAX", "9223372036854775807"}},
+           {{"SLURM_ARRAY_TASK_ID", "0"}, {"DOCDSA_SHARD_COUNT", "-9223372036854775808"}},
+           {{"SLURM_ARRAY_TASK_ID", "0"}, {"SLURM_ARRAY_TASK_COUNT", "0"}}}) {
+    env.vars = vars;
+    auto s = parse_shard("auto", 0, env.fn());
+    ASSERT_FALSE(s.ok()) << vars.begin()->second;
+    EXPECT_NE(s.error().message.find("1 to 1000000"), std::string::npos) << s.error().message;
+  }
+}
+
 TEST(Shard, AutoReadsKubernetesIndexedJobs) {
   Env env;
   env.vars = {{"JOB_COMPLETION_INDEX", "4"}, {"DOCDSA_SHARD_COUNT", "8"}};

@@ -1,7 +1,10 @@
 // docdsa library merge: the shards' libraries into one, in one transaction. Every row once
 // (documents by content hash), the run costs summed, idempotent, foreign files refused.
 #include <gtest/gtest.h>
+#include <linux/capability.h>
 #include <sqlite3.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -176,6 +179,126 @@ TEST(Merge, TheSameDocumentInTwoShardsIsStoredOnceWithTheNewestSummary) {
   }
 }
 
+// A shard redone after a file changed: the merged library holds the file once, in its newer
+// version (as Library::store keeps it), whichever order the libraries are merged in, and
+// merging the older again does not bring it back.
+TEST(Merge, ANewerVersionAtTheSamePathReplacesTheOlder) {
+  const std::string p_old = tmp("ver-old.sqlite"), p_new = tmp("ver-new.sqlite"), out = tmp("ver-out.sqlite");
+  {
+    auto s0 = open(p_old), s1 = open(p_new);
+    add_doc(*s0, "report.txt", "version one", 10, true);
+    add_doc(*s1, "report.txt", "version two", 20);
+    for (auto [lib, day] : {std::pair{s0.get(), "01"}, std::pair{s1.get(), "02"}}) {
+      const std::string ts = std::string("'2026-") + day + "-01T00:00:00.000Z'";
+      ASSERT_EQ(sqlite3_exec(lib->handle(),
+                             ("UPDATE documents SET updated_at = " + ts + "; UPDATE summaries SET created_at = " + ts).c_str(),
+                             nullptr, nullptr, nullptr),
+                SQLITE_OK);
+    }
+  }
+  for (const std::vector<std::string>& order : {std::vector<std::string>{p_old, p_new}, {p_new, p_old}}) {
+    const std::string o = out + std::to_string(order[0] == p_old);
+    fs::remove(o);
+    auto lib = open(o);
+    for (int pass = 0; pass < 2; ++pass) {  // the second: nothing changes
+      auto st = lib->merge(order);
+      ASSERT_TRUE(st.ok()) << st.error().message;
+      EXPECT_EQ(count(*lib, "SELECT COUNT(*) FROM documents"), 1);
+      EXPECT_EQ(count(*lib, "SELECT COUNT(*) FROM documents WHERE content_hash = 'hash-of-version two'"), 1);
+      EXPECT_EQ(count(*lib, "SELECT COUNT(*) FROM segments"), 2);
+      EXPECT_EQ(count(*lib, "SELECT COUNT(*) FROM chunks"), 1);
+      EXPECT_EQ(count(*lib, "SELECT COUNT(*) FROM summaries"), 1);
+      EXPECT_EQ(count(*lib, "SELECT COUNT(*) FROM summaries WHERE text = 'summary of version two'"), 1);
+      EXPECT_EQ(count(*lib, "SELECT COUNT(*) FROM questions"), 1);  // the question on the old version is kept
+      EXPECT_EQ(total_prompt_tokens(*lib), 10 + 11 + 20);            // every run's cost
+      auto old_hits = lib->search("one"), new_hits = lib->search("two");
+      ASSERT_TRUE(old_hits.ok() && new_hits.ok());
+      EXPECT_EQ(old_hits->size(), 0u);  // the index holds the newer text only
+      EXPECT_EQ(new_hits->size(), 1u);
+      auto doc = lib->find("/corpus/report.txt");
+      ASSERT_TRUE(doc.ok());
+      EXPECT_EQ(doc->content_hash, "hash-of-version two");
+      EXPECT_EQ(count(*lib, "SELECT COUNT(*) FROM pragma_foreign_key_check"), 0);
+    }
+  }
+}
+
+// A library from before schema version 2 (no attention map) merges too.
+TEST(Merge, ReadsASchemaVersion1Library) {
+  const std::string v1 = tmp("v1.sqlite"), out = tmp("v1-out.sqlite");
+  {
+    auto s = open(v1);
+    add_doc(*s, "old.txt", "ancient words", 7, true);
+    ASSERT_EQ(sqlite3_exec(s->handle(), "ALTER TABLE runs DROP COLUMN attention_map; PRAGMA user_version = 1", nullptr, nullptr,
+                           nullptr),
+              SQLITE_OK)
+        << sqlite3_errmsg(s->handle());
+  }
+  auto lib = open(out);
+  for (int pass = 0; pass < 2; ++pass) {
+    auto st = lib->merge({v1});
+    ASSERT_TRUE(st.ok()) << st.error().message;
+    EXPECT_EQ(st->runs, pass == 0 ? 2 : 0);
+    EXPECT_EQ(count(*lib, "SELECT COUNT(*) FROM runs WHERE attention_map = '[]'"), 2);
+    auto hits = lib->search("ancient");
+    ASSERT_TRUE(hits.ok());
+    EXPECT_EQ(hits->size(), 1u);
+  }
+}
+
+// A shard's library in a folder this user cannot write (a read-only mount, another user's
+// results): SQLite cannot create the WAL index (-shm) beside it, and the merge refused it as
+// "not a SQLite database (or unreadable): attempt to write a readonly database".
+TEST(Merge, ReadsALibraryInAFolderItCannotWrite) {
+  const fs::path base = fs::temp_directory_path() / ("docdsa-merge-" + std::to_string(getpid()) + "-ro");
+  std::error_code ec;
+  fs::permissions(base / "in", fs::perms::owner_all, fs::perm_options::add, ec);
+  fs::remove_all(base, ec);
+  fs::create_directories(base / "in");
+  const std::string in = (base / "in" / "shard #1?%.sqlite").string(), out = (base / "out.sqlite").string();
+  {
+    auto s = open(in);
+    add_doc(*s, "ro.txt", "readonly words", 5);
+  }
+  ASSERT_FALSE(fs::exists(in + "-wal"));
+  fs::remove(in + "-shm", ec);
+  const auto rx = fs::perms::owner_read | fs::perms::owner_exec | fs::perms::group_read | fs::perms::group_exec |
+                  fs::perms::others_read | fs::perms::others_exec;
+  fs::permissions(in, fs::perms::owner_read | fs::perms::group_read | fs::perms::others_read);
+  fs::permissions(base / "in", rx);
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    // Root writes anywhere: without CAP_DAC_OVERRIDE it meets the folder's permissions too.
+    __user_cap_header_struct h{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct d[2] = {};
+    if (syscall(SYS_capget, &h, d) == 0) {
+      d[0].effective &= ~((1u << CAP_DAC_OVERRIDE) | (1u << CAP_DAC_READ_SEARCH));
+      if (syscall(SYS_capset, &h, d) != 0) _exit(3);
+    }
+    if (FILE* probe = std::fopen((base / "in" / "probe").c_str(), "w")) {  // the folder must really be read-only
+      std::fclose(probe);
+      _exit(4);
+    }
+    auto lib = Library::open(out);
+    if (!lib.ok()) _exit(5);
+    auto st = (*lib)->merge({in});
+    if (!st.ok()) {
+      std::fprintf(stderr, "%s\n", st.error().message.c_str());
+      _exit(6);
+    }
+    auto hits = (*lib)->search("readonly");
+    _exit(st->documents_added == 1 && st->runs == 1 && hits.ok() && hits->size() == 1 ? 0 : 7);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  fs::permissions(base / "in", fs::perms::owner_all, fs::perm_options::add, ec);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_FALSE(fs::exists(in + "-shm"));  // nothing was written beside the input
+  fs::remove_all(base, ec);
+}
+
 TEST(Merge, RefusesWhatIsNotADocDSALibraryAndWritesNothing) {
   const std::string good = tmp("good.sqlite"), foreign = tmp("foreign.sqlite"), out = tmp("refuse-out.sqlite");
   {
@@ -194,6 +317,20 @@ TEST(Merge, RefusesWhatIsNotADocDSALibraryAndWritesNothing) {
     EXPECT_NE(st.error().message.find(bad), std::string::npos) << st.error().message;  // names the file
     EXPECT_EQ(dump(*lib), before);  // the good input was not half-merged either
   }
+  // A library with a row the output refuses (a kind no DocDSA writes): the merge fails naming
+  // that input, and rolls back the inputs before it.
+  const std::string hostile = tmp("hostile.sqlite");
+  {
+    auto h = open(hostile);
+    add_doc(*h, "z.txt", "zulu", 1);
+    ASSERT_EQ(sqlite3_exec(h->handle(), "PRAGMA ignore_check_constraints = ON; UPDATE documents SET kind = 'exe'", nullptr,
+                           nullptr, nullptr),
+              SQLITE_OK);
+  }
+  auto failed = lib->merge({good, hostile});
+  ASSERT_FALSE(failed.ok());
+  EXPECT_NE(failed.error().message.find(hostile), std::string::npos) << failed.error().message;
+  EXPECT_EQ(dump(*lib), before);
   // A text file is no database at all.
   const std::string text = tmp("notes.sqlite");
   FILE* f = std::fopen(text.c_str(), "w");

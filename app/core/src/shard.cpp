@@ -57,7 +57,7 @@ Result<ShardSpec> parse_shard(const std::string& spec, int shards, const std::fu
     if (fallback_var) {
       if (const std::string s = get(fallback_var); !s.empty()) {
         TRY(int64_t v, parse_int(s, src + ": " + fallback_var));
-        return v + fallback_add;
+        return v > 1000000 ? v : v + fallback_add;  // no overflow near INT64_MAX: checked() refuses it
       }
     }
     return make_error(ErrorCode::kInvalidArgument,
@@ -71,6 +71,7 @@ Result<ShardSpec> parse_shard(const std::string& spec, int shards, const std::fu
     const bool no_count = shards <= 0 && get("DOCDSA_SHARD_COUNT").empty() && get("SLURM_ARRAY_TASK_COUNT").empty();
     TRY(int64_t count, no_count ? count_from(src, "SLURM_ARRAY_TASK_MAX", 1)  // --array=0-MAX
                                 : count_from(src, "SLURM_ARRAY_TASK_COUNT", 0));
+    if (count < 1 || count > 1000000) return checked(k, count, src);  // before count - 1 below
     if (k >= count)
       return make_error(ErrorCode::kInvalidArgument, src + ": shard " + std::to_string(k) + " of " + std::to_string(count) +
                                                          ": array task ids are the shards, 0..N-1 (sbatch --array=0-" +

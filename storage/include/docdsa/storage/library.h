@@ -56,10 +56,11 @@ struct SummaryRecord {
   std::string content_hash, text, sources, created_at, attention, model, cost_report, attention_map;
 };
 
-// What Library::merge did: rows copied in, and documents that were already there.
+// What Library::merge did: rows copied in, documents that were already there (or a newer
+// version at their path), and older versions replaced by a newer one at the same path.
 struct MergeStats {
   int inputs = 0;
-  int64_t documents_added = 0, documents_present = 0, segments = 0, chunks = 0, runs = 0, summaries = 0, questions = 0,
+  int64_t documents_added = 0, documents_present = 0, documents_replaced = 0, segments = 0, chunks = 0, runs = 0, summaries = 0, questions = 0,
           answers = 0, selections = 0;
 };
 
