@@ -125,6 +125,17 @@ Status merge_one(sqlite3* out, const std::string& out_path, sqlite3* in, const s
     if (id) *id = sqlite3_last_insert_rowid(out);
     return {};
   };
+  // The twin's id when `find` has one, else the id of the row `ins` copies in (counted).
+  const auto find_or_insert = [&](Stmt& find, Stmt& ins, const char* what, int64_t* id, int64_t* added) -> Status {
+    TRY_STATUS(lookup(find, id));
+    if (*id != 0) {
+      ins.reset();
+      return {};
+    }
+    TRY_STATUS(insert(ins, what, id));
+    ++*added;
+    return {};
+  };
   // A snapshot of the input: it may be a shard still being written (WAL readers see one state).
   if (sqlite3_exec(in, "BEGIN", nullptr, nullptr, nullptr) != SQLITE_OK) return fail(in, "starting to read");
   struct EndRead {
@@ -250,13 +261,7 @@ Status merge_one(sqlite3* out, const std::string& out_path, sqlite3* in, const s
         copy_cols(sel, 2, *s, 2, 8);
       }
       int64_t id = 0;
-      TRY_STATUS(lookup(find, &id));
-      if (id == 0) {
-        TRY_STATUS(insert(ins, "a run", &id));
-        ++st->runs;
-      } else {
-        ins.reset();
-      }
+      TRY_STATUS(find_or_insert(find, ins, "a run", &id, &st->runs));
       runs[sel.i64(0)] = id;
       return {};
     }));
@@ -316,13 +321,7 @@ Status merge_one(sqlite3* out, const std::string& out_path, sqlite3* in, const s
         copy_cols(sel, 2, *s, 2, 2);
       }
       int64_t id = 0;
-      TRY_STATUS(lookup(find, &id));
-      if (id == 0) {
-        TRY_STATUS(insert(ins, "a question", &id));
-        ++st->questions;
-      } else {
-        ins.reset();
-      }
+      TRY_STATUS(find_or_insert(find, ins, "a question", &id, &st->questions));
       questions[sel.i64(0)] = id;
       return {};
     }));
@@ -340,10 +339,7 @@ Status merge_one(sqlite3* out, const std::string& out_path, sqlite3* in, const s
         copy_cols(sel, 2, *s, 3, 2);
       }
       int64_t id = 0;
-      TRY_STATUS(lookup(find, &id));
-      if (id != 0) return ins.reset(), Status{};
-      ++st->answers;
-      return insert(ins, "an answer", nullptr);
+      return find_or_insert(find, ins, "an answer", &id, &st->answers);
     }));
   }
   {
