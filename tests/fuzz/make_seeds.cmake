@@ -9,7 +9,7 @@ foreach(v CORPUS SOURCE OUT SEEDGEN)
 endforeach()
 file(REMOVE_RECURSE "${OUT}")
 foreach(t gguf srt vtt text prices template ranges sidecar pdf)
-  file(MAKE_DIRECTORY "${OUT}/${t}" "${OUT}/../work/${t}" "${OUT}/../artifacts")
+  file(MAKE_DIRECTORY "${OUT}/${t}" "${OUT}/../grown/${t}" "${OUT}/../artifacts")
 endforeach()
 
 function(copy_glob target)
