@@ -192,7 +192,6 @@ struct SumOpts {
 
 // Writes the sidecar at `md` (see docdsa/app/sidecar.h).
 Status write_sidecar(const std::string& md, const storage::DocumentRow& row, const std::string& text, const nlohmann::json& sources) {
-  remove_stale_temps(md);  // a killed run's temporary file, also when the document is summarised again
   return write_file_atomic(md, sidecar_markdown(row, text, sources));
 }
 
@@ -236,6 +235,7 @@ int run_summarize(const SumOpts& o) {
     const std::string& f = files[i];
     const std::string name = fs::path(f).filename().string();
     const std::string md = o.out.empty() ? std::string() : sidecar_path(o.out, root, f);
+    if (!md.empty() && !o.dry_run) remove_stale_temps(md);  // a killed run's temporary sidecar
     std::string eta;
     if (i > 0) eta = ", ETA " + ProgressBar::clock(since(t0) / static_cast<double>(i) * static_cast<double>(files.size() - i));
     const std::string label = "[" + std::to_string(i + 1) + "/" + std::to_string(files.size()) + eta + "] " + name;
@@ -261,7 +261,6 @@ int run_summarize(const SumOpts& o) {
       nlohmann::json r = {{"path", f}, {"status", "skipped"}, {"reason", "already summarised and unchanged"}, {"id", in->id}};
       if (!o.out.empty() && !o.dry_run) {
         std::error_code ec;
-        remove_stale_temps(md);     // left by a killed run
         if (!fs::exists(md, ec)) {  // killed between the commit and the sidecar: write it now
           auto srcs = nlohmann::json::parse(have->sources, nullptr, false);
           if (auto st = write_sidecar(md, row, have->text, srcs.is_discarded() ? nlohmann::json::array() : srcs); st.ok())

@@ -28,19 +28,16 @@ constexpr int kSparseQueryTokens = 16;
 constexpr int kMinKeysPerSplit = 512;
 }  // namespace
 
-size_t Session::index_scratch_floats() const {
-  // key [key_dim], qi [idx_heads * rank], qsum [head_dim]: sized from the model and indexer
-  // (n_head x rank reaches thousands on larger models; a fixed stack array would overflow).
-  const Indexer& ix = *params_.indexer;
-  return static_cast<size_t>(ix.key_dim()) + static_cast<size_t>(idx_heads_) * ix.rank() + static_cast<size_t>(model_.config().head_dim);
-}
-
-void Session::index_token(int il, int t, int pos, const float* q, const float* k, int thread) {
+void Session::index_token(int il, int t, int pos, const float* q, const float* k) {
   const ModelConfig& c = model_.config();
   const Indexer& ix = *params_.indexer;
   const int r = ix.rank(), hd = c.head_dim, group = c.n_head / c.n_head_kv;
   const int dim = ix.key_dim();
-  float* key = idx_scratch_.data() + static_cast<size_t>(thread) * index_scratch_floats();  // [dim]
+  // Sized from the model and indexer: n_head x rank reaches thousands on larger models, past
+  // what a fixed stack array holds.
+  thread_local std::vector<float> scratch;
+  scratch.resize(static_cast<size_t>(dim) + static_cast<size_t>(idx_heads_) * r + static_cast<size_t>(hd));
+  float* key = scratch.data();                                                             // [dim]
   float* qi = key + dim;                                                                   // [idx_heads, r]
   float* qsum = qi + static_cast<size_t>(idx_heads_) * r;                                  // [hd]
   for (int g = 0; g < c.n_head_kv; ++g) {

@@ -85,7 +85,6 @@ Result<std::unique_ptr<Session>> Session::create(const Model& model, SessionPara
       const int group = c.n_head / c.n_head_kv;
       for (int h = 0; h < s->idx_heads_; ++h)
         s->iq_off_[h] = (params.dsa.heads == IndexerHeads::kQuery ? h / group : h) * params.indexer->rank();
-      s->idx_scratch_.resize(static_cast<size_t>(s->pool_.size()) * s->index_scratch_floats());
       s->sel_.resize(static_cast<size_t>(params.n_batch));
       s->score_buf_.resize(padded);
     }

@@ -6,6 +6,7 @@
 #include "docdsa/engine/tokenizer.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <queue>
@@ -160,18 +161,12 @@ std::string quoted(std::string_view s) {
   return r + "'";
 }
 
-int hex_digit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;
-}
-
 // "<0xNN>" -> NN, else -1.
 int parse_byte_token(std::string_view s) {
   if (s.size() != 6 || s.substr(0, 3) != "<0x" || s[5] != '>') return -1;
-  const int hi = hex_digit(s[3]), lo = hex_digit(s[4]);
-  return hi < 0 || lo < 0 ? -1 : hi * 16 + lo;
+  int v = -1;
+  const auto [end, ec] = std::from_chars(s.data() + 3, s.data() + 5, v, 16);
+  return ec == std::errc{} && end == s.data() + 5 ? v : -1;
 }
 
 }  // namespace

@@ -22,12 +22,6 @@ std::string lower_ext(const std::string& path) {
   return e;
 }
 
-// The file read once, within the size limit for its kind (read_file.h): the bytes hashed are
-// the bytes parsed.
-Result<std::string> read_bytes(const std::string& path) {
-  return read_file_limited(path, lower_ext(path) == ".pdf" ? kMaxPdfBytes : kMaxTextFileBytes);
-}
-
 // Splits `text` into pieces of at most max_tokens, preferring paragraph, then line, then
 // sentence, then word boundaries.
 std::vector<std::string> split_oversized(const std::string& text, int max_tokens, const std::function<int(const std::string&)>& count) {
@@ -79,14 +73,16 @@ std::string sha256_hex(const std::string& bytes) {
 }
 
 Result<Document> load_document(const std::string& path, const std::string& password,
-                               const std::function<bool(int done, int total)>& on_page) {
-  TRY(std::string bytes, read_bytes(path));
+                               const PageProgress& on_page) {
+  const std::string ext = lower_ext(path);
+  // The file is read once, within the size limit for its kind (read_file.h): the bytes hashed
+  // are the bytes parsed.
+  TRY(std::string bytes, read_file_limited(path, ext == ".pdf" ? kMaxPdfBytes : kMaxTextFileBytes));
   if (bytes.empty()) return make_error(ErrorCode::kCorrupt, path + ": empty file");
   Document d;
   d.path = path;
   d.content_hash = sha256_hex(bytes);
   d.file_size = static_cast<int64_t>(bytes.size());
-  const std::string ext = lower_ext(path);
   const bool looks_pdf = bytes.compare(0, 5, "%PDF-") == 0;
   if (ext == ".pdf" || looks_pdf) {
     if (!looks_pdf) return make_error(ErrorCode::kCorrupt, path + ": named .pdf but is not a PDF file");

@@ -103,6 +103,7 @@ ALTER TABLE runs ADD COLUMN attention_map TEXT NOT NULL DEFAULT '[]';
 PRAGMA user_version = 2;
 )sql";
 
+using detail::pragma_int;
 using detail::Stmt;
 
 constexpr const char* kDocColumns =
@@ -142,14 +143,6 @@ ChunkRow read_chunk(const Stmt& s, int c0) {
   c.char_begin = s.i64(c0 + 8);
   c.char_end = s.i64(c0 + 9);
   return c;
-}
-
-int pragma_int(sqlite3* db, const char* sql) {
-  sqlite3_stmt* st = nullptr;
-  int v = -1;
-  if (sqlite3_prepare_v2(db, sql, -1, &st, nullptr) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_int(st, 0);
-  sqlite3_finalize(st);
-  return v;
 }
 
 }  // namespace

@@ -14,17 +14,13 @@ namespace docdsa::storage {
 namespace {
 
 namespace fs = std::filesystem;
+using detail::pragma_int;
 using detail::Stmt;
 
 struct DbCloser {
   void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
 };
 using DbPtr = std::unique_ptr<sqlite3, DbCloser>;
-
-int pragma(sqlite3* db, const char* sql) {
-  Stmt s(db, sql);
-  return s.ok() && s.step() == SQLITE_ROW ? static_cast<int>(s.i64(0)) : -1;
-}
 
 // `path` as an SQLite URI that opens it immutable (every byte but the unreserved ones escaped).
 std::string immutable_uri(const std::string& path) {
@@ -54,7 +50,7 @@ Result<DbPtr> open_input(const std::string& path, int* version) {
   if (rc != SQLITE_OK)
     return make_error(ErrorCode::kIo, path + ": cannot open: " + (raw ? sqlite3_errmsg(raw) : "out of memory"));
   sqlite3_busy_timeout(raw, 5000);
-  int app = pragma(raw, "PRAGMA application_id");
+  int app = pragma_int(raw, "PRAGMA application_id");
   // A library in WAL mode in a folder this user cannot write (shards on a read-only mount, or
   // another user's results): the reader cannot create the -shm file beside it. Without a -wal
   // file (the shard was closed: all of it is in the main file) it is read as immutable.
@@ -66,14 +62,14 @@ Result<DbPtr> open_input(const std::string& path, int* version) {
     db.reset(raw);
     if (rc2 != SQLITE_OK)
       return make_error(ErrorCode::kIo, path + ": cannot open: " + (raw ? sqlite3_errmsg(raw) : "out of memory"));
-    app = pragma(raw, "PRAGMA application_id");
+    app = pragma_int(raw, "PRAGMA application_id");
   }
   if (app < 0)
     return make_error(ErrorCode::kUnsupported, path + ": not a SQLite database (or unreadable): " + sqlite3_errmsg(raw));
   if (app != kApplicationId)
     return make_error(ErrorCode::kUnsupported,
                       path + ": not a DocDSA library (application_id " + std::to_string(app) + "); not merged");
-  *version = pragma(raw, "PRAGMA user_version");
+  *version = pragma_int(raw, "PRAGMA user_version");
   if (*version < 1 || *version > kSchemaVersion)
     return make_error(ErrorCode::kUnsupported, path + ": library schema version " + std::to_string(*version) +
                                                    " is not one this DocDSA reads (1.." + std::to_string(kSchemaVersion) + ")");
@@ -371,13 +367,12 @@ Status Library::check_merge_inputs(const std::vector<std::string>& inputs) {
 
 Result<MergeStats> Library::merge(const std::vector<std::string>& inputs) {
   MergeStats st;
-  // Every input is checked before anything is written: a wrong file among a thousand shards
-  // fails the merge at once, naming it.
   std::error_code ec;
   for (const auto& in : inputs)
     if (fs::equivalent(in, path_, ec))
       return make_error(ErrorCode::kInvalidArgument, in + ": is the output library itself; give it once, as OUT");
-  TRY_STATUS(check_merge_inputs(inputs));
+  // Each input is opened and checked once, inside the transaction: a bad one rolls it back.
+  // (`library merge` runs check_merge_inputs first only so that it never creates an empty OUT.)
   const Result<int64_t> done = write_transaction([&]() -> Result<int64_t> {
     for (const auto& in : inputs) {  // one open at a time: thousands of shards, few file handles
       int version = 0;

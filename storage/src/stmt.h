@@ -41,4 +41,10 @@ class Stmt {
   bool ok_ = false;
 };
 
+// The integer a PRAGMA query returns, or -1 when it cannot be read.
+inline int pragma_int(sqlite3* db, const char* sql) {
+  Stmt s(db, sql);
+  return s.ok() && s.step() == SQLITE_ROW ? static_cast<int>(s.i64(0)) : -1;
+}
+
 }  // namespace docdsa::storage::detail

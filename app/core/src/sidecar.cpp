@@ -1,5 +1,7 @@
 #include "docdsa/app/sidecar.h"
 
+#include "docdsa/app/json_text.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -84,13 +86,10 @@ std::string sidecar_markdown(const storage::DocumentRow& row, const std::string&
   std::string md = "# Summary of " + (row.title.empty() ? name : row.title) + "\n\nSource: " + row.path + "\n\n" + summary +
                    "\n\n## Sources\n\n";
   // Stored sources are read back from the library: take only fields of the expected type.
-  const auto text = [](const nlohmann::json& s, const char* key) {
-    return s.contains(key) && s[key].is_string() ? s[key].get<std::string>() : std::string();
-  };
   for (const auto& s : sources) {
     if (!s.is_object()) continue;
-    const double w = s.contains("weight") && s["weight"].is_number() ? s["weight"].get<double>() : 0.0;
-    md += "- " + text(s, "label") + " (" + std::to_string(static_cast<int>(100 * w)) + "%): \"" + text(s, "snippet") + "\"\n";
+    md += "- " + json_string(s, "label") + " (" + std::to_string(static_cast<int>(100 * json_number(s, "weight"))) + "%): \"" +
+          json_string(s, "snippet") + "\"\n";
   }
   return md;
 }

@@ -114,7 +114,7 @@ Status Session::forward(std::span<const TokenId> tokens, bool want_logits, int l
     // Q, K, V projections. [n, q_dim], [n, kv_dim], [n, kv_dim]
     run_matmuls(pool_, {{&L.wq, xn, n_embd, q, q_dim}, {&L.wk, xn, n_embd, k, kv_dim}, {&L.wv, xn, n_embd, v, kv_dim}}, n, act_);
     // Biases (qwen2), RoPE, and the new keys and values into the f16 cache.
-    pool_.run(n, [&](int t, int thread) {
+    pool_.run(n, [&](int t, int) {
       float* qt = q + t * q_dim;
       float* kt = k + t * kv_dim;
       float* vt = v + t * kv_dim;
@@ -132,7 +132,7 @@ Status Session::forward(std::span<const TokenId> tokens, bool want_logits, int l
         for (int dd = 0; dd < hd; ++dd) kc[g * kstride + kernels::k_offset(pos, dd, hd)] = kernels::fp32_to_fp16(kt[g * hd + dd]);
       uint16_t* vdst = vc + static_cast<size_t>(pos) * kv_dim;
       for (int i = 0; i < kv_dim; ++i) vdst[i] = kernels::fp32_to_fp16(vt[i]);
-      if (indexed_) index_token(il, t, pos, qt, kt, thread);
+      if (indexed_) index_token(il, t, pos, qt, kt);
     });
     if (params_.qk_tap) params_.qk_tap(il, n, q, k);
     attention(il, n, p0);

@@ -112,10 +112,8 @@ class Session {
   void attention(int il, int n, int p0);
   // DSA: top-k selection for each of the n query tokens (sel_), then the per-block unions.
   void select(int il, int n, int p0);
-  // DSA: the indexer key of the token at pos (into the cache) and its indexer queries (row t),
-  // using the pool thread's slice of idx_scratch_.
-  void index_token(int il, int t, int pos, const float* q, const float* k, int thread);
-  size_t index_scratch_floats() const;  // one thread's slice of idx_scratch_
+  // DSA: the indexer key of the token at pos (into the cache) and its indexer queries (row t).
+  void index_token(int il, int t, int pos, const float* q, const float* k);
   void count_cost(int n, int p0, bool decoding);
   struct QueryBlock;
   void build_union(QueryBlock& qb, int t0, int nt, int p0, int group);
@@ -146,7 +144,6 @@ class Session {
   std::vector<int8_t> iq8_;
   std::vector<float> iqs_;
   std::vector<int32_t> iq_off_;
-  std::vector<float> idx_scratch_;  // [thread][index_scratch_floats()]
   std::vector<std::vector<int32_t>> sel_;
   struct QueryBlock {
     std::vector<int32_t> keys;    // union of the block's selections, ascending

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "docdsa/engine/result.h"
+#include "docdsa/ingest/pdf.h"
 
 namespace docdsa::ingest {
 
@@ -51,7 +52,7 @@ struct Document {
 // `on_page` (PDFs): (pages read, total) before the first page and after each; returning
 // false stops the read within a page, with kCancelled.
 Result<Document> load_document(const std::string& path, const std::string& password = {},
-                               const std::function<bool(int done, int total)>& on_page = {});
+                               const PageProgress& on_page = {});
 
 // Splits into chunks of at most `max_tokens` (by `count_tokens`), never cutting inside a
 // segment unless a single segment is larger than that, in which case it is cut at paragraph,
