@@ -7,7 +7,6 @@
 #include "cli_common.h"
 #include "docdsa/app/doc_prompt.h"
 #include "docdsa/engine/generate.h"
-#include "docdsa/engine/utf8.h"
 
 namespace docdsa::cli {
 namespace {
@@ -95,7 +94,7 @@ void register_generate(CLI::App& app) {
       const double prefill_tps = r->prefill_ms > 0 ? 1000.0 * r->n_prompt / r->prefill_ms : 0.0;
       const double decode_tps = r->decode_ms > 0 && !r->ids.empty() ? 1000.0 * r->ids.size() / r->decode_ms : 0.0;
       if (json) {
-        print_json({{"text", r->text.substr(0, utf8_complete_length(r->text))},  // no character cut by the token limit
+        print_json({{"text", r->text},
                     {"ids", r->ids},
                     {"n_prompt_tokens", r->n_prompt},
                     {"n_generated_tokens", r->ids.size()},

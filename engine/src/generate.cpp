@@ -1,6 +1,9 @@
 #include "docdsa/engine/generate.h"
 
+#include <algorithm>
 #include <chrono>
+
+#include "docdsa/engine/utf8.h"
 
 namespace docdsa {
 
@@ -33,13 +36,16 @@ Result<GenerateResult> generate(Session& s, const std::vector<TokenId>& prompt, 
   Sampler sampler(p.sampler);
   std::vector<TokenId> history = prompt;
   r.stop_reason = "max_tokens";
+  size_t streamed = 0;  // r.text[0, streamed) went to on_token: whole characters only
   for (int i = 0; i < p.max_tokens; ++i) {
     const TokenId next = sampler.sample(s.logits(), n_vocab, history);
     if (tok.is_end_of_generation(next)) { r.stop_reason = "eos"; break; }
     r.ids.push_back(next);
     history.push_back(next);
-    const std::string piece = tok.token_to_piece(next, false);
-    r.text += piece;
+    r.text += tok.token_to_piece(next, false);
+    const size_t whole = std::max(streamed, utf8_complete_length(r.text));
+    const std::string_view piece = std::string_view(r.text).substr(streamed, whole - streamed);
+    streamed = whole;
     if (p.on_token && !p.on_token(next, piece)) { r.stop_reason = "cancelled"; break; }
     if (cancelled()) { r.stop_reason = "cancelled"; break; }
     if (i + 1 == p.max_tokens) break;
@@ -48,6 +54,7 @@ Result<GenerateResult> generate(Session& s, const std::vector<TokenId>& prompt, 
     TRY_STATUS(s.decode(one));
   }
   r.decode_ms = std::chrono::duration<double, std::milli>(clock::now() - t1).count();
+  r.text.resize(std::max(streamed, utf8_complete_length(r.text)));  // no character cut by the token limit
   return r;
 }
 

@@ -6,7 +6,6 @@
 #include "docdsa/app/json_text.h"
 #include "docdsa/app/library_common.h"
 #include "docdsa/engine/generate.h"
-#include "docdsa/engine/utf8.h"
 
 namespace docdsa::app {
 
@@ -17,11 +16,6 @@ int observe_k(size_t doc_tokens) {
 }
 
 namespace {
-// Generated text without a character left incomplete by the token limit.
-std::string complete_text(const std::string& s) {
-  return s.substr(0, utf8_complete_length(s));
-}
-
 bool cancelled(const std::atomic<bool>* c) {
   return c && c->load();
 }
@@ -113,19 +107,10 @@ Result<Answer> DocSession::ask(const std::string& question, const TextFn& on_tex
   // Count the selections of the last prompt token (it predicts the first answer token) on.
   counter_.first_counted_pos = static_cast<int64_t>(prefix_ids_.size() + q_ids.size()) - 1;
   GenerateParams gp = answer_params(opts_.max_answer, cancel_);
-  // Pieces reach on_text as whole characters: a token may end inside one (held back here
-  // until the next token completes it).
-  std::string held;
-  if (on_text)
-    gp.on_token = [&](TokenId, std::string_view piece) {
-      held += piece;
-      const size_t n = utf8_complete_length(held);
-      const bool go = n == 0 || on_text(std::string_view(held).substr(0, n));
-      held.erase(0, n);
-      return go;
-    };
+  // generate() passes pieces as whole characters (an empty one while a character is split).
+  if (on_text) gp.on_token = [&](TokenId, std::string_view piece) { return piece.empty() || on_text(piece); };
   TRY(GenerateResult r, generate(*session_, q_ids, gp));
-  a.text = complete_text(r.text);
+  a.text = r.text;
   a.stop_reason = r.stop_reason;
   a.cost = session_->cost();
   a.prompt_tokens = static_cast<int>(prefix_ids_.size() + q_ids.size());
@@ -182,7 +167,7 @@ Result<Summary> summarize_part(const Model& model, const storage::DocumentRow& r
   TRY(GenerateResult r, generate(*s, ids, gp));
   if (r.stop_reason == "cancelled") return make_error(ErrorCode::kCancelled, "cancelled");
   Summary out;
-  out.text = complete_text(r.text);
+  out.text = r.text;
   out.cost = s->cost();
   if (override_text.empty()) {
     out.sources = top_sources(counter, tok_seg, doc, row, segs, 5, &tok_char);

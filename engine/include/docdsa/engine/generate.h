@@ -17,7 +17,9 @@ namespace docdsa {
 struct GenerateParams {
   int max_tokens = 256;
   SamplerParams sampler;
-  // Called with each new token and its text; return false to stop (a cancel).
+  // Called with each new token and the text it completes, in whole UTF-8 characters (a token
+  // that ends inside a character passes its bytes on with the next one; the text may be
+  // empty); return false to stop (a cancel).
   std::function<bool(TokenId, std::string_view)> on_token;
   // Called during prefill with (done, total) tokens; return false to cancel.
   std::function<bool(int, int)> on_prefill;
