@@ -11,8 +11,7 @@
 
 namespace docdsa {
 
-Session::Session(const Model& model, SessionParams params)
-    : model_(model), params_(params), pool_(params.n_threads) {}
+Session::Session(const Model& model, SessionParams params) : model_(model), params_(params) {}
 
 Session::~Session() = default;
 
@@ -60,50 +59,7 @@ Result<std::unique_ptr<Session>> Session::create(const Model& model, SessionPara
   s->recall_n_.assign(static_cast<size_t>(c.n_layer), 0);
   s->cost_.mode = params.dsa.mode;
   s->cost_.top_k = params.dsa.top_k;
-  const size_t kv_dim = static_cast<size_t>(c.n_head_kv) * c.head_dim;
-  try {
-    s->k_cache_.resize(static_cast<size_t>(c.n_layer));
-    s->v_cache_.resize(static_cast<size_t>(c.n_layer));
-    for (int il = 0; il < c.n_layer; ++il) {
-      s->k_cache_[il].resize(static_cast<size_t>(c.n_head_kv) * static_cast<size_t>(s->k_head_stride()));
-      s->v_cache_[il].resize(static_cast<size_t>(params.n_ctx) * kv_dim);
-    }
-    if (indexed) {
-      const int dim = params.indexer->key_dim();
-      const size_t padded = static_cast<size_t>((params.n_ctx + kernels::kIndexBlock - 1) / kernels::kIndexBlock) * kernels::kIndexBlock;
-      s->idx_heads_ = params.dsa.heads == IndexerHeads::kQuery ? c.n_head : c.n_head_kv;
-      s->idx_cache_.resize(static_cast<size_t>(c.n_layer));
-      s->idx_scale_.resize(static_cast<size_t>(c.n_layer));
-      for (int il = 0; il < c.n_layer; ++il) {
-        s->idx_cache_[il].assign(padded * static_cast<size_t>(dim), 128);
-        s->idx_scale_[il].assign(padded, 0.0f);
-      }
-      const size_t rows = static_cast<size_t>(params.n_batch) * s->idx_heads_;
-      s->iq8_.resize(rows * params.indexer->rank());
-      s->iqs_.resize(rows);
-      s->iq_off_.resize(static_cast<size_t>(s->idx_heads_));
-      const int group = c.n_head / c.n_head_kv;
-      for (int h = 0; h < s->idx_heads_; ++h)
-        s->iq_off_[h] = (params.dsa.heads == IndexerHeads::kQuery ? h / group : h) * params.indexer->rank();
-      s->sel_.resize(static_cast<size_t>(params.n_batch));
-      s->score_buf_.resize(padded);
-    }
-    const size_t nb = static_cast<size_t>(params.n_batch);
-    const size_t q_dim = static_cast<size_t>(c.n_head) * c.head_dim;
-    s->x_.resize(nb * c.n_embd);
-    s->xn_.resize(nb * c.n_embd);
-    s->q_.resize(nb * q_dim);
-    s->k_.resize(nb * kv_dim);
-    s->v_.resize(nb * kv_dim);
-    s->attn_.resize(nb * q_dim);
-    s->gate_.resize(nb * c.n_ff);
-    s->up_.resize(nb * c.n_ff);
-    // Widest activation row in any vec-dot type: F32 of the widest input.
-    const size_t widest = static_cast<size_t>(std::max<int64_t>({c.n_embd, c.n_ff, static_cast<int64_t>(q_dim)}));
-    s->act_.resize(nb * widest * 4 + 64);
-  } catch (const std::bad_alloc&) {
-    return make_error(ErrorCode::kOutOfRange, "not enough memory for a " + std::to_string(params.n_ctx) + "-token context");
-  }
+  if (indexed) s->idx_heads_ = params.dsa.heads == IndexerHeads::kQuery ? c.n_head : c.n_head_kv;
   // RoPE: theta_i = pos * base^(-2i/n_rot), scaled by the file's method or the option's.
   RopeScaling scaling = c.rope_scaling;
   float factor = c.rope_factor;
@@ -146,28 +102,41 @@ Result<std::unique_ptr<Session>> Session::create(const Model& model, SessionPara
     if (g >= 2 && w < params.n_ctx) {
       s->ext_group_ = g;
       s->ext_window_ = w;
-      // Rotation by `shift` positions for every possible shift: d - d' < n_ctx.
-      const int pairs = c.n_rot / 2;
-      try {
-        s->rot_cos_.resize(static_cast<size_t>(params.n_ctx) * pairs);
-        s->rot_sin_.resize(static_cast<size_t>(params.n_ctx) * pairs);
-      } catch (const std::bad_alloc&) {
-        return make_error(ErrorCode::kOutOfRange, "not enough memory for the context-extension tables");
-      }
-      kernels::RopeParams unit = s->rope_;
-      unit.attn_factor = 1.0f;
-      unit.ext_factor = 0.0f;  // a pure rotation: the magnitude was applied when the key was cached
-      for (int sh = 0; sh < params.n_ctx; ++sh)
-        kernels::rope_cache(unit, sh, s->rot_cos_.data() + static_cast<size_t>(sh) * pairs, s->rot_sin_.data() + static_cast<size_t>(sh) * pairs);
     }
+  }
+  BackendConfig bc;
+  bc.n_ctx = params.n_ctx;
+  bc.n_batch = params.n_batch;
+  bc.n_threads = params.n_threads;
+  bc.exact_attention = params.exact_attention;
+  bc.rope = s->rope_;
+  bc.indexer = indexed ? params.indexer : nullptr;
+  bc.dsa = params.dsa;
+  bc.idx_heads = s->idx_heads_;
+  bc.ext_group = s->ext_group_;
+  bc.ext_window = s->ext_window_;
+  bc.weight_bytes = model.weight_bytes();
+  TRY(s->backend_, params.backend ? params.backend(c, bc) : make_cpu_backend(c, bc));
+  s->cost_.device = s->backend_->name();
+  Backend& b = *s->backend_;
+  const int nb = params.n_batch;
+  const int q_dim = c.n_head * c.head_dim, kv_dim = c.n_head_kv * c.head_dim;
+  try {
+    s->act_ = {.x = b.alloc(nb, c.n_embd),
+               .xn = b.alloc(nb, c.n_embd),
+               .q = b.alloc(nb, q_dim),
+               .k = b.alloc(nb, kv_dim),
+               .v = b.alloc(nb, kv_dim),
+               .attn = b.alloc(nb, q_dim),
+               .gate = b.alloc(nb, c.n_ff),
+               .up = b.alloc(nb, c.n_ff)};
+  } catch (const std::bad_alloc&) {
+    return make_error(ErrorCode::kOutOfRange, "not enough memory for a batch of " + std::to_string(nb) + " tokens");
   }
   return s;
 }
 
-int64_t Session::k_head_stride() const {
-  const int64_t blocks = (params_.n_ctx + kernels::kKeyBlock - 1) / kernels::kKeyBlock;
-  return blocks * kernels::kKeyBlock * model_.config().head_dim;
-}
+int Session::n_threads() const { return backend_->n_threads(); }
 
 const float* Session::logits_at(int i) const {
   if (i < 0 || i >= n_logit_rows_) return nullptr;
@@ -176,19 +145,12 @@ const float* Session::logits_at(int i) const {
 
 void Session::truncate(int n) { n_past_ = std::clamp(n, 0, n_past_); }
 
-uint64_t Session::kv_bytes() const {
-  const ModelConfig& c = model_.config();
-  return 2ull * c.n_layer * params_.n_ctx * c.n_head_kv * c.head_dim * sizeof(uint16_t);
-}
+uint64_t Session::kv_bytes() const { return backend_->kv_bytes(); }
 
-uint64_t Session::indexer_bytes() const {
-  uint64_t b = 0;
-  for (size_t il = 0; il < idx_cache_.size(); ++il) b += idx_cache_[il].size() + idx_scale_[il].size() * sizeof(float);
-  return b;
-}
+uint64_t Session::indexer_bytes() const { return backend_->indexer_bytes(); }
 
 void Session::reset_cost() {
-  const CostReport fresh{.mode = params_.dsa.mode, .top_k = params_.dsa.top_k};
+  const CostReport fresh{.device = backend_->name(), .mode = params_.dsa.mode, .top_k = params_.dsa.top_k};
   cost_ = fresh;
 }
 

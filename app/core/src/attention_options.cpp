@@ -6,7 +6,9 @@
 #include <cmath>
 #include <filesystem>
 
+#include "docdsa/app/device.h"
 #include "docdsa/app/json_text.h"
+#include "docdsa/base/resources.h"
 
 namespace docdsa::app {
 
@@ -20,6 +22,7 @@ Result<SessionParams> make_session_params(const Model& model, const AttentionOpt
   sp.dsa.heads = o.heads == "group" ? IndexerHeads::kGroup : IndexerHeads::kQuery;
   sp.dsa.combine = o.combine == "max" ? kernels::IndexCombine::kMax : kernels::IndexCombine::kReluSum;
   TRY_STATUS(validate(sp.dsa));
+  TRY(sp.backend, resolve_device(o.device));
   sp.extend_group = o.extend_group;
   sp.extend_window = o.extend_window;
   if (!o.rope_scaling.empty()) {
@@ -36,7 +39,7 @@ Result<SessionParams> make_session_params(const Model& model, const AttentionOpt
       if (!std::filesystem::exists(path)) {
         spdlog::warn("no DSA indexer for this model yet: calibrating one (once; saved to {})", path);
       }
-      TRY(holder, Indexer::load_or_calibrate(model, o.rank, n_threads));
+      TRY(holder, Indexer::load_or_calibrate(model, o.rank, n_threads, shipped_calibration_text()));
     }
     sp.indexer = holder.get();
     if (!sparse) sp.observe_k = observe_k;
@@ -47,7 +50,8 @@ Result<SessionParams> make_session_params(const Model& model, const AttentionOpt
 nlohmann::json cost_json(CostReport c) {
   c.estimate_dense_times();
   const auto ratio = [](double a, double b) { return b > 0 ? a / b : 0.0; };
-  return {{"attention", attention_mode_name(c.mode)},
+  return {{"device", c.device},
+          {"attention", attention_mode_name(c.mode)},
           {"top_k", c.top_k},
           {"tokens", {{"prompt", c.prompt_tokens}, {"decoded", c.decoded_tokens}, {"context", c.context_tokens}}},
           {"attention_flops",
@@ -83,6 +87,7 @@ CostReport cost_from_json(const nlohmann::json& j) {
     return v->is_number() && std::isfinite(v->get<double>()) ? std::clamp(v->get<double>(), -1e15, 1e15) : 0.0;
   };
   // A stored report is read back from the library: a field of another type is left at its default.
+  c.device = json_string(j, "device", "cpu") == "cuda" ? "cuda" : "cpu";  // static strings only
   c.mode = json_string(j, "attention", "dsa") == "dense" ? AttentionMode::kDense : AttentionMode::kDsa;
   c.top_k = static_cast<int>(std::clamp(num(j, "top_k"), 0.0, 1e9));
   c.prompt_tokens = static_cast<int64_t>(num(j, "tokens", "prompt"));

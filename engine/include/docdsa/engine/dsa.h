@@ -55,12 +55,12 @@ class Indexer {
 
   // $XDG_CACHE_HOME/docdsa/indexers/<model name>-<fingerprint>-r<rank>.dsaidx
   static std::string default_path(const Model& model, int rank);
-  // The sidecar at default_path(), calibrating (on the bundled calibration text) and saving
-  // it on first use.
+  // The sidecar at default_path(), calibrating on the text file `calibration_text` (the apps
+  // ship one: resources/calibration/calibration.txt) and saving it on first use.
   static Result<std::unique_ptr<Indexer>> load_or_calibrate(const Model& model, int rank, int n_threads,
+                                                            const std::string& calibration_text,
                                                             const std::function<bool(int, int)>& progress = {});
-  // Up to max_tokens tokens of calibration text: `path`, or the bundled
-  // resources/calibration/calibration.txt when empty ('#' lines are comments).
+  // Up to max_tokens tokens of the calibration text file at `path` ('#' lines are comments).
   static Result<std::vector<TokenId>> calibration_tokens(const Model& model, const std::string& path, int max_tokens);
   // Identity of a model file's attention weights (XXH3 of shapes and Q/K tensors).
   static uint64_t fingerprint(const Model& model);
@@ -84,6 +84,7 @@ class Indexer {
 
 // What a run cost and what dense attention would have cost (DESIGN.md, "Cost model").
 struct CostReport {
+  const char* device = "cpu";  // the backend's name (static string)
   AttentionMode mode = AttentionMode::kDsa;
   int top_k = 0;
   int64_t prompt_tokens = 0;     // prefilled

@@ -44,6 +44,9 @@ struct Weight {
   int64_t n_out = 0;  // rows (ne[1])
   const uint8_t* data = nullptr;
   size_t row_stride = 0;
+  // Optional form of the rows a backend prepared once (repacked int8 tiles for the CPU GEMM, a
+  // device copy); the backend's matmul (cpu/matmul.cpp) uses it when set, else the rows.
+  std::shared_ptr<const void> prepared;
   bool present() const { return data != nullptr; }
   const float* f32() const { return reinterpret_cast<const float*>(data); }
 };

@@ -1,5 +1,6 @@
-// One conversation's state over a loaded model: KV cache (f16, sized to the request),
-// scratch buffers and the thread pool. decode() appends tokens and runs the forward pass.
+// One conversation's state over a loaded model: its position, RoPE and DSA settings, cost
+// report, and the Backend that holds its caches (sized to the request) and runs the forward
+// pass. decode() appends tokens and runs the forward pass.
 #pragma once
 
 #include <atomic>
@@ -10,11 +11,11 @@
 #include <span>
 #include <vector>
 
+#include "docdsa/engine/backend.h"
 #include "docdsa/engine/dsa.h"
 #include "docdsa/engine/memory_budget.h"
 #include "docdsa/engine/model.h"
 #include "docdsa/engine/result.h"
-#include "docdsa/engine/thread_pool.h"
 #include "docdsa/kernels/ops.h"
 
 namespace docdsa {
@@ -58,6 +59,9 @@ struct SessionParams {
   // Where create() reads how much memory is free before it sizes the caches (memory_budget.h);
   // null: the system's files and DOCDSA_MEMORY_LIMIT. Tests point it at fake cgroup files.
   const MemorySources* memory = nullptr;
+  // Where the forward pass runs; empty: the CPU (make_cpu_backend). The application resolves
+  // --device into a factory (app/core device.h).
+  BackendFactory backend;
 };
 
 enum class Logits { kLast, kAll };
@@ -82,7 +86,7 @@ class Session {
   int n_ctx() const { return params_.n_ctx; }
   void truncate(int n_past);  // forget tokens from n_past on (follow-ups, rewinds)
   const Model& model() const { return model_; }
-  int n_threads() const { return pool_.size(); }
+  int n_threads() const;
   uint64_t kv_bytes() const;       // KV cache bytes
   uint64_t indexer_bytes() const;  // indexer cache bytes (0 when dense)
   const SessionParams& params() const { return params_; }
@@ -106,60 +110,39 @@ class Session {
   const std::vector<int64_t>& recall_count() const { return recall_n_; }
 
  private:
+  friend struct SessionStateAccess;  // session_state.cpp: saves and loads the caches
   Session(const Model& model, SessionParams params);
+  // The forward pass of the model's architecture (models/llama.cpp), as whole-batch
+  // operations on backend_.
   Status forward(std::span<const TokenId> tokens, bool all_logits, int logits_offset);
-  // Causal attention of the n tokens at p0.. in layer il over the cache: q_ -> attn_.
-  void attention(int il, int n, int p0);
-  // DSA: top-k selection for each of the n query tokens (sel_), then the per-block unions.
-  void select(int il, int n, int p0);
-  // DSA: the indexer key of the token at pos (into the cache) and its indexer queries (row t).
-  void index_token(int il, int t, int pos, const float* q, const float* k);
-  void count_cost(int n, int p0, bool decoding);
-  struct QueryBlock;
-  void build_union(QueryBlock& qb, int t0, int nt, int p0, int group);
-  void observe(int il, int pos);
-  int64_t k_head_stride() const;  // elements of one KV head's blocked K cache
+  // Attention of the n tokens at p0.. in layer il (q -> attn): dense, or DSA with its
+  // selection made by the backend, the sources reported and recall measured (attend.cpp).
+  void attend(int il, int n, int p0);
+  void count_cost(int n, int p0, bool decoding);  // cost.cpp
 
   const Model& model_;
   SessionParams params_;
-  ThreadPool pool_;
   int n_past_ = 0;
-  std::vector<std::vector<uint16_t>> k_cache_;  // [layer][n_head_kv][blocked K] f16 (kernels/attention.h)
-  std::vector<std::vector<uint16_t>> v_cache_;  // [layer][n_ctx * kv_dim] f16
+  // The backend owns the caches (KV, indexer) and every activation buffer; layouts are its own.
+  std::unique_ptr<Backend> backend_;
+  struct Activations {
+    Tensor x, xn;        // [n_batch, n_embd] residual stream, normalised / projected
+    Tensor q, k, v;      // [n_batch, q_dim], [n_batch, kv_dim] x 2
+    Tensor attn;         // [n_batch, q_dim]
+    Tensor gate, up;     // [n_batch, n_ff]
+  } act_;
+  std::vector<float> tap_q_, tap_k_;  // host copies for qk_tap
   kernels::RopeParams rope_;
   RopeScaling rope_scaling_ = RopeScaling::kNone;
   float rope_factor_ = 1.0f;
-  // Scratch, sized for n_batch tokens.
-  std::vector<float> x_, xn_, q_, k_, v_, attn_, gate_, up_;
-  std::vector<uint8_t> act_;  // activations quantised for the matmuls
-  std::vector<float> attn_part_, attn_lse_;  // split-K partial results
-  // DSA state: indexer cache per layer (kernels/indexer.h layout) and key scales, the
-  // batch's indexer queries, selections and per-query-block unions with row masks.
   bool dsa_ = false;
   bool indexed_ = false;  // the indexer cache is kept (DSA, or observe_k)
   bool force_dense_ = false;
   int idx_heads_ = 0;
-  std::vector<std::vector<uint8_t>> idx_cache_;
-  std::vector<std::vector<float>> idx_scale_;
-  std::vector<int8_t> iq8_;
-  std::vector<float> iqs_;
-  std::vector<int32_t> iq_off_;
-  std::vector<std::vector<int32_t>> sel_;
-  struct QueryBlock {
-    std::vector<int32_t> keys;    // union of the block's selections, ascending
-    std::vector<uint32_t> mask;   // [rows][words]: row = token * group + head
-    std::vector<int32_t> n_keys;  // [rows] union entries up to the row's own position
-    std::vector<int32_t> shift;   // context extension: RoPE shift per union entry
-    int words = 0;
-  };
-  std::vector<QueryBlock> qblocks_;
-  std::vector<float> score_buf_;  // decode: scores of one query over all keys
   int ext_group_ = 0, ext_window_ = 0;  // context extension (0: off)
-  std::vector<float> rot_cos_, rot_sin_;  // [shift][n_rot/2]
   CostReport cost_;
   std::vector<double> recall_sum_;
   std::vector<int64_t> recall_n_;
-  double mass_recall(int il, int t, int pos, std::span<const int32_t> sel) const;
   std::vector<float> logits_;
   const float* last_logits_ = nullptr;
   int n_logit_rows_ = 0;

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "docdsa/engine/result.h"
+#include "docdsa/base/result.h"
 
 struct sqlite3;
 
@@ -22,6 +22,16 @@ struct DocumentRow {
   int64_t id = 0;
   std::string path, kind, title, author, content_hash, status = "ready", warnings, added_at;
   int64_t file_size = 0, n_pages = 0, n_segments = 0, n_chunks = 0, n_tokens = 0, duration_ms = -1;
+  int64_t ocr_pages = 0;        // PDF pages whose text was read by OCR
+  double ocr_confidence = -1;   // their mean word confidence (0..100), -1 when none
+};
+// A word that OCR read on a scanned page, with its box in page points (origin top left, as
+// Poppler's text boxes), so the reader can mark it on the page image.
+struct OcrWordRow {
+  int page = 0;
+  float x0 = 0, y0 = 0, x1 = 0, y1 = 0;
+  float confidence = 0;  // 0..100
+  std::string text;
 };
 struct SegmentRow {
   int page = 0;
@@ -68,7 +78,7 @@ enum class StoreOutcome { kAdded, kUnchanged, kReplaced };
 const char* outcome_name(StoreOutcome o);
 
 inline constexpr int kApplicationId = 0x44534131;  // "DSA1"
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
 
 class Library {
  public:
@@ -86,6 +96,13 @@ class Library {
   // old rows are replaced in place, keeping the id. Otherwise kAdded.
   Result<std::pair<int64_t, StoreOutcome>> store(DocumentRow doc, const std::vector<SegmentRow>& segments,
                                                  const std::vector<ChunkRow>& chunks);
+  // The same with the words OCR read on its scanned pages (stored in the same transaction).
+  Result<std::pair<int64_t, StoreOutcome>> store(DocumentRow doc, const std::vector<SegmentRow>& segments,
+                                                 const std::vector<ChunkRow>& chunks, const std::vector<OcrWordRow>& ocr_words);
+  // The id of the document with this content (SHA-256 hex), 0 when none.
+  Result<int64_t> find_by_hash(const std::string& content_hash) const;
+  // The OCR words of one page (page > 0) or of every page (page 0), in reading order.
+  Result<std::vector<OcrWordRow>> ocr_words(int64_t doc_id, int page = 0) const;
   Result<std::vector<DocumentRow>> list() const;
   // By id, or by exact path, or by a unique content-hash prefix (>= 6 hex digits). Never
   // throws: an id too large for int64 is kNotFound with a message saying so.

@@ -24,6 +24,7 @@ struct AttentionOptions {
   float rope_factor = 0.0f;
   int extend_group = -1;
   int extend_window = 0;
+  std::string device = "auto";  // "auto", "cpu" or "cuda" (device.h)
 };
 
 // Session parameters for a context of n_ctx tokens; loads (or calibrates on first use) the

@@ -1,4 +1,4 @@
-#include "docdsa/engine/result.h"
+#include "docdsa/base/result.h"
 
 namespace docdsa {
 

@@ -1,0 +1,150 @@
+// The CPU backend's causal attention over the KV cache for one layer, on the thread pool.
+// Prefill: one task per (KV head, block of query tokens), the group's query heads sharing
+// each key block. Decode (few query rows): the keys of each head are also split across
+// tasks (split-K) and the partial softmax results merged, so every core stays busy.
+// Sparse (DSA): a block of query tokens attends over the gathered union of its tokens'
+// selections (dsa_select.cpp), per-row bit masks saying which entries each token reads.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "cpu/backend_cpu.h"
+#include "docdsa/engine/attention_mass.h"
+#include "docdsa/kernels/attention.h"
+#include "docdsa/kernels/fp16.h"
+
+namespace docdsa {
+namespace {
+constexpr int kQueryTokens = 16;  // query tokens per task (dense)
+constexpr int kMinKeysPerSplit = 512;
+}  // namespace
+
+void CpuBackend::attention(int il, Tensor qt, Tensor out, int n, int p0, bool sparse) {
+  const int hd = c_.head_dim, n_kv = c_.n_head_kv, group = c_.n_head / c_.n_head_kv;
+  const int kv_dim = n_kv * hd;
+  const uint16_t* kc = k_cache_[static_cast<size_t>(il)].data();
+  const uint16_t* vc = v_cache_[static_cast<size_t>(il)].data();
+  const int64_t kstride = k_head_stride();
+  const int qtok = sparse ? kSparseQueryTokens : kQueryTokens;
+  const int n_tblk = (n + qtok - 1) / qtok;
+  int n_keys_max = p0 + n;
+  if (sparse) {
+    n_keys_max = 0;
+    for (int b = 0; b < n_tblk; ++b)
+      n_keys_max = std::max(n_keys_max, static_cast<int>(qblocks_[static_cast<size_t>(b)].keys.size()));
+  }
+  // Split keys when there are fewer (head, token block) tasks than a few per thread.
+  int n_split = 1;
+  const int base_tasks = n_kv * n_tblk;
+  if (base_tasks < 2 * pool_.size() && !cfg_.exact_attention) {
+    n_split = std::max(1, std::min((2 * pool_.size() + base_tasks - 1) / base_tasks, n_keys_max / kMinKeysPerSplit));
+  }
+  int split_len = (n_keys_max + n_split - 1) / n_split;
+  split_len = (split_len + kernels::kKeyBlock - 1) / kernels::kKeyBlock * kernels::kKeyBlock;
+  const size_t rows_per_task = static_cast<size_t>(qtok) * group;
+  if (n_split > 1) {
+    attn_part_.resize(static_cast<size_t>(base_tasks) * n_split * rows_per_task * hd);
+    attn_lse_.resize(static_cast<size_t>(base_tasks) * n_split * rows_per_task);
+  }
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const float* q = qt.data;
+  float* attn = out.data;
+
+  pool_.run(base_tasks * n_split, [&](int task, int) {
+    const int split = task % n_split;
+    const int bt = task / n_split;
+    const int g = bt / n_tblk;
+    const int t0 = (bt % n_tblk) * qtok;
+    const int nt = std::min(qtok, n - t0);
+    thread_local std::vector<float> qbuf, obuf;
+    thread_local std::vector<int32_t> nkeys;
+    qbuf.resize(static_cast<size_t>(nt) * group * hd);
+    obuf.resize(qbuf.size());
+    nkeys.resize(static_cast<size_t>(nt) * group);
+    // Rows ordered (token, head in group).
+    for (int t = 0; t < nt; ++t)
+      for (int h = 0; h < group; ++h) {
+        const int row = t * group + h;
+        std::memcpy(&qbuf[static_cast<size_t>(row) * hd], q + (t0 + t) * qt.stride + (g * group + h) * hd, sizeof(float) * hd);
+        nkeys[static_cast<size_t>(row)] =
+            sparse ? qblocks_[static_cast<size_t>(bt % n_tblk)].n_keys[static_cast<size_t>(row)] : p0 + t0 + t + 1;
+      }
+    kernels::AttentionArgs a;
+    a.head_dim = hd;
+    a.n_rows = nt * group;
+    a.q = qbuf.data();
+    a.q_stride = hd;
+    a.n_keys = nkeys.data();
+    a.k = kc + g * kstride;
+    a.v = vc + g * hd;
+    a.v_stride = kv_dim;
+    a.scale = scale;
+    if (sparse) {
+      const QueryBlock& qb = qblocks_[static_cast<size_t>(bt % n_tblk)];
+      a.positions = qb.keys.data();
+      if (qb.words > 0) {
+        a.mask = qb.mask.data();
+        a.mask_stride = qb.words;
+      }
+      if (cfg_.ext_group > 0) {
+        a.key_shift = qb.shift.data();
+        a.rot_cos = rot_cos_.data();
+        a.rot_sin = rot_sin_.data();
+        a.rot_pairs = c_.n_rot / 2;
+        a.rot_neox = c_.rope_neox;
+      }
+    }
+    if (n_split == 1) {
+      a.out = obuf.data();
+      a.out_stride = hd;
+      if (cfg_.exact_attention)
+        kernels::attention_compat(a);
+      else
+        kernels::attention(a);
+      for (int t = 0; t < nt; ++t)
+        for (int h = 0; h < group; ++h)
+          std::memcpy(attn + (t0 + t) * out.stride + (g * group + h) * hd, &obuf[static_cast<size_t>(t * group + h) * hd],
+                      sizeof(float) * hd);
+      return;
+    }
+    a.key_begin = split * split_len;
+    a.key_end = a.key_begin + split_len;
+    const size_t slot = static_cast<size_t>(bt) * n_split + split;
+    a.out = attn_part_.data() + slot * rows_per_task * hd;
+    a.out_stride = hd;
+    a.lse = attn_lse_.data() + slot * rows_per_task;
+    kernels::attention(a);
+  });
+  if (n_split == 1) return;
+  pool_.run(base_tasks, [&](int bt, int) {
+    const int g = bt / n_tblk;
+    const int t0 = (bt % n_tblk) * qtok;
+    const int nt = std::min(qtok, n - t0);
+    thread_local std::vector<const float*> outs, lses;
+    outs.resize(static_cast<size_t>(n_split));
+    lses.resize(static_cast<size_t>(n_split));
+    // Per token, the group's heads are adjacent both in the partials and in the output.
+    for (int t = 0; t < nt; ++t) {
+      for (int s = 0; s < n_split; ++s) {
+        const size_t slot = static_cast<size_t>(bt) * n_split + s;
+        outs[static_cast<size_t>(s)] = attn_part_.data() + (slot * rows_per_task + static_cast<size_t>(t) * group) * hd;
+        lses[static_cast<size_t>(s)] = attn_lse_.data() + slot * rows_per_task + static_cast<size_t>(t) * group;
+      }
+      kernels::merge_partials(n_split, outs.data(), lses.data(), group, hd, hd, attn + (t0 + t) * out.stride + g * group * hd,
+                              hd);
+    }
+  });
+}
+
+void CpuBackend::attention_mass(int il, Tensor qt, std::span<const int> rows, int p0, double* out) {
+  const int hd = c_.head_dim, group = c_.n_head / c_.n_head_kv;
+  const uint16_t* kc = k_cache_[static_cast<size_t>(il)].data();
+  const int64_t head_stride = k_head_stride();
+  pool_.run(static_cast<int>(rows.size()), [&](int i, int) {
+    const int t = rows[static_cast<size_t>(i)];
+    out[i] = selected_attention_mass(qt.data + t * qt.stride, c_.n_head, group, hd, p0 + t, sel_[static_cast<size_t>(t)],
+                                     [&](int g, int s, int d) { return kc[g * head_stride + kernels::k_offset(s, d, hd)]; });
+  });
+}
+
+}  // namespace docdsa
