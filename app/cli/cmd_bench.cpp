@@ -17,6 +17,9 @@
 #include "docdsa/kernels/quant.h"
 
 namespace docdsa::cli {
+
+int bench_roofline(int gemm_tokens, int reps, int threads, bool json);  // bench_roofline.cpp
+
 namespace {
 
 // Deterministic ids in [100, n_vocab): the same formula as scripts/bench_llamacpp.py.
@@ -62,6 +65,8 @@ void register_bench(CLI::App& app) {
     bool dense_prefill = true;
     int long_decode = 8;
     AttentionOptions attn;
+    bool roofline = false;
+    int gemm_tokens = 512;
   };
   static Opts o;
   CLI::App* sub = app.add_subcommand("bench", "Measure prefill and decode speed (medians of --reps runs)");
@@ -74,6 +79,8 @@ void register_bench(CLI::App& app) {
   sub->add_flag("!--no-dense-prefill", o.dense_prefill, "With --long: skip the (slow) dense 32K prefill");
   sub->add_option("--long-decode", o.long_decode, "With --long: decode steps timed at each depth")->check(CLI::PositiveNumber);
   add_attention_options(sub, o.attn);
+  sub->add_flag("--roofline", o.roofline, "Instead: measure int8/fp32 peaks and memory bandwidth, then the quantised GEMM (prefill) and GEMV (decode) kernels on the models' layer shapes as shares of them, against the previous kernel (no model needed)");
+  sub->add_option("--gemm-tokens", o.gemm_tokens, "With --roofline: tokens per prefill GEMM")->check(CLI::PositiveNumber);
   sub->add_option("--ingest", o.ingest_file, "Instead: time ingesting FILE (pages/s extracted, chunks/s stored)")->check(CLI::ExistingFile);
   // Long-context benchmark: one DSA session prefills a real-size context; at each depth the
   // same cache is decoded with DSA and then with dense attention (force_dense), so both read
@@ -170,6 +177,7 @@ void register_bench(CLI::App& app) {
   };
   sub->callback([] {
     globals().command = [] {
+      if (o.roofline) return bench_roofline(o.gemm_tokens, o.reps, globals().threads, globals().json);
       int rc = kOk;
       auto model = load_model_or_report(&rc);
       if (!model) return rc;
@@ -177,14 +185,18 @@ void register_bench(CLI::App& app) {
       const int n_vocab = model->config().n_vocab;
       if (!o.ingest_file.empty()) {
         // Extraction (Poppler + layout + normalisation) and storage (one transaction) timed apart.
-        std::vector<double> pages_s, chunks_s;
-        size_t n_pages = 0, n_chunks = 0;
+        std::vector<double> pages_s, chunks_s, ocr_pages_s;
+        size_t n_pages = 0, n_chunks = 0, n_ocr_pages = 0;
         const Tokenizer& tok = model->tokenizer();
         auto count = [&](const std::string& t) { return static_cast<int>(tok.encode(t, false, false).size()); };
         for (int r = 0; r < o.reps; ++r) {
           const auto t0 = clock::now();
-          auto doc = ingest::load_document(o.ingest_file);
+          // Scanned pages are read by OCR (300 dpi) on --threads workers (0: all cores).
+          ingest::LoadOptions lo;
+          lo.ocr.threads = globals().threads;
+          auto doc = ingest::load_document(o.ingest_file, lo);
           if (!doc.ok()) return report(doc.error());
+          n_ocr_pages = doc->ocr_pages.size();
           const double extract_s = std::chrono::duration<double>(clock::now() - t0).count();
           int max_page = 0;
           for (const auto& sg : doc->segments) max_page = std::max(max_page, sg.page);
@@ -212,12 +224,17 @@ void register_bench(CLI::App& app) {
           lib->reset();
           for (const char* suffix : {"", "-wal", "-shm"}) std::remove((std::string(tmpl) + suffix).c_str());
           pages_s.push_back(n_pages / extract_s);
+          if (n_ocr_pages) ocr_pages_s.push_back(static_cast<double>(n_ocr_pages) / extract_s);
           chunks_s.push_back(n_chunks / store_s);
         }
         if (globals().json) {
           print_json({{"file", o.ingest_file}, {"pages", n_pages}, {"chunks", n_chunks}, {"pages_per_s", median(pages_s)},
-                      {"chunks_per_s", median(chunks_s)}, {"runs", o.reps}});
+                      {"chunks_per_s", median(chunks_s)}, {"runs", o.reps}, {"ocr_pages", n_ocr_pages},
+                      {"ocr_pages_per_s", ocr_pages_s.empty() ? 0.0 : median(ocr_pages_s)}, {"ocr_threads", globals().threads}});
         } else {
+          if (n_ocr_pages)
+            std::printf("%s: %zu pages read by OCR at %.2f pages/s (300 dpi, %s)\n", o.ingest_file.c_str(), n_ocr_pages,
+                        median(ocr_pages_s), globals().threads > 0 ? (std::to_string(globals().threads) + " threads").c_str() : "all cores");
           std::printf("%s: %zu pages extracted at %.1f pages/s; %zu chunks stored at %.0f chunks/s (medians of %d)\n",
                       o.ingest_file.c_str(), n_pages, median(pages_s), n_chunks, median(chunks_s), o.reps);
         }
@@ -246,7 +263,8 @@ void register_bench(CLI::App& app) {
           tps.push_back(n / std::chrono::duration<double>(clock::now() - t0).count());
         }
         const double med = median(tps);
-        results.push_back({{"test", "prefill"}, {"tokens", n}, {"tokens_per_s", med}, {"runs", tps}, {"threads", (*s)->n_threads()}});
+        results.push_back({{"test", "prefill"}, {"tokens", n}, {"tokens_per_s", med}, {"runs", tps}, {"threads", (*s)->n_threads()},
+                           {"device", (*s)->cost().device}});
         if (!json) std::printf("prefill %-6d        %10.1f       %d\n", n, med, o.reps);
       }
       for (int depth : o.depths) {
@@ -269,7 +287,7 @@ void register_bench(CLI::App& app) {
         }
         const double med = median(tps);
         results.push_back({{"test", "decode"}, {"depth", depth}, {"tokens", o.decode_tokens}, {"tokens_per_s", med}, {"runs", tps},
-                           {"threads", (*s)->n_threads()}});
+                           {"threads", (*s)->n_threads()}, {"device", (*s)->cost().device}});
         if (!json) std::printf("decode @ depth %-6d%10.1f       %d\n", depth, med, o.reps);
       }
       if (json)

@@ -3,22 +3,14 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <random>
 #include <vector>
 
 #include "docdsa/kernels/fp16.h"
 #include "docdsa/kernels/quant.h"
+#include "random_fill.h"
 
 namespace docdsa::kernels {
 namespace {
-
-std::vector<float> random_values(size_t n, uint32_t seed, float scale = 1.0f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> nd(0.0f, scale);
-  std::vector<float> v(n);
-  for (auto& x : v) x = nd(rng);
-  return v;
-}
 
 std::vector<uint8_t> quantize(DType t, const std::vector<float>& x) {
   std::vector<uint8_t> out(row_bytes(t, static_cast<int64_t>(x.size())));
@@ -50,7 +42,7 @@ TEST(Quant, DequantizeIsCloseToInput) {
                                              {DType::Q8_0, 0.01}, {DType::Q4_0, 0.15}, {DType::Q4_1, 0.15},
                                              {DType::Q4_K, 0.15}, {DType::Q5_K, 0.08}, {DType::Q6_K, 0.05}};
   for (auto [t, bound] : bounds) {
-    const auto x = random_values(1024, 7);
+    const auto x = test::random_normal(1024, 7);
     const auto q = quantize(t, x);
     std::vector<float> y(x.size());
     dequantize_row(t, q.data(), y.data(), static_cast<int64_t>(x.size()));
@@ -68,9 +60,9 @@ TEST(Quant, DequantizeIsCloseToInput) {
 TEST(Quant, ReferenceDotMatchesDequantisedDot) {
   for (DType t : kWeightTypes) {
     const int64_t n = 512;
-    const auto w = quantize(t, random_values(n, 11));
+    const auto w = quantize(t, test::random_normal(n, 11));
     const DType at = info(t).vec_dot_type;
-    const auto a = quantize(at, random_values(n, 12));
+    const auto a = quantize(at, test::random_normal(n, 12));
     std::vector<float> wf(n), af(n);
     dequantize_row(t, w.data(), wf.data(), n);
     dequantize_row(at, a.data(), af.data(), n);
@@ -88,8 +80,8 @@ TEST(Quant, SimdDotMatchesReference) {
     const int bs = info(t).block_size == 1 ? 32 : info(t).block_size;
     for (int blocks : {1, 2, 3, 7, 63, 64, 65}) {
       const int64_t n = static_cast<int64_t>(blocks) * bs;
-      const auto w = quantize(t, random_values(static_cast<size_t>(n), 100 + blocks));
-      const auto a = quantize(info(t).vec_dot_type, random_values(static_cast<size_t>(n), 200 + blocks));
+      const auto w = quantize(t, test::random_normal(static_cast<size_t>(n), 100 + blocks));
+      const auto a = quantize(info(t).vec_dot_type, test::random_normal(static_cast<size_t>(n), 200 + blocks));
       const float ref = vec_dot(t, n, w.data(), a.data(), Isa::kScalar);
       std::vector<float> wf(static_cast<size_t>(n)), af(static_cast<size_t>(n));
       dequantize_row(t, w.data(), wf.data(), n);
@@ -113,12 +105,12 @@ TEST(Quant, MatmulTileMatchesVecDot) {
       for (int n_tok : {1, 3, 9}) {
         std::vector<uint8_t> w, a;
         for (int r = 0; r < n_out; ++r) {
-          auto q = quantize(t, random_values(static_cast<size_t>(n_in), 300 + r));
+          auto q = quantize(t, test::random_normal(static_cast<size_t>(n_in), 300 + r));
           w.insert(w.end(), q.begin(), q.end());
         }
         const DType at = info(t).vec_dot_type;
         for (int k = 0; k < n_tok; ++k) {
-          auto q = quantize(at, random_values(static_cast<size_t>(n_in), 400 + k));
+          auto q = quantize(at, test::random_normal(static_cast<size_t>(n_in), 400 + k));
           a.insert(a.end(), q.begin(), q.end());
         }
         for (Isa isa : isas()) {
@@ -166,8 +158,8 @@ TEST(Quant, Avx2AndAvx512AreBitIdentical) {
   for (DType t : {DType::Q4_0, DType::Q4_1, DType::Q8_0}) {
     for (int blocks : {1, 2, 3, 18, 48}) {
       const int64_t n = static_cast<int64_t>(blocks) * 32;
-      const auto w = quantize(t, random_values(static_cast<size_t>(n), 500 + blocks));
-      const auto a = quantize(info(t).vec_dot_type, random_values(static_cast<size_t>(n), 600 + blocks));
+      const auto w = quantize(t, test::random_normal(static_cast<size_t>(n), 500 + blocks));
+      const auto a = quantize(info(t).vec_dot_type, test::random_normal(static_cast<size_t>(n), 600 + blocks));
       EXPECT_EQ(vec_dot(t, n, w.data(), a.data(), Isa::kAvx2), vec_dot(t, n, w.data(), a.data(), Isa::kAvx512))
           << info(t).name << " n=" << n;
     }

@@ -1,0 +1,242 @@
+// docdsa bench --roofline: this machine's measured limits (int8 VNNI and AMX, fp32 FMA, memory
+// read bandwidth; all threads), then the quantised GEMM (prefill, many tokens) and GEMV
+// (decode, one token) on the layer shapes of the models we run, each as a share of its limit
+// and against the previous kernel (matmul_tile) timed in the same run. Synthetic weights of
+// the real types and shapes; no model needed.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "cli_common.h"
+#include "docdsa/engine/thread_pool.h"
+#include "docdsa/kernels/fp16.h"
+#include "docdsa/kernels/gemm.h"
+#include "docdsa/kernels/peak.h"
+
+namespace docdsa::cli {
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+namespace kn = docdsa::kernels;
+
+double median_of(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+// Runs fn(thread) on every pool thread at once; returns the seconds the slowest took.
+double timed_all(ThreadPool& pool, const std::function<void(int)>& fn) {
+  const auto t0 = clock_type::now();
+  pool.run(pool.size(), [&](int task, int) { fn(task); });
+  return std::chrono::duration<double>(clock_type::now() - t0).count();
+}
+
+// Operations per second of a probe on all threads: iterations sized to ~0.2 s, median of reps.
+double probe_rate(ThreadPool& pool, double (*probe)(int64_t), int reps) {
+  if (probe(1) == 0.0) return 0.0;
+  int64_t iters = 1 << 12;
+  for (;;) {
+    const double s = timed_all(pool, [&](int) { probe(iters); });
+    if (s > 0.05 || iters > (int64_t{1} << 34)) break;
+    iters *= 4;
+  }
+  iters *= 4;  // ~0.2 s per sample
+  std::vector<double> rates;
+  std::vector<double> ops(static_cast<size_t>(pool.size()));
+  for (int r = 0; r < reps; ++r) {
+    const double s = timed_all(pool, [&](int t) { ops[static_cast<size_t>(t)] = probe(iters); });
+    double total = 0;
+    for (double o : ops) total += o;
+    rates.push_back(total / s);
+  }
+  return median_of(rates);
+}
+
+struct Shape {
+  const char* model;
+  const char* layer;
+  kn::DType type;
+  int64_t n_out, n_in;
+};
+
+// Random quants with sane fp16 scales (the kernels' speed does not depend on the values).
+std::vector<uint8_t> random_rows(kn::DType t, int64_t n_out, int64_t n_in, uint32_t seed) {
+  const size_t rb = kn::row_bytes(t, n_in);
+  std::vector<uint8_t> w(rb * static_cast<size_t>(n_out));
+  uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
+  for (size_t i = 0; i + 8 <= w.size(); i += 8) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    std::memcpy(w.data() + i, &x, 8);
+  }
+  const size_t bb = kn::info(t).block_bytes;
+  const uint16_t h = kn::fp32_to_fp16(0.01f);
+  std::vector<size_t> fields{0};
+  if (t == kn::DType::Q4_1 || t == kn::DType::Q4_K || t == kn::DType::Q5_K) fields = {0, 2};
+  if (t == kn::DType::Q6_K) fields = {208};
+  for (size_t b = 0; b + bb <= w.size(); b += bb)
+    for (size_t f : fields) std::memcpy(w.data() + b + f, &h, 2);
+  return w;
+}
+
+struct RowResult {
+  double t_new = 0, t_old = 0;
+};
+
+// Times gemm (packed) and matmul_tile on rows [copy * n_out, (copy + 1) * n_out), cycling
+// `copies` so decode streams from memory rather than cache, splitting rows across the pool
+// at 16-row boundaries.
+RowResult time_row(ThreadPool& pool, const Shape& s, int n_tok, int copies, int reps) {
+  const int64_t total = s.n_out * copies;
+  const auto w = random_rows(s.type, total, s.n_in, 42);
+  const size_t rb = kn::row_bytes(s.type, s.n_in);
+  const kn::PackedWeight pw = kn::pack_weight(s.type, w.data(), total, s.n_in, rb, true);
+  std::vector<float> x(static_cast<size_t>(n_tok * s.n_in));
+  std::mt19937 rng(7);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  for (auto& v : x) v = nd(rng);
+  const size_t a_stride = kn::activation_row_bytes(s.type, s.n_in);
+  std::vector<uint8_t> a(a_stride * static_cast<size_t>(n_tok));
+  kn::quantize_activations(s.type, x.data(), s.n_in, n_tok, s.n_in, a.data(), a_stride);
+  const int64_t ldo = total;
+  std::vector<float> out(static_cast<size_t>(ldo * n_tok));
+  const int64_t groups = (s.n_out + 15) / 16;
+  const int n_tasks = static_cast<int>(std::min<int64_t>(groups, pool.size() * 4));
+  auto run_once = [&](bool packed, int copy) {
+    const int64_t base = copy * s.n_out;
+    pool.run(n_tasks, [&](int task, int) {
+      const int64_t r0 = base + std::min(s.n_out, groups * task / n_tasks * 16);
+      const int64_t r1 = base + std::min(s.n_out, groups * (task + 1) / n_tasks * 16);
+      // Token blocks of 64, as the CPU backend sweeps them (engine/src/cpu/matmul.cpp).
+      for (int t0 = 0; t0 < n_tok; t0 += 64) {
+        const int nt = std::min(64, n_tok - t0);
+        const uint8_t* at = a.data() + static_cast<size_t>(t0) * a_stride;
+        float* ot = out.data() + t0 * ldo;
+        if (packed) {
+          kn::gemm(pw, at, a_stride, nt, ot, ldo, r0, r1);
+        } else {
+          kn::MatmulArgs m{s.type, s.n_in, w.data(), rb, at, a_stride, nt, ot, ldo};
+          kn::matmul_tile(m, r0, r1);
+        }
+      }
+    });
+  };
+  RowResult res;
+  for (bool packed : {true, false}) {
+    // Calls per sample: enough for ~50 ms, at least one pass over the copies.
+    run_once(packed, 0);
+    const auto t0 = clock_type::now();
+    run_once(packed, copies > 1 ? 1 : 0);
+    const double one = std::max(1e-7, std::chrono::duration<double>(clock_type::now() - t0).count());
+    const int calls = std::max(copies, static_cast<int>(std::min(2000.0, 0.05 / one)));
+    std::vector<double> per_call;
+    int copy = 0;
+    for (int r = 0; r < reps; ++r) {
+      const auto t1 = clock_type::now();
+      for (int c = 0; c < calls; ++c) {
+        run_once(packed, copy);
+        copy = (copy + 1) % copies;
+      }
+      per_call.push_back(std::chrono::duration<double>(clock_type::now() - t1).count() / calls);
+    }
+    (packed ? res.t_new : res.t_old) = median_of(per_call);
+  }
+  return res;
+}
+
+}  // namespace
+
+int bench_roofline(int gemm_tokens, int reps, int threads, bool json) {
+  ThreadPool pool(threads);
+  reps = std::max(reps, 3);
+  const bool amx = kn::peak::amx_enable();
+  const double vnni = probe_rate(pool, kn::peak::vnni_int8_ops, reps);
+  const double amx_rate = amx ? probe_rate(pool, kn::peak::amx_int8_ops, reps) : 0.0;
+  const double fma = probe_rate(pool, kn::peak::fma_f32_ops, reps);
+  // Read bandwidth over 1 GiB, more than any last-level cache we run on.
+  const size_t bytes = size_t{1} << 30;
+  auto* buf = static_cast<uint8_t*>(std::aligned_alloc(64, bytes));
+  if (!buf) return report(Error{ErrorCode::kInternal, "bench --roofline: cannot allocate 1 GiB for the bandwidth test"});
+  pool.run(pool.size(), [&](int t, int) {
+    const size_t slice = bytes / static_cast<size_t>(pool.size());
+    std::memset(buf + slice * static_cast<size_t>(t), t + 1, slice);
+  });
+  std::vector<double> bws;
+  volatile uint64_t sink = 0;
+  for (int r = 0; r < reps; ++r) {
+    const double s = timed_all(pool, [&](int t) {
+      const size_t slice = bytes / static_cast<size_t>(pool.size()) / 256 * 256;
+      sink = sink + kn::peak::read_stream(buf + slice * static_cast<size_t>(t), slice);
+    });
+    bws.push_back(static_cast<double>(bytes) / s);
+  }
+  std::free(buf);
+  const double bw = median_of(bws);
+
+  const double int8_peak = vnni;  // the GEMM kernels use VNNI; AMX shown for reference
+  nlohmann::json rows = nlohmann::json::array();
+  if (!json) {
+    std::printf("roofline, %d threads, medians of %d (machine may be busy: read ratios)\n", pool.size(), reps);
+    std::printf("  int8 VNNI   %8.1f GOPS\n", vnni / 1e9);
+    if (amx)
+      std::printf("  int8 AMX    %8.1f GOPS\n", amx_rate / 1e9);
+    else
+      std::printf("  int8 AMX    unavailable\n");
+    std::printf("  fp32 FMA    %8.1f GFLOPS\n", fma / 1e9);
+    std::printf("  read BW     %8.1f GB/s (1 GiB stream)\n", bw / 1e9);
+    std::printf("%-10s %-12s %-5s %6s %6s %5s | %9s %7s | %9s %7s | %7s\n", "model", "layer", "type", "n_out", "n_in", "tok",
+                "new", "share", "old", "share", "new/old");
+  }
+  const Shape shapes[] = {
+      {"qwen1.5b", "attn_q/o", kn::DType::Q4_K, 1536, 1536}, {"qwen1.5b", "ffn_up/gate", kn::DType::Q4_K, 8960, 1536},
+      {"qwen1.5b", "ffn_down", kn::DType::Q4_K, 1536, 8960}, {"qwen1.5b", "ffn_down", kn::DType::Q6_K, 1536, 8960},
+      {"qwen1.5b", "output", kn::DType::Q6_K, 151936, 1536}, {"smol135m", "attn_q/o", kn::DType::Q4_1, 576, 576},
+      {"smol135m", "ffn_up", kn::DType::Q4_1, 1536, 576},    {"smol135m", "ffn_down", kn::DType::Q4_1, 576, 1536},
+      {"-", "square", kn::DType::Q4_0, 1536, 1536},          {"-", "square", kn::DType::Q8_0, 1536, 1536},
+      {"-", "square", kn::DType::Q5_K, 1536, 1536},
+  };
+  for (const Shape& s : shapes) {
+    for (int n_tok : {gemm_tokens, 1}) {
+      const double wbytes = static_cast<double>(kn::row_bytes(s.type, s.n_in)) * static_cast<double>(s.n_out);
+      if (n_tok > 1 && s.n_out > 10000) continue;  // the output layer runs for the last token only
+      // Decode cycles copies totalling >= 768 MiB so the weights come from memory.
+      const int copies = n_tok == 1 ? static_cast<int>(std::max(1.0, std::ceil(768.0 * (1 << 20) / wbytes))) : 1;
+      const RowResult r = time_row(pool, s, n_tok, copies, reps);
+      nlohmann::json j{{"model", s.model}, {"layer", s.layer}, {"type", kn::info(s.type).name},
+                       {"n_out", s.n_out}, {"n_in", s.n_in},   {"tokens", n_tok},
+                       {"new_s", r.t_new}, {"old_s", r.t_old}, {"speedup", r.t_old / r.t_new}};
+      // Prefill is held to the int8 compute peak (operations), decode to the read bandwidth (weight bytes).
+      const bool prefill = n_tok > 1;
+      const double work = prefill ? 2.0 * static_cast<double>(s.n_out) * static_cast<double>(s.n_in) * n_tok : wbytes;
+      const double limit = prefill ? int8_peak : bw;
+      const double v_new = work / r.t_new / 1e9, v_old = work / r.t_old / 1e9;
+      const double share_new = work / r.t_new / limit, share_old = work / r.t_old / limit;
+      j[prefill ? "new_gops" : "new_gbps"] = v_new;
+      j[prefill ? "old_gops" : "old_gbps"] = v_old;
+      j[prefill ? "share_of_int8_peak" : "share_of_bandwidth"] = share_new;
+      rows.push_back(j);
+      if (!json)
+        std::printf("%-10s %-12s %-5s %6ld %6ld %5d | %6.1f %-2s %6.1f%% | %6.1f %-2s %6.1f%% | %6.2fx\n", s.model, s.layer,
+                    kn::info(s.type).name, static_cast<long>(s.n_out), static_cast<long>(s.n_in), n_tok, v_new,
+                    prefill ? "GO" : "GB", 100 * share_new, v_old, prefill ? "GO" : "GB", 100 * share_old, r.t_old / r.t_new);
+      std::fflush(stdout);
+    }
+  }
+  if (json)
+    print_json({{"threads", pool.size()},
+                {"reps", reps},
+                {"int8_vnni_ops", vnni},
+                {"int8_amx_ops", amx_rate},
+                {"fp32_fma_flops", fma},
+                {"read_bandwidth_bytes_per_s", bw},
+                {"rows", rows}});
+  (void)sink;
+  return static_cast<int>(kOk);
+}
+
+}  // namespace docdsa::cli

@@ -1,0 +1,89 @@
+// Quantised GEMM/GEMV on weights repacked once at load.
+//
+// Layout. Rows are packed in groups of kGemmGroupRows (16): one 512-bit register holds the 16
+// rows' int32 sums, so a VPDPBUSD step multiplies 4 consecutive k-values of 16 rows (64 bytes
+// of weights) by 4 activation bytes broadcast to every lane. Within a group, each quant block
+// (32 values for Q4_0/Q4_1/Q8_0, 256 for the K-quants) becomes one record of fixed size:
+// weights as unsigned 4-bit nibbles (two k-steps per 64 bytes) plus, for Q5_K/Q6_K, their
+// high bits in separate planes, or bytes for Q8_0; then per-row scales already decoded
+// (K-quant sub-block scales/mins as small integers, block scales as float). The last group is
+// padded with zero rows. Records of a group are contiguous, so a row range streams linearly.
+//
+// Activations are the rows the existing matmul_tile takes: each token quantised once per
+// layer to info(type).vec_dot_type (Q8_0, Q8_1 or Q8_K); quantize_activations() does that.
+//
+// Numerics: bit-exact with the existing vec_dot/matmul_tile. K-quants: same integer sums,
+// and the float side of the scalar reference (detail::ref::vec_dot) in the same order,
+// unfused. Q4_0/Q4_1/Q8_0: llama.cpp's order, as the AVX-512 matmul_tile (8 per-step lane
+// accumulators with FMAs, its horizontal sum), which keeps the first-position logits
+// bit-identical with the llama.cpp oracle. The packed scalar reference does the same.
+//
+// Threads: gemm() is re-entrant and allocation-free after a thread's first call (a
+// thread-local scratch of per-token block scales grows to the largest call). The caller
+// splits rows across threads; splitting at multiples of kGemmGroupRows avoids computing a
+// shared group twice.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "docdsa/kernels/quant.h"
+
+namespace docdsa::kernels {
+
+constexpr int kGemmGroupRows = 16;
+
+struct PackedWeight {
+  DType type = DType::F32;
+  int64_t n_out = 0;
+  int64_t n_in = 0;
+  // Packed form (owned), or null: then gemm() runs matmul_tile over the original rows, which
+  // must outlive this object (types without a packed kernel: F32, F16, BF16).
+  std::unique_ptr<uint8_t, void (*)(void*)> data{nullptr, [](void*) {}};
+  size_t record_bytes = 0;  // one block of one group
+  int64_t n_blocks = 0;     // blocks per row
+  const uint8_t* rows = nullptr;
+  size_t row_stride = 0;
+
+  bool packed() const { return data != nullptr; }
+  int64_t n_groups() const { return (n_out + kGemmGroupRows - 1) / kGemmGroupRows; }
+  size_t group_bytes() const { return record_bytes * static_cast<size_t>(n_blocks); }
+  size_t packed_bytes() const { return packed() ? group_bytes() * static_cast<size_t>(n_groups()) : 0; }
+};
+
+// True when `t` has a packed kernel (Q4_0, Q4_1, Q8_0, Q4_K, Q5_K, Q6_K).
+bool gemm_packable(DType t);
+// True when packing pays on this CPU: the type is packable and AVX-512 VNNI is active.
+// (Without it the packed form would only run the scalar reference; keep matmul_tile then.)
+// DOCDSA_NO_REPACK in the environment makes it false everywhere (A/B benchmarks).
+bool gemm_should_pack(DType t);
+
+// Repacks n_out rows of n_in values (rows `row_stride` bytes apart). Done once at load.
+// Types without a packed kernel, or `force` false on a CPU where gemm_should_pack() is false,
+// give an unpacked object that refers to `rows`.
+PackedWeight pack_weight(DType t, const uint8_t* rows, int64_t n_out, int64_t n_in, size_t row_stride, bool force = false);
+
+// The same in two parts, for packing in parallel: pack_alloc() sizes the object (nothing
+// packed yet), pack_fill() packs row groups [g0, g1) (disjoint ranges from any threads).
+PackedWeight pack_alloc(DType t, const uint8_t* rows, int64_t n_out, int64_t n_in, size_t row_stride, bool force = false);
+void pack_fill(PackedWeight& w, int64_t g0, int64_t g1);
+
+// Bytes of one activation row for weights of type `wtype` (its vec-dot type).
+size_t activation_row_bytes(DType wtype, int64_t n_in);
+// x [n_tok rows, ldx floats apart] -> dst [n_tok rows, dst_stride bytes apart] in the
+// vec-dot type of `wtype`: once per layer input, shared by every matrix that reads it.
+void quantize_activations(DType wtype, const float* x, int64_t ldx, int n_tok, int64_t n_in, uint8_t* dst, size_t dst_stride);
+
+// out[t * ldo + r] = dot(W row r, A row t) for r in [r0, r1), t in [0, n_tok).
+// A rows are `a_stride` bytes apart in the vec-dot type. `isa`: kAvx512 runs the VNNI
+// kernels, anything lower the scalar reference on the packed layout (tests), for unpacked
+// weights it selects matmul_tile's path.
+void gemm(const PackedWeight& w, const uint8_t* a, size_t a_stride, int n_tok, float* out, int64_t ldo, int64_t r0, int64_t r1,
+          Isa isa);
+inline void gemm(const PackedWeight& w, const uint8_t* a, size_t a_stride, int n_tok, float* out, int64_t ldo, int64_t r0,
+                 int64_t r1) {
+  gemm(w, a, a_stride, n_tok, out, ldo, r0, r1, active_isa());
+}
+
+}  // namespace docdsa::kernels

@@ -1,0 +1,226 @@
+// Packed GEMM (gemm.h): every packed type, on the scalar reference over the packed layout and
+// on the AVX-512 VNNI kernels, against vec_dot of the original rows: bit-exact (K-quants with
+// the scalar reference, Q4_0/Q4_1/Q8_0 with the llama.cpp-order AVX-512 kernel), at
+// awkward sizes (partial row groups, odd token counts, one or three blocks, row ranges that
+// split groups, strides wider than the rows).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "docdsa/kernels/fp16.h"
+#include "docdsa/kernels/gemm.h"
+
+namespace docdsa::kernels {
+namespace {
+
+const DType kPacked[] = {DType::Q4_0, DType::Q4_1, DType::Q8_0, DType::Q4_K, DType::Q5_K, DType::Q6_K};
+
+std::vector<Isa> gemm_isas() {
+  std::vector<Isa> v{Isa::kScalar};
+  if (detected_isa() >= Isa::kAvx512) v.push_back(Isa::kAvx512);
+  return v;
+}
+
+// Offsets of the fp16 scale fields in a block (random bytes there could be NaN or Inf).
+std::vector<size_t> half_fields(DType t) {
+  switch (t) {
+    case DType::Q4_1:
+    case DType::Q4_K:
+    case DType::Q5_K:
+      return {0, 2};
+    case DType::Q6_K:
+      return {208};
+    default:
+      return {0};
+  }
+}
+
+// Rows of random bytes (every bit pattern of quants and sub-block scales) with sane scales,
+// or, with `from_floats`, real quantisations of random values.
+std::vector<uint8_t> make_weights(DType t, int64_t n_out, int64_t n_in, size_t stride, uint32_t seed, bool from_floats) {
+  std::mt19937 rng(seed);
+  std::vector<uint8_t> w(stride * static_cast<size_t>(n_out));
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  if (from_floats) {
+    std::vector<float> x(static_cast<size_t>(n_in));
+    for (int64_t r = 0; r < n_out; ++r) {
+      for (auto& v : x) v = nd(rng);
+      quantize_row(t, x.data(), w.data() + static_cast<size_t>(r) * stride, n_in);
+    }
+    return w;
+  }
+  for (auto& b : w) b = static_cast<uint8_t>(rng());
+  const size_t bb = info(t).block_bytes;
+  std::uniform_real_distribution<float> ud(-0.05f, 0.05f);
+  for (int64_t r = 0; r < n_out; ++r)
+    for (int64_t b = 0; b < n_in / info(t).block_size; ++b)
+      for (size_t off : half_fields(t)) {
+        const uint16_t h = fp32_to_fp16(ud(rng));
+        std::memcpy(w.data() + static_cast<size_t>(r) * stride + static_cast<size_t>(b) * bb + off, &h, 2);
+      }
+  return w;
+}
+
+std::vector<uint8_t> make_acts(DType t, int n_tok, int64_t n_in, size_t stride, uint32_t seed, float fill = 0.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> nd(0.0f, 2.0f);
+  std::vector<float> x(static_cast<size_t>(n_tok * n_in));
+  for (auto& v : x) v = fill != 0.0f ? fill : nd(rng);
+  std::vector<uint8_t> a(stride * static_cast<size_t>(n_tok), 0xAB);
+  quantize_activations(t, x.data(), n_in, n_tok, n_in, a.data(), stride);
+  return a;
+}
+
+// K-quants are bit-exact with the scalar vec_dot; Q4_0/Q4_1/Q8_0 follow llama.cpp's lane order,
+// which the AVX-512 vec_dot implements (and the oracle fixtures were made with).
+bool is_legacy(DType t) {
+  return t == DType::Q4_0 || t == DType::Q4_1 || t == DType::Q8_0;
+}
+Isa oracle_isa(DType t) {
+  return is_legacy(t) ? Isa::kAvx512 : Isa::kScalar;
+}
+bool bit_exact_oracle(DType t) {
+  return !is_legacy(t) || detected_isa() >= Isa::kAvx512;
+}
+
+uint32_t bits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
+
+// gemm over [r0, r1) equals the scalar vec_dot bit for bit; outside the range nothing is written.
+void check(DType t, const std::vector<uint8_t>& w, size_t w_stride, int64_t n_out, int64_t n_in, const std::vector<uint8_t>& a,
+           size_t a_stride, int n_tok, int64_t r0, int64_t r1, Isa isa) {
+  const PackedWeight pw = pack_weight(t, w.data(), n_out, n_in, w_stride, /*force=*/true);
+  ASSERT_TRUE(pw.packed()) << info(t).name;
+  const int64_t ldo = n_out + 3;
+  const float sentinel = -12345.5f;
+  std::vector<float> out(static_cast<size_t>(ldo * n_tok), sentinel);
+  gemm(pw, a.data(), a_stride, n_tok, out.data(), ldo, r0, r1, isa);
+  for (int tok = 0; tok < n_tok; ++tok)
+    for (int64_t r = 0; r < ldo; ++r) {
+      const float got = out[static_cast<size_t>(tok * ldo + r)];
+      if (r < r0 || r >= r1) {
+        ASSERT_EQ(bits(got), bits(sentinel)) << "wrote outside the range at row " << r;
+        continue;
+      }
+      const uint8_t* wr = w.data() + static_cast<size_t>(r) * w_stride;
+      const uint8_t* ar = a.data() + static_cast<size_t>(tok) * a_stride;
+      if (!bit_exact_oracle(t)) {  // no AVX-512 here: the scalar reference sums in another order
+        const float ref = vec_dot(t, n_in, wr, ar, Isa::kScalar);
+        ASSERT_NEAR(got, ref, 1e-4f * (1.0f + std::fabs(ref)));
+        continue;
+      }
+      const float want = vec_dot(t, n_in, wr, ar, oracle_isa(t));
+      ASSERT_EQ(bits(got), bits(want)) << info(t).name << " isa " << isa_name(isa) << " n_out " << n_out << " n_in " << n_in
+                                       << " n_tok " << n_tok << " row " << r << " tok " << tok << ": " << got << " vs " << want;
+    }
+}
+
+TEST(Gemm, PackedMatchesVecDotBitExact) {
+  uint32_t seed = 1;
+  for (DType t : kPacked) {
+    const int bs = info(t).block_size;
+    for (int nblk : {1, 3}) {
+      const int64_t n_in = int64_t{bs} * nblk;
+      for (int64_t n_out : {1, 15, 17, 45}) {
+        for (bool from_floats : {false, true}) {
+          const size_t w_stride = row_bytes(t, n_in) + 7;  // rows need not be adjacent
+          const auto w = make_weights(t, n_out, n_in, w_stride, seed++, from_floats);
+          for (int n_tok : {1, 2, 3, 5, 8, 9, 13}) {
+            const size_t a_stride = activation_row_bytes(t, n_in) + 5;
+            const auto a = make_acts(t, n_tok, n_in, a_stride, seed++);
+            for (Isa isa : gemm_isas()) {
+              check(t, w, w_stride, n_out, n_in, a, a_stride, n_tok, 0, n_out, isa);
+              if (n_out > 5) check(t, w, w_stride, n_out, n_in, a, a_stride, n_tok, 3, n_out - 2, isa);
+              if (HasFatalFailure()) return;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// Largest quants and activations everywhere: the int32 sums reach their extremes.
+TEST(Gemm, ExtremeValuesStayExact) {
+  for (DType t : kPacked) {
+    const int64_t n_in = 3 * int64_t{info(t).block_size}, n_out = 20;
+    const size_t w_stride = row_bytes(t, n_in);
+    auto w = make_weights(t, n_out, n_in, w_stride, 7, false);
+    const size_t bb = info(t).block_bytes;
+    for (int64_t r = 0; r < n_out; ++r)
+      for (int64_t b = 0; b < n_in / info(t).block_size; ++b) {
+        uint8_t* blk = w.data() + static_cast<size_t>(r) * w_stride + static_cast<size_t>(b) * bb;
+        const auto f = half_fields(t);
+        for (size_t i = 0; i < bb; ++i)
+          if (std::find(f.begin(), f.end(), i) == f.end() && std::find(f.begin(), f.end(), i - 1) == f.end())
+            blk[i] = r % 2 ? 0xFF : 0x80;  // all-ones nibbles/scales, or Q8_0's -128
+      }
+    for (float fill : {1.0f, -1.0f}) {
+      const size_t a_stride = activation_row_bytes(t, n_in);
+      const auto a = make_acts(t, 9, n_in, a_stride, 3, fill);
+      for (Isa isa : gemm_isas()) check(t, w, w_stride, n_out, n_in, a, a_stride, 9, 0, n_out, isa);
+    }
+  }
+}
+
+// Splitting rows across threads at any boundary gives the same outputs as one call.
+TEST(Gemm, RowSplitsAgree) {
+  const DType t = DType::Q4_K;
+  const int64_t n_in = 512, n_out = 70;
+  const auto w = make_weights(t, n_out, n_in, row_bytes(t, n_in), 11, true);
+  const size_t a_stride = activation_row_bytes(t, n_in);
+  const auto a = make_acts(t, 10, n_in, a_stride, 12);
+  const PackedWeight pw = pack_weight(t, w.data(), n_out, n_in, row_bytes(t, n_in), true);
+  std::vector<float> whole(static_cast<size_t>(10 * n_out)), split(whole.size());
+  gemm(pw, a.data(), a_stride, 10, whole.data(), n_out, 0, n_out);
+  for (int64_t cut : {1, 16, 23, 69}) {
+    gemm(pw, a.data(), a_stride, 10, split.data(), n_out, 0, cut);
+    gemm(pw, a.data(), a_stride, 10, split.data(), n_out, cut, n_out);
+    for (size_t i = 0; i < whole.size(); ++i) ASSERT_EQ(bits(whole[i]), bits(split[i])) << "cut " << cut;
+  }
+}
+
+// The packed form is about the file's size: decode streams it, so bytes are time.
+TEST(Gemm, PackedSizeNearFileSize) {
+  for (DType t : kPacked) {
+    const int64_t n_in = 4 * int64_t{info(t).block_size}, n_out = 64;
+    const auto w = make_weights(t, n_out, n_in, row_bytes(t, n_in), 5, true);
+    const PackedWeight pw = pack_weight(t, w.data(), n_out, n_in, row_bytes(t, n_in), true);
+    const double ratio = static_cast<double>(pw.packed_bytes()) / static_cast<double>(w.size());
+    EXPECT_LE(ratio, 1.03) << info(t).name;
+  }
+}
+
+// Types without a packed kernel, and CPUs without VNNI, keep matmul_tile over the original rows.
+TEST(Gemm, UnpackedFallsBackToMatmulTile) {
+  for (DType t : {DType::F32, DType::F16, DType::BF16}) {
+    const int64_t n_in = 64, n_out = 19;
+    const auto w = make_weights(t, n_out, n_in, row_bytes(t, n_in), 9, true);
+    const size_t a_stride = activation_row_bytes(t, n_in);
+    const auto a = make_acts(t, 3, n_in, a_stride, 10);
+    const PackedWeight pw = pack_weight(t, w.data(), n_out, n_in, row_bytes(t, n_in), true);
+    EXPECT_FALSE(pw.packed());
+    std::vector<float> got(3 * n_out), want(3 * n_out);
+    gemm(pw, a.data(), a_stride, 3, got.data(), n_out, 0, n_out);
+    MatmulArgs m{t, n_in, w.data(), row_bytes(t, n_in), a.data(), a_stride, 3, want.data(), n_out};
+    matmul_tile(m, 0, n_out);
+    for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(bits(got[i]), bits(want[i]));
+  }
+  const Isa saved = active_isa();
+  set_active_isa(Isa::kAvx2);
+  EXPECT_FALSE(gemm_should_pack(DType::Q4_K));
+  const auto w = make_weights(DType::Q4_K, 16, 256, row_bytes(DType::Q4_K, 256), 1, true);
+  EXPECT_FALSE(pack_weight(DType::Q4_K, w.data(), 16, 256, row_bytes(DType::Q4_K, 256)).packed());
+  set_active_isa(saved);
+  EXPECT_EQ(gemm_should_pack(DType::Q4_K), detected_isa() == Isa::kAvx512);
+}
+
+}  // namespace
+}  // namespace docdsa::kernels
