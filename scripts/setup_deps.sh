@@ -11,8 +11,16 @@ PKGS=(
   libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev libeigen3-dev libxxhash-dev python3-jsonschema libsqlite3-dev sqlite3
   libgtest-dev libgmock-dev libbenchmark-dev
   qt6-base-dev libqt6opengl6-dev qt6-charts-dev libpoppler-qt6-dev poppler-utils desktop-file-utils
+  libtesseract-dev libleptonica-dev tesseract-ocr-eng tesseract-ocr-fra tesseract-ocr-osd
   clang libclang-rt-14-dev
 )
+# Optional: the CUDA Toolkit for the CUDA kernels (cmake -DDOCDSA_CUDA=ON; scripts/build.sh turns
+# it on where nvcc is). Not in the default list: a build without CUDA needs nothing of it, and
+# CI machines have no GPU. DOCDSA_WITH_CUDA=1 adds Debian's toolkit (non-free: nvcc, cuBLAS)
+# unless an nvcc is already installed (NVIDIA's cuda-toolkit-13-0 lives in /usr/local/cuda).
+if [ "${DOCDSA_WITH_CUDA:-0}" = 1 ] && ! command -v nvcc >/dev/null && [ ! -x /usr/local/cuda/bin/nvcc ]; then
+  PKGS+=(nvidia-cuda-toolkit nvidia-cuda-dev)
+fi
 if [ "${1:-}" = "--list" ]; then
   printf '%s\n' "${PKGS[@]}"
   exit 0

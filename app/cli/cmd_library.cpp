@@ -9,6 +9,7 @@
 #include <set>
 
 #include "cli_common.h"
+#include "progress.h"
 #include "docdsa/app/library_common.h"
 #include "docdsa/engine/utf8.h"
 #include "docdsa/ingest/document.h"
@@ -35,11 +36,24 @@ nlohmann::json chunk_json(const storage::ChunkRow& c) {
 nlohmann::json doc_json(const storage::DocumentRow& d) {
   return {{"id", d.id}, {"path", d.path}, {"kind", d.kind}, {"title", d.title}, {"author", d.author}, {"sha256", d.content_hash},
           {"pages", d.n_pages}, {"segments", d.n_segments}, {"chunks", d.n_chunks}, {"tokens", d.n_tokens},
-          {"duration_ms", d.duration_ms}, {"status", d.status}, {"warnings", d.warnings}, {"added_at", d.added_at}};
+          {"duration_ms", d.duration_ms}, {"status", d.status}, {"warnings", d.warnings}, {"added_at", d.added_at},
+          {"ocr_pages", d.ocr_pages}, {"ocr_confidence", d.ocr_confidence}};
+}
+
+// "OCR, mean confidence 93%" for a document with scanned pages, else "".
+std::string ocr_status(const storage::DocumentRow& d) {
+  if (d.ocr_pages <= 0) return "";
+  char buf[96];
+  std::snprintf(buf, sizeof(buf), "OCR (%lld page%s), mean confidence %.0f%%", static_cast<long long>(d.ocr_pages),
+                d.ocr_pages == 1 ? "" : "s", d.ocr_confidence);
+  return buf;
 }
 
 
-int cmd_ingest(const std::vector<std::string>& inputs, const std::string& password, int max_tokens) {
+int cmd_ingest(const std::vector<std::string>& inputs, const std::string& password, int max_tokens, const ingest::OcrOptions& ocr) {
+  // A missing OCR language is named with its package before anything is read.
+  if (ocr.enabled && !ocr.languages.empty())
+    if (auto langs = ingest::check_ocr_languages(ocr.languages); !langs.ok()) return report(langs.error());
   int rc = kOk;
   auto model = load_model_or_report(&rc);  // the tokenizer makes chunks token-aware
   if (!model) return rc;
@@ -60,7 +74,22 @@ int cmd_ingest(const std::vector<std::string>& inputs, const std::string& passwo
   for (size_t i = 0; i < files.size() && !g_stop.load(); ++i) {
     const std::string& f = files[i];
     if (bar) std::fprintf(stderr, "\r\033[K[%zu/%zu] %s", i + 1, files.size(), fs::path(f).filename().c_str());
-    auto ing = ingest_one(**lib, tok, f, password, max_tokens);
+    // Scanned pages: a per-page bar for the OCR pass (minutes for a long scan); Ctrl+C stops
+    // within a page and nothing of this file is stored.
+    ProgressBar ocr_bar(fs::path(f).filename().string() + " OCR", 0, bar);
+    IngestOptions io;
+    io.password = password;
+    io.max_chunk_tokens = max_tokens;
+    io.ocr = ocr;
+    io.ocr.cancelled = [] { return g_stop.load(); };
+    io.on_page = [](int, int) { return !g_stop.load(); };
+    io.on_ocr_page = [&](int done, int total) {
+      ocr_bar.set_total(total);
+      ocr_bar.update(done);
+      return !g_stop.load();
+    };
+    auto ing = ingest_one(**lib, tok, f, io);
+    ocr_bar.finish();
     if (!ing.ok()) {
       ++failed;
       if (bar) std::fprintf(stderr, "\r\033[K");
@@ -76,12 +105,14 @@ int cmd_ingest(const std::vector<std::string>& inputs, const std::string& passwo
     nlohmann::json r = {{"path", f}, {"status", storage::outcome_name(outcome)}, {"id", id}, {"kind", row.kind},
                         {"segments", in.n_segments}, {"chunks", in.n_chunks}, {"tokens", row.n_tokens}, {"warnings", in.warnings}};
     if (row.kind == "pdf") r["pages"] = row.n_pages, r["pages_without_text"] = in.pages_without_text;
+    if (row.ocr_pages > 0) r["ocr_pages"] = row.ocr_pages, r["ocr_confidence"] = row.ocr_confidence;
     if (in.rolling_repeats_removed) r["rolling_repeats_removed"] = in.rolling_repeats_removed;
     results.push_back(r);
     if (!json) {
       if (bar) std::fprintf(stderr, "\r\033[K");
       std::cout << storage::outcome_name(outcome) << "  #" << id << "  " << f << "  (" << row.kind << ", " << in.n_chunks << " chunks, "
-                << row.n_tokens << " tokens" << (row.warnings.empty() ? "" : "; " + row.warnings) << ")\n";
+                << row.n_tokens << " tokens" << (row.ocr_pages > 0 ? "; " + ocr_status(row) : "")
+                << (row.warnings.empty() ? "" : "; " + row.warnings) << ")\n";
     }
   }
   if (bar) std::fprintf(stderr, "\r\033[K");
@@ -106,6 +137,9 @@ void register_library(CLI::App& app) {
     int max_tokens = 512;
     int limit = 20;
     bool text = false;
+    std::string ocr_lang;
+    bool no_ocr = false;
+    int ocr_dpi = 300;
   };
   static Opts o;
   auto db_opt = [](CLI::App* sub) { add_db_option(sub, g_db); };
@@ -113,8 +147,22 @@ void register_library(CLI::App& app) {
   ing->add_option("paths", o.paths, "Files and folders")->required();
   add_password_option(ing, o.password);
   ing->add_option("--max-chunk-tokens", o.max_tokens, "Largest chunk, in model tokens")->check(CLI::Range(32, 8192));
+  ing->add_option("--ocr-lang", o.ocr_lang,
+                  "Languages of scanned pages for OCR, Tesseract codes joined by '+' (e.g. eng+fra); default: English and every "
+                  "installed language (tesseract-ocr-* packages)");
+  ing->add_flag("--no-ocr", o.no_ocr, "Do not OCR pages without a text layer (a PDF with none is refused)");
+  ing->add_option("--ocr-dpi", o.ocr_dpi, "Resolution scanned pages are rendered at for OCR")->check(CLI::Range(50, 1200));
   db_opt(ing);
-  ing->callback([] { globals().command = [] { return cmd_ingest(o.paths, o.password, o.max_tokens); }; });
+  ing->callback([] {
+    globals().command = [] {
+      ingest::OcrOptions ocr;
+      ocr.enabled = !o.no_ocr;
+      ocr.languages = o.ocr_lang;
+      ocr.dpi = o.ocr_dpi;
+      ocr.threads = globals().threads;
+      return cmd_ingest(o.paths, o.password, o.max_tokens, ocr);
+    };
+  });
 
   CLI::App* ls = app.add_subcommand("list", "List the documents in the library");
   db_opt(ls);
@@ -170,6 +218,7 @@ void register_library(CLI::App& app) {
       }
       std::cout << "#" << d->id << "  " << d->title << "\n  " << d->path << "\n  " << d->kind << ", " << d->n_segments << " segments, "
                 << d->n_chunks << " chunks, " << d->n_tokens << " tokens, sha256 " << d->content_hash.substr(0, 12) << "\n";
+      if (d->ocr_pages > 0) std::cout << "  status: " << d->status << ", " << ocr_status(*d) << "\n";
       if (!d->warnings.empty()) std::cout << "  warnings: " << d->warnings << "\n";
       for (const auto& c : *chunks) {
         std::string preview = utf8_prefix(c.text, 70);

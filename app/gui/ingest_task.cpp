@@ -4,12 +4,17 @@
 #include <QtConcurrent/QtConcurrentRun>
 
 #include "docdsa/app/library_common.h"
+#include "settings.h"
 
 namespace docdsa::gui {
 
 QFuture<IngestEvent> start_ingest(const QStringList& inputs, const QString& library, ModelPtr model,
                                   const QMap<QString, QString>& passwords) {
-  return QtConcurrent::run([inputs, library, model, passwords](QPromise<IngestEvent>& promise) {
+  const GuiSettings settings = GuiSettings::load();  // here, on the UI thread
+  ingest::OcrOptions ocr;
+  ocr.enabled = settings.ocr;
+  ocr.languages = settings.ocr_languages.trimmed().toStdString();
+  return QtConcurrent::run([inputs, library, model, passwords, ocr](QPromise<IngestEvent>& promise) {
     std::vector<std::string> in;
     for (const QString& p : inputs) in.push_back(p.toStdString());
     std::vector<std::pair<std::string, std::string>> errors;
@@ -45,7 +50,17 @@ QFuture<IngestEvent> start_ingest(const QStringList& inputs, const QString& libr
         if (page > 0) promise.addResult(IngestEvent{IngestEvent::kPage, path, {}, 0, page, pages});
         return !promise.isCanceled();
       };
-      auto r = app::ingest_one(**lib, model->tokenizer(), f, passwords.value(path).toStdString(), 512, on_page);
+      app::IngestOptions io;
+      io.password = passwords.value(path).toStdString();
+      io.on_page = on_page;
+      io.ocr = ocr;
+      io.ocr.cancelled = [&promise] { return promise.isCanceled(); };
+      // OCR pages come from the OCR workers, one call at a time; addResult is thread-safe.
+      io.on_ocr_page = [&](int page, int pages) {
+        promise.addResult(IngestEvent{IngestEvent::kPage, path, QStringLiteral("OCR"), 0, page, pages});
+        return !promise.isCanceled();
+      };
+      auto r = app::ingest_one(**lib, model->tokenizer(), f, io);
       if (r.ok()) {
         promise.addResult(IngestEvent{
             r->outcome == storage::StoreOutcome::kUnchanged ? IngestEvent::kUnchanged : IngestEvent::kDone, path, {}, r->id});

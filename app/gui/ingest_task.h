@@ -18,13 +18,15 @@ struct IngestEvent {
   // kCancelled: the file was being read when the task was cancelled; it was not stored.
   enum Kind { kStarted, kPage, kDone, kUnchanged, kFailed, kNeedsPassword, kCancelled } kind = kStarted;
   QString path;
-  QString message;  // kFailed / kNeedsPassword: what went wrong, naming the file
+  QString message;  // kFailed / kNeedsPassword: what went wrong, naming the file; kPage: "OCR" in the OCR pass
   qint64 doc_id = 0;
   int page = 0, pages = 0;  // kPage: pages read so far, of how many
 };
 
 // Files and folders (folders recursively; unsupported files skipped) into the library at
-// `library`. `passwords` maps a PDF path to the password to try.
+// `library`. `passwords` maps a PDF path to the password to try. Scanned PDF pages are read by
+// OCR as the settings say (GuiSettings::ocr, ocr_languages), on all cores, with kPage events
+// per OCR page (message "OCR"); cancelling stops within a page and stores nothing of that file.
 QFuture<IngestEvent> start_ingest(const QStringList& inputs, const QString& library, ModelPtr model,
                                   const QMap<QString, QString>& passwords);
 

@@ -106,9 +106,10 @@ OpenResult open_pdf(const QString& path, const QString& password) {
 }
 
 // Renders one page at `scale` (0: fit `width` pixels) and finds the source passages on it.
+// A scanned page has no text boxes: the words OCR read there (`ocr_words`) stand in for them.
 PageRender render_pdf_page(const std::shared_ptr<PdfHandle>& pdf, quint64 gen,
                            const std::shared_ptr<std::atomic<quint64>>& newest, int page_no, double scale, int width, double dpr,
-                           const nlohmann::json& sources) {
+                           const nlohmann::json& sources, const std::vector<std::pair<QRectF, QString>>& ocr_words) {
   PageRender out;
   if (newest->load() != gen) return out;  // superseded while it waited
   std::lock_guard lock(pdf->m);
@@ -123,12 +124,10 @@ PageRender render_pdf_page(const std::shared_ptr<PdfHandle>& pdf, quint64 gen,
   const double dpi = 72.0 * scale * dpr;
   out.image = page->renderToImage(dpi, dpi);
   out.image.setDevicePixelRatio(dpr);
-  std::vector<std::unique_ptr<Poppler::TextBox>> boxes = page->textList();
+  for (const auto& b : page->textList()) out.words.emplace_back(b->boundingBox(), b->text());
+  if (out.words.empty()) out.words = ocr_words;
   std::vector<QString> got;  // the page's words, normalised
-  for (const auto& b : boxes) {
-    out.words.emplace_back(b->boundingBox(), b->text());
-    got.push_back(norm_word(b->text()));
-  }
+  for (const auto& w : out.words) got.push_back(norm_word(w.second));
   for (const auto& s : sources) {
     if (app::json_int(s, "page", -1) != page_no) continue;
     const QStringList want = words_of(QString::fromStdString(app::json_string(s, "passage")));
@@ -141,7 +140,7 @@ PageRender render_pdf_page(const std::shared_ptr<PdfHandle>& pdf, quint64 gen,
       if (!match) continue;
       const float w = static_cast<float>(app::json_number(s, "weight", 0.5));
       for (size_t k = i; k < std::min(got.size(), i + static_cast<size_t>(want.size())); ++k)
-        out.marks.emplace_back(boxes[k]->boundingBox(), std::clamp(0.4f + w, 0.0f, 1.0f));
+        out.marks.emplace_back(out.words[k].first, std::clamp(0.4f + w, 0.0f, 1.0f));
       ++out.highlights;
       break;
     }
@@ -346,6 +345,7 @@ QString Reader::copy_selection() {
 void Reader::clear() {
   doc_ = {};
   segs_.clear();
+  ocr_words_.clear();
   sizes_.clear();
   heat_.clear();
   sources_ = nlohmann::json::array();
@@ -361,8 +361,12 @@ void Reader::clear() {
   strip_->set_data({}, {});
 }
 
-void Reader::show_document(const storage::DocumentRow& doc, std::vector<storage::SegmentRow> segs, const QString& password) {
+void Reader::show_document(const storage::DocumentRow& doc, std::vector<storage::SegmentRow> segs, const QString& password,
+                           const std::vector<storage::OcrWordRow>& ocr_words) {
   doc_ = doc;
+  ocr_words_.clear();
+  for (const auto& w : ocr_words)
+    ocr_words_[w.page].emplace_back(QRectF(QPointF(w.x0, w.y0), QPointF(w.x1, w.y1)), QString::fromStdString(w.text));
   segs_ = std::move(segs);
   sizes_.clear();
   for (const auto& seg : segs_) sizes_.push_back(static_cast<float>(std::max<size_t>(seg.text.size(), 1)));
@@ -448,8 +452,9 @@ void Reader::render_page() {
   rendered_for_width_ = scroll_->viewport()->width();
   const quint64 gen = newest_->fetch_add(1) + 1;
   pending_ = gen;
+  const auto ocr = ocr_words_.find(page_);
   when_done(QtConcurrent::run(&pool_, render_pdf_page, pdf_, gen, newest_, page_, zoom_, rendered_for_width_, devicePixelRatioF(),
-                              sources_),
+                              sources_, ocr == ocr_words_.end() ? std::vector<std::pair<QRectF, QString>>{} : ocr->second),
             this, [this](const PageRender& r) {
               if (r.gen == 0 || r.gen != pending_) return;  // skipped, or a newer request is in flight
               show_rendered(r);

@@ -8,6 +8,7 @@
 #include <QThreadPool>
 #include <QWidget>
 #include <atomic>
+#include <map>
 #include <memory>
 #include <vector>
 
@@ -38,6 +39,7 @@ class PdfPageView : public QWidget {
   QString selected_text() const { return selected_; }
   void set_text_source(std::function<QString(const QRectF&)> f) { text_in_ = std::move(f); }
   QSize sizeHint() const override { return image_.size(); }
+  int mark_count() const { return static_cast<int>(highlights_.size()); }  // words marked on the page
 
  signals:
   void text_selected(const QString& text);
@@ -66,7 +68,10 @@ class Reader : public QWidget {
   ~Reader() override;
   // Opens a stored document. PDFs are rendered from the file (with `password` if encrypted);
   // when the file is gone, its stored text is shown instead.
-  void show_document(const storage::DocumentRow& doc, std::vector<storage::SegmentRow> segs, const QString& password = {});
+  // `ocr_words`: the words OCR read on its scanned pages (Library::ocr_words), marked on those
+  // pages like Poppler's text boxes on a text page.
+  void show_document(const storage::DocumentRow& doc, std::vector<storage::SegmentRow> segs, const QString& password = {},
+                     const std::vector<storage::OcrWordRow>& ocr_words = {});
   void clear();
   // The answer's attention: share per stored segment, and its top sources (with passages).
   void show_attention(const std::vector<float>& heat, const nlohmann::json& sources);
@@ -110,6 +115,7 @@ class Reader : public QWidget {
   bool opening_ = false;
   int shown_page_ = 0;
   std::vector<std::pair<QRectF, QString>> words_;  // the shown page's words, for selection
+  std::map<int, std::vector<std::pair<QRectF, QString>>> ocr_words_;  // scanned pages: page -> OCR words (points)
   int page_ = 1;       // 1-based
   double zoom_ = 1.0;  // 0: fit width
   int n_highlights_ = 0;

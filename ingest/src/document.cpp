@@ -72,8 +72,14 @@ std::string sha256_hex(const std::string& bytes) {
   return h.toHex().toStdString();
 }
 
-Result<Document> load_document(const std::string& path, const std::string& password,
-                               const PageProgress& on_page) {
+Result<Document> load_document(const std::string& path, const std::string& password, const PageProgress& on_page) {
+  LoadOptions o;
+  o.password = password;
+  o.on_page = on_page;
+  return load_document(path, o);
+}
+
+Result<Document> load_document(const std::string& path, const LoadOptions& options) {
   const std::string ext = lower_ext(path);
   // The file is read once, within the size limit for its kind (read_file.h): the bytes hashed
   // are the bytes parsed.
@@ -83,27 +89,49 @@ Result<Document> load_document(const std::string& path, const std::string& passw
   d.path = path;
   d.content_hash = sha256_hex(bytes);
   d.file_size = static_cast<int64_t>(bytes.size());
+  if (options.known && options.known(d.content_hash)) {
+    d.known = true;
+    return d;
+  }
   const bool looks_pdf = bytes.compare(0, 5, "%PDF-") == 0;
   if (ext == ".pdf" || looks_pdf) {
     if (!looks_pdf) return make_error(ErrorCode::kCorrupt, path + ": named .pdf but is not a PDF file");
     // Poppler parses the very bytes that were hashed, not the file again by name.
-    TRY(PdfDocument pdf, read_pdf_bytes(bytes, path, password, on_page));
+    PdfReadOptions ro;
+    ro.password = options.password;
+    ro.on_page = options.on_page;
+    ro.ocr = options.ocr;
+    ro.on_ocr_page = options.on_ocr_page;
+    TRY(PdfDocument pdf, read_pdf_bytes(bytes, path, ro));
     const int furniture = normalize_pages(&pdf.pages);
     d.kind = DocKind::kPdf;
     d.title = pdf.title.empty() ? std::string(path.substr(path.rfind('/') + 1)) : pdf.title;
     d.author = pdf.author;
-    for (const auto& p : pdf.pages) {
+    double conf_sum = 0;
+    size_t n_words = 0;
+    for (auto& p : pdf.pages) {
       if (!p.has_text) {
         d.pages_without_text.push_back(p.number);
         continue;
       }
       d.segments.push_back(Segment{p.text, p.number, -1, -1, {}});
+      if (p.ocr) {
+        for (const auto& w : p.ocr_result.words) conf_sum += w.confidence;
+        n_words += p.ocr_result.words.size();
+        d.ocr_pages.push_back({p.number, std::move(p.ocr_result)});
+      }
     }
+    if (n_words) d.ocr_confidence = static_cast<float>(conf_sum / static_cast<double>(n_words));
+    const bool ocr_ran = std::any_of(pdf.pages.begin(), pdf.pages.end(), [](const PdfPage& p) { return p.ocr; });
+    if (d.segments.empty() && ocr_ran)
+      return make_error(ErrorCode::kUnsupported, path + ": no text on any of its " + std::to_string(pdf.pages.size()) +
+                                                     " pages (no text layer, and OCR found no words)");
     if (d.segments.empty())
       return make_error(ErrorCode::kUnsupported, path + ": no text layer on any of its " + std::to_string(pdf.pages.size()) +
                                                      " pages (scanned or image-only; OCR it first)");
+    for (auto& w : pdf.warnings) d.warnings.push_back(std::move(w));
     if (!d.pages_without_text.empty())
-      d.warnings.push_back(std::to_string(d.pages_without_text.size()) + " page(s) without a text layer");
+      d.warnings.push_back(std::to_string(d.pages_without_text.size()) + (ocr_ran ? " page(s) without text" : " page(s) without a text layer"));
     if (furniture > 0) d.warnings.push_back(std::to_string(furniture) + " header/footer/page-number lines removed");
     return d;
   }

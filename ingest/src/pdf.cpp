@@ -145,7 +145,17 @@ Result<PdfDocument> read_pdf(const std::string& path, const std::string& passwor
 
 Result<PdfDocument> read_pdf_bytes(const std::string& bytes, const std::string& path, const std::string& password,
                                    const PageProgress& on_page) {
+  PdfReadOptions o;
+  o.password = password;
+  o.on_page = on_page;
+  o.ocr.enabled = false;
+  return read_pdf_bytes(bytes, path, o);
+}
+
+Result<PdfDocument> read_pdf_bytes(const std::string& bytes, const std::string& path, const PdfReadOptions& options) {
   route_poppler_messages();
+  const std::string& password = options.password;
+  const PageProgress& on_page = options.on_page;
   // Poppler documents are not thread-safe: each call owns its own. fromRawData: no copy.
   std::unique_ptr<Poppler::Document> doc =
       Poppler::Document::loadFromData(QByteArray::fromRawData(bytes.data(), static_cast<qsizetype>(bytes.size())),
@@ -161,15 +171,30 @@ Result<PdfDocument> read_pdf_bytes(const std::string& bytes, const std::string& 
   if (n <= 0) return make_error(ErrorCode::kCorrupt, path + ": the PDF has no pages Poppler can read");
   const auto stopped = [&](int done) { return on_page && !on_page(done, n); };
   if (stopped(0)) return make_error(ErrorCode::kCancelled, path + ": stopped before its first page");
+  std::vector<int> no_text;
   for (int i = 0; i < n; ++i) {
     PdfPage p;
     p.number = i + 1;
     std::unique_ptr<Poppler::Page> page = doc->page(i);
     if (page) p.text = layout_text(*page);
     p.has_text = p.text.find_first_not_of(" \t\r\n\f") != std::string::npos;
+    if (!p.has_text && page) no_text.push_back(p.number);
     out.pages.push_back(std::move(p));
     if (stopped(i + 1))
       return make_error(ErrorCode::kCancelled, path + ": stopped after page " + std::to_string(i + 1) + " of " + std::to_string(n));
+  }
+  if (!options.ocr.enabled || no_text.empty()) return out;
+  doc.reset();  // the OCR workers open their own
+  TRY(std::vector<OcrPage> read, ocr_pdf_pages(bytes, path, password, no_text, options.ocr, options.on_ocr_page));
+  for (size_t k = 0; k < no_text.size(); ++k) {
+    PdfPage& p = out.pages[static_cast<size_t>(no_text[k] - 1)];
+    OcrPage& r = read[k];
+    for (auto& w : r.warnings) out.warnings.push_back(std::move(w));
+    r.warnings.clear();
+    p.ocr = true;
+    p.text = r.text;
+    p.has_text = !r.words.empty();
+    p.ocr_result = std::move(r);
   }
   return out;
 }

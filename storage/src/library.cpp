@@ -103,12 +103,28 @@ ALTER TABLE runs ADD COLUMN attention_map TEXT NOT NULL DEFAULT '[]';
 PRAGMA user_version = 2;
 )sql";
 
+// v3: OCR. The words read on scanned pages with their boxes (page points) and confidences, for
+// the reader's marks; per document the number of OCR pages and their mean confidence. Existing
+// rows keep their data (new columns have defaults, the new table starts empty).
+constexpr const char* kSchemaV3 = R"sql(
+ALTER TABLE documents ADD COLUMN ocr_pages INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE documents ADD COLUMN ocr_confidence REAL NOT NULL DEFAULT -1;
+CREATE TABLE ocr_words (
+  doc_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+  page INTEGER NOT NULL, idx INTEGER NOT NULL,
+  x0 REAL NOT NULL, y0 REAL NOT NULL, x1 REAL NOT NULL, y1 REAL NOT NULL,
+  confidence REAL NOT NULL, text TEXT NOT NULL,
+  PRIMARY KEY (doc_id, page, idx)
+) WITHOUT ROWID;
+PRAGMA user_version = 3;
+)sql";
+
 using detail::pragma_int;
 using detail::Stmt;
 
 constexpr const char* kDocColumns =
     "id, path, kind, title, author, content_hash, status, warnings, added_at, file_size, n_pages, n_segments, "
-    "(SELECT COUNT(*) FROM chunks c WHERE c.doc_id = documents.id), n_tokens, duration_ms";
+    "(SELECT COUNT(*) FROM chunks c WHERE c.doc_id = documents.id), n_tokens, duration_ms, ocr_pages, ocr_confidence";
 
 DocumentRow read_doc(const Stmt& s) {
   DocumentRow d;
@@ -127,6 +143,8 @@ DocumentRow read_doc(const Stmt& s) {
   d.n_chunks = s.i64(12);
   d.n_tokens = s.i64(13);
   d.duration_ms = s.i64(14);
+  d.ocr_pages = s.i64(15);
+  d.ocr_confidence = s.real(16);
   return d;
 }
 
@@ -197,6 +215,7 @@ Status Library::migrate() {
   Status st;
   if (v < 1) st = exec(kSchemaV1);
   if (st.ok() && v < 2) st = exec(kSchemaV2);
+  if (st.ok() && v < 3) st = exec(kSchemaV3);
   if (!st.ok()) {
     (void)exec("ROLLBACK");
     return st.error().context("migrating the library schema");
@@ -228,6 +247,34 @@ const char* outcome_name(StoreOutcome o) {
 
 Result<std::pair<int64_t, StoreOutcome>> Library::store(DocumentRow doc, const std::vector<SegmentRow>& segments,
                                                         const std::vector<ChunkRow>& chunks) {
+  return store(std::move(doc), segments, chunks, {});
+}
+
+Result<int64_t> Library::find_by_hash(const std::string& content_hash) const {
+  Stmt s(db_, "SELECT id FROM documents WHERE content_hash = ?");
+  if (!s.ok()) return sql_error(db_, path_, "looking up the content hash");
+  s.bind(1, content_hash);
+  const int rc = s.step();
+  if (rc == SQLITE_ROW) return s.i64(0);
+  if (rc != SQLITE_DONE) return sql_error(db_, path_, "looking up the content hash");
+  return int64_t{0};
+}
+
+Result<std::vector<OcrWordRow>> Library::ocr_words(int64_t doc_id, int page) const {
+  Stmt s(db_, "SELECT page, x0, y0, x1, y1, confidence, text FROM ocr_words WHERE doc_id = ? AND (? = 0 OR page = ?) ORDER BY page, idx");
+  if (!s.ok()) return sql_error(db_, path_, "reading OCR words");
+  s.bind(1, doc_id).bind(2, int64_t{page}).bind(3, int64_t{page});
+  std::vector<OcrWordRow> out;
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW)
+    out.push_back(OcrWordRow{static_cast<int>(s.i64(0)), static_cast<float>(s.real(1)), static_cast<float>(s.real(2)),
+                             static_cast<float>(s.real(3)), static_cast<float>(s.real(4)), static_cast<float>(s.real(5)), s.text(6)});
+  if (rc != SQLITE_DONE) return sql_error(db_, path_, "reading the OCR words of document " + std::to_string(doc_id));
+  return out;
+}
+
+Result<std::pair<int64_t, StoreOutcome>> Library::store(DocumentRow doc, const std::vector<SegmentRow>& segments,
+                                                        const std::vector<ChunkRow>& chunks, const std::vector<OcrWordRow>& ocr_words) {
   TRY_STATUS(exec("BEGIN IMMEDIATE"));
   auto fail = [&](const std::string& what) -> Error {
     Error e = sql_error(db_, path_, what);
@@ -261,21 +308,23 @@ Result<std::pair<int64_t, StoreOutcome>> Library::store(DocumentRow doc, const s
   if (outcome == StoreOutcome::kReplaced) {
     Stmt del_c(db_, "DELETE FROM chunks WHERE doc_id = ?");
     Stmt del_s(db_, "DELETE FROM segments WHERE doc_id = ?");
+    Stmt del_w(db_, "DELETE FROM ocr_words WHERE doc_id = ?");
     del_c.bind(1, id);
     del_s.bind(1, id);
-    if (del_c.step() != SQLITE_DONE || del_s.step() != SQLITE_DONE) return fail("replacing document rows");
+    del_w.bind(1, id);
+    if (del_c.step() != SQLITE_DONE || del_s.step() != SQLITE_DONE || del_w.step() != SQLITE_DONE) return fail("replacing document rows");
     Stmt up(db_, "UPDATE documents SET kind=?, title=?, author=?, content_hash=?, file_size=?, n_pages=?, n_segments=?, n_tokens=?, "
-                 "duration_ms=?, status=?, warnings=?, updated_at=strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE id=?");
+                 "duration_ms=?, status=?, warnings=?, ocr_pages=?, ocr_confidence=?, updated_at=strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE id=?");
     up.bind(1, doc.kind).bind(2, doc.title).bind(3, doc.author).bind(4, doc.content_hash).bind(5, doc.file_size).bind(6, doc.n_pages)
         .bind(7, static_cast<int64_t>(segments.size())).bind(8, doc.n_tokens).bind(9, doc.duration_ms).bind(10, doc.status)
-        .bind(11, doc.warnings).bind(12, id);
+        .bind(11, doc.warnings).bind(12, doc.ocr_pages).bind_real(13, doc.ocr_confidence).bind(14, id);
     if (up.step() != SQLITE_DONE) return fail("updating the document");
   } else {
     Stmt ins(db_, "INSERT INTO documents (path, kind, title, author, content_hash, file_size, n_pages, n_segments, n_tokens, duration_ms, "
-                  "status, warnings) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
+                  "status, warnings, ocr_pages, ocr_confidence) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     ins.bind(1, doc.path).bind(2, doc.kind).bind(3, doc.title).bind(4, doc.author).bind(5, doc.content_hash).bind(6, doc.file_size)
         .bind(7, doc.n_pages).bind(8, static_cast<int64_t>(segments.size())).bind(9, doc.n_tokens).bind(10, doc.duration_ms)
-        .bind(11, doc.status).bind(12, doc.warnings);
+        .bind(11, doc.status).bind(12, doc.warnings).bind(13, doc.ocr_pages).bind_real(14, doc.ocr_confidence);
     if (ins.step() != SQLITE_DONE) return fail("inserting the document");
     id = sqlite3_last_insert_rowid(db_);
   }
@@ -293,6 +342,16 @@ Result<std::pair<int64_t, StoreOutcome>> Library::store(DocumentRow doc, const s
     ch.bind(1, id).bind(2, c.idx).bind(3, c.text).bind(4, c.n_tokens).bind(5, c.page_first).bind(6, c.page_last).bind(7, c.start_ms)
         .bind(8, c.end_ms).bind(9, c.speakers).bind(10, c.char_begin).bind(11, c.char_end);
     if (ch.step() != SQLITE_DONE) return fail("inserting chunks");
+  }
+  Stmt ow(db_, "INSERT INTO ocr_words (doc_id, page, idx, x0, y0, x1, y1, confidence, text) VALUES (?,?,?,?,?,?,?,?,?)");
+  int64_t idx = 0, last_page = -1;
+  for (const OcrWordRow& w : ocr_words) {
+    idx = w.page == last_page ? idx + 1 : 0;
+    last_page = w.page;
+    ow.reset();
+    ow.bind(1, id).bind(2, int64_t{w.page}).bind(3, idx).bind_real(4, w.x0).bind_real(5, w.y0).bind_real(6, w.x1).bind_real(7, w.y1)
+        .bind_real(8, w.confidence).bind(9, w.text);
+    if (ow.step() != SQLITE_DONE) return fail("inserting OCR words");
   }
   if (auto st = exec("COMMIT"); !st.ok()) {
     (void)exec("ROLLBACK");

@@ -141,14 +141,20 @@ Status merge_one(sqlite3* out, const std::string& out_path, sqlite3* in, const s
 
   std::unordered_map<int64_t, int64_t> docs, chunks, runs, questions;
   {
-    Stmt sel(in,
-             "SELECT id, path, content_hash, kind, title, author, file_size, n_pages, n_segments, n_tokens, duration_ms, status, "
-             "warnings, added_at, updated_at FROM documents ORDER BY id");
+    // Schema v3 added OCR (the words of scanned pages, their count and confidence).
+    Stmt sel(in, version >= 3 ? "SELECT id, path, content_hash, kind, title, author, file_size, n_pages, n_segments, n_tokens, duration_ms, "
+                                "status, warnings, added_at, updated_at, ocr_pages, ocr_confidence FROM documents ORDER BY id"
+                              : "SELECT id, path, content_hash, kind, title, author, file_size, n_pages, n_segments, n_tokens, duration_ms, "
+                                "status, warnings, added_at, updated_at, 0, -1 FROM documents ORDER BY id");
     Stmt find(out, "SELECT id FROM documents WHERE content_hash = ?");
     Stmt ins(
         out,
         "INSERT INTO documents (path, content_hash, kind, title, author, file_size, n_pages, n_segments, n_tokens, duration_ms, "
-        "status, warnings, added_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+        "status, warnings, added_at, updated_at, ocr_pages, ocr_confidence) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    Stmt ow_sel(in, version >= 3 ? "SELECT page, idx, x0, y0, x1, y1, confidence, text FROM ocr_words WHERE doc_id = ?"
+                                 : "SELECT 0, 0, 0, 0, 0, 0, 0, '' WHERE 0 AND ? IS NULL");
+    Stmt ow_ins(out, "INSERT INTO ocr_words (doc_id, page, idx, x0, y0, x1, y1, confidence, text) VALUES (?,?,?,?,?,?,?,?,?)");
+    Stmt del_w(out, "DELETE FROM ocr_words WHERE doc_id = ?");
     Stmt seg_sel(in, "SELECT idx, page, start_ms, end_ms, speaker, text FROM segments WHERE doc_id = ? ORDER BY idx");
     Stmt seg_ins(out, "INSERT INTO segments (doc_id, idx, page, start_ms, end_ms, speaker, text) VALUES (?,?,?,?,?,?,?)");
     Stmt ch_sel(in,
@@ -166,9 +172,9 @@ Status merge_one(sqlite3* out, const std::string& out_path, sqlite3* in, const s
     Stmt del_s(out, "DELETE FROM segments WHERE doc_id = ?");
     Stmt upd(out,
              "UPDATE documents SET content_hash=?, kind=?, title=?, author=?, file_size=?, n_pages=?, n_segments=?, n_tokens=?, "
-             "duration_ms=?, status=?, warnings=?, updated_at=? WHERE id=?");
+             "duration_ms=?, status=?, warnings=?, updated_at=?, ocr_pages=?, ocr_confidence=? WHERE id=?");
     if (!find.ok() || !ins.ok() || !seg_ins.ok() || !ch_ins.ok() || !ch_find.ok() || !by_path.ok() || !del_c.ok() ||
-        !del_s.ok() || !upd.ok())
+        !del_s.ok() || !upd.ok() || !ow_ins.ok() || !del_w.ok())
       return fail(out, "preparing the merge");
     TRY_STATUS(each(sel, "documents", [&]() -> Status {
       const int64_t src_id = sel.i64(0);
@@ -189,7 +195,7 @@ Status merge_one(sqlite3* out, const std::string& out_path, sqlite3* in, const s
         return {};
       }
       if (!present && id != 0) {
-        for (Stmt* d : {&del_c, &del_s}) {
+        for (Stmt* d : {&del_c, &del_s, &del_w}) {
           d->bind(1, id);
           const int rc = d->step();
           d->reset();
@@ -197,11 +203,12 @@ Status merge_one(sqlite3* out, const std::string& out_path, sqlite3* in, const s
         }
         copy_cols(sel, 2, upd, 1, 11);  // content_hash .. warnings, then updated_at (added_at stays)
         sqlite3_bind_value(upd.get(), 12, sqlite3_column_value(sel.get(), 14));
-        upd.bind(13, id);
+        copy_cols(sel, 15, upd, 13, 2);
+        upd.bind(15, id);
         TRY_STATUS(insert(upd, "a newer version of a document", nullptr));
         ++st->documents_replaced;
       } else if (!present) {
-        copy_cols(sel, 1, ins, 1, 14);
+        copy_cols(sel, 1, ins, 1, 16);
         TRY_STATUS(insert(ins, "a document", &id));
         ++st->documents_added;
       } else {
@@ -216,6 +223,13 @@ Status merge_one(sqlite3* out, const std::string& out_path, sqlite3* in, const s
           copy_cols(seg_sel, 0, seg_ins, 2, 6);
           ++st->segments;
           return insert(seg_ins, "segments", nullptr);
+        }));
+        ow_sel.reset();
+        ow_sel.bind(1, src_id);
+        TRY_STATUS(each(ow_sel, "OCR words", [&]() -> Status {
+          ow_ins.bind(1, id);
+          copy_cols(ow_sel, 0, ow_ins, 2, 8);
+          return insert(ow_ins, "OCR words", nullptr);
         }));
       }
       ch_sel.reset();

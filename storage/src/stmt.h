@@ -23,12 +23,17 @@ class Stmt {
     sqlite3_bind_text(st_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
     return *this;
   }
+  Stmt& bind_real(int i, double v) {
+    sqlite3_bind_double(st_, i, v);
+    return *this;
+  }
   int step() { return sqlite3_step(st_); }
   void reset() {
     sqlite3_reset(st_);
     sqlite3_clear_bindings(st_);
   }
   int64_t i64(int c) const { return sqlite3_column_int64(st_, c); }
+  double real(int c) const { return sqlite3_column_double(st_, c); }
   bool null(int c) const { return sqlite3_column_type(st_, c) == SQLITE_NULL; }
   std::string text(int c) const {
     const auto* p = sqlite3_column_text(st_, c);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <optional>
 #include <set>
 
 #include "docdsa/ingest/document.h"
@@ -93,8 +94,42 @@ std::vector<std::string> expand(const std::vector<std::string>& inputs, std::vec
 
 Result<IngestResult> ingest_one(storage::Library& lib, const Tokenizer& tok, const std::string& f, const std::string& password,
                                 int max_tokens, const std::function<bool(int done, int total)>& on_page) {
+  IngestOptions o;
+  o.password = password;
+  o.max_chunk_tokens = max_tokens;
+  o.on_page = on_page;
+  return ingest_one(lib, tok, f, o);
+}
+
+Result<IngestResult> ingest_one(storage::Library& lib, const Tokenizer& tok, const std::string& f, const IngestOptions& options) {
   auto count = [&](const std::string& s) { return static_cast<int>(tok.encode(s, false, false).size()); };
-  TRY(ingest::Document doc, ingest::load_document(f, password, on_page));
+  ingest::LoadOptions lo;
+  lo.password = options.password;
+  lo.on_page = options.on_page;
+  lo.ocr = options.ocr;
+  lo.on_ocr_page = options.on_ocr_page;
+  // Content stored already (by hash): not parsed again, which for a scanned PDF means no OCR.
+  int64_t known_id = 0;
+  std::optional<Error> lookup_error;
+  lo.known = [&](const std::string& hash) {
+    auto id = lib.find_by_hash(hash);
+    if (!id.ok()) lookup_error = id.error();
+    known_id = id.ok() ? *id : 0;
+    return !id.ok() || known_id != 0;
+  };
+  TRY(ingest::Document doc, ingest::load_document(f, lo));
+  if (lookup_error) return make_error(lookup_error->code, f + ": " + lookup_error->message);
+  if (doc.known) {
+    TRY(storage::DocumentRow row, lib.find(std::to_string(known_id)));
+    IngestResult r;
+    r.id = known_id;
+    r.outcome = storage::StoreOutcome::kUnchanged;
+    r.n_segments = static_cast<size_t>(row.n_segments);
+    r.n_chunks = static_cast<size_t>(row.n_chunks);
+    r.row = std::move(row);
+    return r;
+  }
+  const int max_tokens = options.max_chunk_tokens;
   const auto chunks = ingest::chunk_document(doc, max_tokens, count);
   IngestResult r;
   storage::DocumentRow& row = r.row;
@@ -120,7 +155,12 @@ Result<IngestResult> ingest_one(storage::Library& lib, const Tokenizer& tok, con
     row.n_tokens += c.n_tokens;
   }
   for (size_t w = 0; w < doc.warnings.size(); ++w) row.warnings += (w ? "; " : "") + doc.warnings[w];
-  auto stored = lib.store(row, segs, crow);
+  std::vector<storage::OcrWordRow> words;
+  for (const auto& p : doc.ocr_pages)
+    for (const auto& w : p.result.words) words.push_back({p.page, w.x0, w.y0, w.x1, w.y1, w.confidence, w.text});
+  row.ocr_pages = static_cast<int64_t>(doc.ocr_pages.size());
+  row.ocr_confidence = doc.ocr_confidence;
+  auto stored = lib.store(row, segs, crow, words);
   if (!stored.ok()) return make_error(stored.error().code, f + ": " + stored.error().message);
   r.id = stored->first;
   r.outcome = stored->second;
@@ -130,6 +170,7 @@ Result<IngestResult> ingest_one(storage::Library& lib, const Tokenizer& tok, con
   r.warnings = doc.warnings;
   r.pages_without_text = doc.pages_without_text;
   r.rolling_repeats_removed = doc.rolling_repeats_removed;
+  r.n_ocr_pages = doc.ocr_pages.size();
   return r;
 }
 

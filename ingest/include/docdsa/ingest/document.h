@@ -46,6 +46,26 @@ struct Document {
   std::vector<int> pages_without_text;  // PDF pages with no text layer (scanned)
   std::vector<std::string> warnings;
   int rolling_repeats_removed = 0;
+  // PDF pages read by OCR (ascending), with their word boxes and confidences; empty pages
+  // that OCR found no words on are in pages_without_text instead.
+  struct OcrPageWords {
+    int page = 0;
+    OcrPage result;
+  };
+  std::vector<OcrPageWords> ocr_pages;
+  float ocr_confidence = -1;  // mean word confidence over the OCR pages (0..100), -1 when none
+  // True when LoadOptions::known said this content is stored already: nothing was parsed.
+  bool known = false;
+};
+
+struct LoadOptions {
+  std::string password;
+  PageProgress on_page;      // PDF text pass: (pages read, total)
+  OcrOptions ocr;            // PDF pages without a text layer (enabled by default)
+  PageProgress on_ocr_page;  // OCR pass: (pages read, pages to read by OCR)
+  // Called with the content hash before anything is parsed; true returns at once with
+  // Document::known set (the library has it: an unchanged file is not read, nor OCR'd, again).
+  std::function<bool(const std::string& sha256)> known;
 };
 
 // Reads a PDF, SRT, VTT or text transcript (chosen by extension) into a Document.
@@ -53,6 +73,8 @@ struct Document {
 // false stops the read within a page, with kCancelled.
 Result<Document> load_document(const std::string& path, const std::string& password = {},
                                const PageProgress& on_page = {});
+// The same with OCR and the other options (the overload above runs OCR with its defaults).
+Result<Document> load_document(const std::string& path, const LoadOptions& options);
 
 // Splits into chunks of at most `max_tokens` (by `count_tokens`), never cutting inside a
 // segment unless a single segment is larger than that, in which case it is cut at paragraph,

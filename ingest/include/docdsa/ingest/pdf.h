@@ -8,18 +8,22 @@
 #include <vector>
 
 #include "docdsa/engine/result.h"
+#include "docdsa/ingest/ocr.h"
 
 namespace docdsa::ingest {
 
 struct PdfPage {
   int number = 0;         // 1-based
   std::string text;       // UTF-8
-  bool has_text = false;  // false: no text layer (scanned / image-only)
+  bool has_text = false;  // false: no text layer (scanned / image-only), and OCR found no words or did not run
+  bool ocr = false;       // the text was read by OCR (the page had no text layer)
+  OcrPage ocr_result;     // when ocr: the words with their boxes and confidences
 };
 
 struct PdfDocument {
   std::string title, author;
   std::vector<PdfPage> pages;
+  std::vector<std::string> warnings;  // from OCR: pages turned, low confidence, clamped resolution
 };
 
 // Called before the first page and after each page with (pages read, total pages); returning
@@ -35,6 +39,18 @@ Result<PdfDocument> read_pdf(const std::string& path, const std::string& passwor
 // `bytes` must outlive the call; they are not copied.
 Result<PdfDocument> read_pdf_bytes(const std::string& bytes, const std::string& name, const std::string& password = {},
                                    const PageProgress& on_page = {});
+
+// The same, and the pages without a text layer read by OCR (ocr.h) when `ocr.enabled`; only
+// those pages, so a mixed PDF keeps its text layer where it has one. `on_ocr_page(done, total)`
+// follows the OCR pages (total: the pages being read by OCR); returning false cancels with
+// kCancelled. A missing OCR language is kNotFound naming the package to install.
+struct PdfReadOptions {
+  std::string password;
+  PageProgress on_page;
+  OcrOptions ocr;
+  PageProgress on_ocr_page;
+};
+Result<PdfDocument> read_pdf_bytes(const std::string& bytes, const std::string& name, const PdfReadOptions& options);
 
 }  // namespace docdsa::ingest
 

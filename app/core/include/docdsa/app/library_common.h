@@ -10,6 +10,7 @@
 
 #include "docdsa/engine/result.h"
 #include "docdsa/engine/tokenizer.h"
+#include "docdsa/ingest/ocr.h"
 #include "docdsa/storage/library.h"
 
 namespace docdsa::app {
@@ -34,11 +35,22 @@ struct IngestResult {
   std::vector<std::string> warnings;
   std::vector<int> pages_without_text;
   int rolling_repeats_removed = 0;
+  size_t n_ocr_pages = 0;  // pages read by OCR (0 for an unchanged file: it was not read again)
 };
 // Extracts, chunks and stores one file (one transaction); the error names the file.
 // `on_page`: see ingest::load_document (returning false stops it, with kCancelled).
 Result<IngestResult> ingest_one(storage::Library& lib, const Tokenizer& tok, const std::string& path,
                                 const std::string& password = "", int max_chunk_tokens = 512,
                                 const std::function<bool(int done, int total)>& on_page = {});
+// The same with OCR options (scanned PDF pages) and OCR progress. A file whose content is
+// stored already is not read again (no OCR): kUnchanged at once.
+struct IngestOptions {
+  std::string password;
+  int max_chunk_tokens = 512;
+  std::function<bool(int done, int total)> on_page;      // PDF text pass
+  ingest::OcrOptions ocr;
+  std::function<bool(int done, int total)> on_ocr_page;  // OCR pass: pages read by OCR so far, of how many
+};
+Result<IngestResult> ingest_one(storage::Library& lib, const Tokenizer& tok, const std::string& path, const IngestOptions& options);
 
 }  // namespace docdsa::app
