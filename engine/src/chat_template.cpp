@@ -1,21 +1,32 @@
 #include "docdsa/engine/chat_template.h"
 
+#include <algorithm>
+
 namespace docdsa {
 
 Result<ChatTemplate> ChatTemplate::from_template_text(std::string_view jinja) {
   ChatTemplate t;
   if (jinja.empty() || jinja.find("<|im_start|>") != std::string_view::npos) {
     t.kind_ = Kind::kChatML;
-    // A default system prompt written as a literal: '<|im_start|>system\n...<|im_end|>'.
-    const std::string_view open = "<|im_start|>system\n";
-    const size_t at = jinja.find(open);
-    if (at != std::string_view::npos) {
-      const size_t from = at + open.size();
-      const size_t end = jinja.find("<|im_end|>", from);
-      if (end != std::string_view::npos) {
-        std::string_view lit = jinja.substr(from, end - from);
-        if (lit.find("{{") == std::string_view::npos && lit.find('\'') == std::string_view::npos) t.default_system_ = std::string(lit);
+    // A default system prompt written as a literal: '<|im_start|>system\n...<|im_end|>', the
+    // newline raw (SmolLM2) or as the escape \n (Qwen2.5, whose first such literals belong to
+    // the tool-use branch and to a user-given system message: the first constant one wins).
+    for (const std::string_view open : {std::string_view("<|im_start|>system\n"), std::string_view("<|im_start|>system\\n")}) {
+      // end: the <|im_end|> closing the current literal; bad: literals starting before it hold a
+      // quote, backslash or {{ (not constant). Both are reused while they lie ahead: linear time.
+      size_t end = 0, bad = 0;
+      for (size_t at = jinja.find(open); at != std::string_view::npos && t.default_system_.empty(); at = jinja.find(open, at + 1)) {
+        const size_t from = at + open.size();
+        if (end < from) {
+          end = jinja.find("<|im_end|>", from);
+          if (end == std::string_view::npos) break;
+          const std::string_view lit = jinja.substr(from, end - from);
+          const size_t q = lit.find_last_of("'\\"), b = lit.rfind("{{");
+          bad = from + std::max(q == std::string_view::npos ? 0 : q + 1, b == std::string_view::npos ? 0 : b + 2);
+        }
+        if (from >= bad && end > from) t.default_system_ = std::string(jinja.substr(from, end - from));
       }
+      if (!t.default_system_.empty()) break;
     }
     return t;
   }

@@ -18,6 +18,8 @@ inline void isolate_environment() {
   // ~20 s): keep the caller's cache unless a test cache is named.
   if (const char* c = std::getenv("DOCDSA_TEST_CACHE"); c && *c) qputenv("XDG_CACHE_HOME", c);
   qputenv("XDG_RUNTIME_DIR", (home.path() + "/runtime").toUtf8());
+  // No installed model is found (the tests name theirs): a real one's first load calibrates.
+  qputenv("DOCDSA_MODEL_DIR", (home.path() + "/models").toUtf8());
 }
 
 }  // namespace docdsa::gui::test
