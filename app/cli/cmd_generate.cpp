@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "cli_common.h"
+#include "repetition_options.h"
 #include "docdsa/app/doc_prompt.h"
 #include "docdsa/engine/generate.h"
 
@@ -25,7 +26,7 @@ void register_generate(CLI::App& app) {
     int n_ctx = 0;
     bool greedy = false;
     bool raw = false;
-    SamplerParams sampler;
+    SamplerParams sampler = answer_sampling();  // loop control on; --greedy chooses greedy
     AttentionOptions attn;
   };
   static Opts o;
@@ -40,8 +41,8 @@ void register_generate(CLI::App& app) {
   sub->add_option("--temp", o.sampler.temperature, "Sampling temperature")->check(CLI::NonNegativeNumber);
   sub->add_option("--top-k", o.sampler.top_k, "Keep the k most likely tokens (0: all)")->check(CLI::NonNegativeNumber);
   sub->add_option("--top-p", o.sampler.top_p, "Nucleus sampling mass")->check(CLI::Range(0.0, 1.0));
-  sub->add_option("--repeat-penalty", o.sampler.repeat_penalty, "Penalty for recently used tokens (1: off)")->check(CLI::PositiveNumber);
   sub->add_option("--seed", o.sampler.seed, "Random seed");
+  add_repetition_options(sub, o.sampler);
   add_attention_options(sub, o.attn);
   sub->callback([] {
     globals().command = [] {

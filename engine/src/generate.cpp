@@ -33,15 +33,15 @@ Result<GenerateResult> generate(Session& s, const std::vector<TokenId>& prompt, 
   const auto t1 = clock::now();
   r.prefill_ms = std::chrono::duration<double, std::milli>(t1 - t0).count();
 
-  Sampler sampler(p.sampler);
-  std::vector<TokenId> history = prompt;
+  // Repetition control sees only the generated tokens (see SamplerParams).
+  const bool repetition = p.sampler.dry_multiplier > 0.0f || p.sampler.ngram_size > 0;
+  Sampler sampler(p.sampler, repetition ? token_classes(tok, p.sampler.dry_breakers) : std::vector<uint8_t>{});
   r.stop_reason = "max_tokens";
   size_t streamed = 0;  // r.text[0, streamed) went to on_token: whole characters only
   for (int i = 0; i < p.max_tokens; ++i) {
-    const TokenId next = sampler.sample(s.logits(), n_vocab, history);
+    const TokenId next = sampler.sample(s.logits(), n_vocab, r.ids);
     if (tok.is_end_of_generation(next)) { r.stop_reason = "eos"; break; }
     r.ids.push_back(next);
-    history.push_back(next);
     r.text += tok.token_to_piece(next, false);
     const size_t whole = std::max(streamed, utf8_complete_length(r.text));
     const std::string_view piece = std::string_view(r.text).substr(streamed, whole - streamed);
