@@ -2,6 +2,7 @@
 // docdsa eval fidelity: DSA vs dense on real text (top-1 agreement, KL, attention-mass recall).
 // docdsa eval passkey: retrieval accuracy by context length and depth, dense and DSA side by
 // side, in llama.cpp's passkey format and RULER's niah_single format.
+// docdsa eval qa: see cmd_eval_qa.cpp.
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -248,6 +249,7 @@ int run_passkey(const PasskeyOpts& o) {
         CostReport cost;
         bool first_cost = true;
         nlohmann::json cases = nlohmann::json::array();
+        nlohmann::json position;  // the RoPE scaling and context extension the sessions ran with
         for (int trial = 0; trial < o.trials; ++trial)
           for (int depth : o.depths) {
             if (g_stop.load()) return kInterrupted;
@@ -266,6 +268,12 @@ int run_passkey(const PasskeyOpts& o) {
             auto r = generate(**s, prompt, gp);
             if (!r.ok()) return report(r.error());
             const bool ok = r->text.find(nd.answer) != std::string::npos;
+            if (first_cost) {
+              position = {{"rope_scaling", rope_scaling_name((*s)->rope_scaling())},
+                          {"rope_factor", (*s)->rope_factor()},
+                          {"extend_group", (*s)->extend_group()},
+                          {"extend_window", (*s)->extend_window()}};
+            }
             if (first_cost) cost = (*s)->cost(), first_cost = false;
             else cost.add((*s)->cost());
             correct += ok;
@@ -277,7 +285,7 @@ int run_passkey(const PasskeyOpts& o) {
           }
         const double acc = total ? static_cast<double>(correct) / total : 0.0;
         rows.push_back({{"length", length}, {"format", format}, {"mode", mode}, {"accuracy", acc}, {"correct", correct},
-                        {"total", total}, {"prefill_seconds", prefill}, {"cost", cost_json(cost)}, {"cases", cases}});
+                        {"total", total}, {"prefill_seconds", prefill}, {"cost", cost_json(cost)}, {"position", position}, {"cases", cases}});
         if (!globals().json) {
           bar.clear();
           std::printf("%-8d %-6s %-6s %9.2f %6d/%-3d %10.1f\n", length, format.c_str(), mode.c_str(), acc, correct, total, prefill);
@@ -319,7 +327,13 @@ void register_calibrate(CLI::App& app) {
           return static_cast<int>(kOk);
         }
       }
-      auto toks = Indexer::calibration_tokens(*model, o.text, o.tokens);
+      std::string text = o.text;
+      if (text.empty()) {  // the shipped calibration text
+        auto r = locate_resource("calibration/calibration.txt");
+        if (!r.ok()) return report(r.error());
+        text = *r;
+      }
+      auto toks = Indexer::calibration_tokens(*model, text, o.tokens);
       if (!toks.ok()) return report(toks.error());
       std::signal(SIGINT, on_sigint);
       ProgressBar bar("calibrating", static_cast<int>(toks->size()), !globals().json);
@@ -367,6 +381,8 @@ void register_eval(CLI::App& app) {
   pk->add_option("--seed", p.seed, "Seed for the needles")->capture_default_str();
   add_attention_options(pk, p.attn);
   pk->callback([] { globals().command = [] { return run_passkey(p); }; });
+
+  register_eval_qa(ev);
 }
 
 }  // namespace docdsa::cli
