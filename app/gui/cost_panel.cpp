@@ -153,6 +153,13 @@ void CostPanel::fill() {
         ->setToolTip(tr("%1 vs %2 per-token list prices")
                          .arg(QString::fromStdString(prices_.dense_label), QString::fromStdString(prices_.dsa_label)));
   }
+  if (s == 0 && cached_tokens_ > 0) {  // read in an earlier run: what this answer did not pay again
+    CostReport r = cached_reading_;
+    r.estimate_dense_times();
+    row(tr("Read earlier, loaded"), QStringLiteral("%1 s").arg(r.dense_prefill_seconds, 0, 'f', 2),
+        QStringLiteral("%1 s").arg(r.prefill_seconds, 0, 'f', 2), QString(),
+        tr("%n document token(s) from the stored context, not read again", nullptr, cached_tokens_));
+  }
   table_->resizeRowsToContents();
   int h = table_->horizontalHeader()->sizeHint().height() + 2 * table_->frameWidth() + 2;
   for (int r = 0; r < table_->rowCount(); ++r) h += table_->rowHeight(r);

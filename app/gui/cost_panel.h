@@ -32,6 +32,8 @@ class CostPanel : public QWidget {
   // `library` sums every stored run in the library.
   void show_costs(const CostReport* answer, const CostReport* document, const CostReport* session, const CostReport* library,
                   int doc_tokens);
+  // The answer's document came from the stored context: its tokens and what reading them cost.
+  void set_cached(int tokens, const CostReport& reading) { cached_tokens_ = tokens, cached_reading_ = reading; }
   QTableWidget* table() const { return table_; }
   QChartView* chart() const { return chart_view_; }
 
@@ -50,6 +52,8 @@ class CostPanel : public QWidget {
   CostReport reports_[kScopes];
   bool have_[kScopes] = {};
   int doc_tokens_ = 0;
+  int cached_tokens_ = 0;
+  CostReport cached_reading_;
   // Model shape for the chart.
   int n_layer_ = 0, n_head_ = 0, head_dim_ = 0, n_head_kv_ = 0, top_k_ = 2048, rank_ = 16;
 };

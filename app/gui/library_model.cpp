@@ -46,8 +46,11 @@ QVariant LibraryModel::data(const QModelIndex& index, int role) const {
   const Row& r = rows_[static_cast<size_t>(index.row())];
   const auto status = [&]() -> QString {
     switch (r.state) {
-      case State::kReady:
-        return r.doc.warnings.empty() ? tr("ready") : tr("ready (warnings)");
+      case State::kReady: {
+        QString s = r.doc.warnings.empty() ? tr("ready") : tr("ready (warnings)");
+        if (r.doc.ocr_pages > 0) s += tr(" · OCR %1%").arg(r.doc.ocr_confidence, 0, 'f', 0);  // scanned: how sure the OCR was
+        return instant_.contains(QString::fromStdString(r.doc.content_hash)) ? s + tr(" · answers at once") : s;
+      }
       case State::kQueued:
         return tr("queued");
       case State::kIngesting:
@@ -94,6 +97,12 @@ QVariant LibraryModel::data(const QModelIndex& index, int role) const {
     return QVariant(Qt::AlignRight | Qt::AlignVCenter);
   if (role == Qt::UserRole) return QVariant::fromValue(static_cast<qlonglong>(r.doc.id));
   return {};
+}
+
+void LibraryModel::set_instant(const QSet<QString>& content_hashes) {
+  if (content_hashes == instant_) return;
+  instant_ = content_hashes;
+  if (!rows_.empty()) emit dataChanged(index(0, kStatus), index(static_cast<int>(rows_.size()) - 1, kStatus));
 }
 
 void LibraryModel::set_documents(const std::vector<storage::DocumentRow>& docs, const QSet<qint64>& only, bool filtered) {

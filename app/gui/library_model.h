@@ -39,9 +39,13 @@ class LibraryModel : public QAbstractTableModel {
   int row_of_doc(qint64 id) const;
   int row_of_path(const QString& path) const;
   int count(State s) const;
+  // Content hashes of the documents whose reading is stored for the current model: their
+  // status says they answer at once.
+  void set_instant(const QSet<QString>& content_hashes);
 
  private:
   std::vector<Row> rows_;
+  QSet<QString> instant_;
 };
 
 QString format_duration(qint64 ms);

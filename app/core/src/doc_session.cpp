@@ -1,7 +1,11 @@
 #include "docdsa/app/doc_session.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
+#include <optional>
 
 #include "docdsa/app/json_text.h"
 #include "docdsa/app/library_common.h"
@@ -20,12 +24,11 @@ bool cancelled(const std::atomic<bool>* c) {
   return c && c->load();
 }
 
-// Answers and summaries decode the same way: greedy, with a light repetition penalty.
-GenerateParams answer_params(int max_tokens, const std::atomic<bool>* cancel) {
+// Answers and summaries decode the same way: by default greedy, with loop control (answer_sampling()).
+GenerateParams answer_params(int max_tokens, const SamplerParams& sampling, const std::atomic<bool>* cancel) {
   GenerateParams gp;
   gp.max_tokens = max_tokens;
-  gp.sampler.greedy = true;
-  gp.sampler.repeat_penalty = 1.1f;
+  gp.sampler = sampling;
   gp.cancel = cancel;
   return gp;
 }
@@ -85,9 +88,36 @@ Result<std::unique_ptr<DocSession>> DocSession::open(const Model& model, const s
   sp.cancel = cancel;
   TRY(d->session_, Session::create(model, sp));
   const int64_t total = static_cast<int64_t>(d->prefix_ids_.size());
+  // Read before (in this process or another): load the stored caches instead of reading.
+  std::optional<ContextCache> cache;
+  std::string key;
+  if (opts.cache_budget > 0) {
+    cache.emplace(opts.cache_dir.empty() ? ContextCache::default_dir() : opts.cache_dir, opts.cache_budget);
+    key = context_key(model, *d->session_, row.content_hash, d->prefix_ids_);
+    const auto t0 = std::chrono::steady_clock::now();
+    if (auto meta = cache->load(key, *d->session_)) {
+      d->load_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      d->from_cache_ = true;
+      d->cached_cost_ = cost_from_json(meta->value("reading_cost", nlohmann::json::object()));
+      if (progress) progress(total, total);
+      return d;
+    }
+  }
   TRY_STATUS(d->session_->decode(d->prefix_ids_, Logits::kLast,
                                  [&](int done, int) { return !cancelled(cancel) && (!progress || progress(done, total)); }));
   d->doc_cost_ = d->session_->cost();
+  if (cache) {
+    const nlohmann::json meta = {
+        {"model", model_name(model)},
+        {"model_fingerprint", model_fingerprint_hex(model)},
+        {"document", {{"path", row.path}, {"title", row.title}, {"content_hash", row.content_hash}}},
+        {"range", opts.range.label()},
+        {"attention", attention_mode_name(d->mode_)},
+        {"tokens", total},
+        {"reading_cost", cost_json(d->doc_cost_)}};
+    if (Status st = cache->store(key, *d->session_, meta); !st.ok())
+      spdlog::warn("the read document was not kept for later questions: {}", st.error().message);
+  }
   return d;
 }
 
@@ -106,7 +136,7 @@ Result<Answer> DocSession::ask(const std::string& question, const TextFn& on_tex
   std::fill(counter_.count.begin(), counter_.count.end(), 0.0);
   // Count the selections of the last prompt token (it predicts the first answer token) on.
   counter_.first_counted_pos = static_cast<int64_t>(prefix_ids_.size() + q_ids.size()) - 1;
-  GenerateParams gp = answer_params(opts_.max_answer, cancel_);
+  GenerateParams gp = answer_params(opts_.max_answer, opts_.sampling, cancel_);
   // generate() passes pieces as whole characters (an empty one while a character is split).
   if (on_text) gp.on_token = [&](TokenId, std::string_view piece) { return piece.empty() || on_text(piece); };
   TRY(GenerateResult r, generate(*session_, q_ids, gp));
@@ -118,6 +148,11 @@ Result<Answer> DocSession::ask(const std::string& question, const TextFn& on_tex
   a.reused_tokens = static_cast<int>(prefix_ids_.size());
   a.prefill_seconds = r.prefill_ms / 1000.0;
   a.decode_seconds = r.decode_ms / 1000.0;
+  if (first_ && from_cache_) {  // read in an earlier run: loaded, not read
+    a.cached_tokens = static_cast<int>(prefix_ids_.size());
+    a.cached_reading = cached_cost_;
+    first_ = false;
+  }
   if (first_) {  // the first answer pays for reading the document
     a.cost.add(doc_cost_);
     a.cost.context_tokens = std::max(a.cost.context_tokens, doc_cost_.context_tokens);
@@ -161,13 +196,14 @@ Result<Summary> summarize_part(const Model& model, const storage::DocumentRow& r
   counter.first_counted_pos = static_cast<int64_t>(ids.size()) - 1;
   p.cancel = cancel;
   TRY(std::unique_ptr<Session> s, Session::create(model, p));
-  GenerateParams gp = answer_params(o.max_tokens, cancel);
+  GenerateParams gp = answer_params(o.max_tokens, o.sampling, cancel);
   const int64_t total = static_cast<int64_t>(ids.size());
   gp.on_prefill = [&](int d, int) { return progress ? progress(label, d, total) : true; };
   TRY(GenerateResult r, generate(*s, ids, gp));
   if (r.stop_reason == "cancelled") return make_error(ErrorCode::kCancelled, "cancelled");
   Summary out;
   out.text = r.text;
+  out.stop_reason = r.stop_reason;
   out.cost = s->cost();
   if (override_text.empty()) {
     out.sources = top_sources(counter, tok_seg, doc, row, segs, 5, &tok_char);
@@ -224,6 +260,7 @@ Result<Summary> summarize_document(const Model& model, const storage::DocumentRo
   cost.add(fin.cost);
   all.text = "(Combined from " + std::to_string(sections.size()) + " section summaries: the document is longer than the " +
              std::to_string(o.ctx) + "-token context.)\n\n" + fin.text;
+  all.stop_reason = fin.stop_reason;
   all.cost = cost;
   all.sections = static_cast<int>(sections.size());
   return all;

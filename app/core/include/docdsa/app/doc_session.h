@@ -13,8 +13,10 @@
 #include <nlohmann/json.hpp>
 
 #include "docdsa/app/attention_options.h"
+#include "docdsa/app/context_cache.h"
 #include "docdsa/app/doc_prompt.h"
 #include "docdsa/engine/model.h"
+#include "docdsa/engine/sampler.h"
 #include "docdsa/engine/session.h"
 #include "docdsa/storage/library.h"
 
@@ -33,6 +35,10 @@ struct DocSessionOptions {
   int max_answer = 256;    // longest answer in tokens
   int ctx_limit = 131072;  // largest context
   int threads = 0;         // 0: all cores
+  SamplerParams sampling = answer_sampling();  // greedy, with loop control
+  // Read documents kept on disk (context_cache.h): a budget of 0 neither loads nor stores.
+  uint64_t cache_budget = kDefaultCacheBudget;
+  std::string cache_dir;  // empty: ContextCache::default_dir()
 };
 
 struct Answer {
@@ -45,6 +51,10 @@ struct Answer {
   int reused_tokens = 0;     // document tokens whose caches were reused
   double prefill_seconds = 0, decode_seconds = 0;
   double reading_seconds = 0;  // the document's prefill, when this answer paid for it (the first one); else 0
+  // Document tokens loaded from the stored context (a document read in an earlier run), and
+  // what reading them cost when they were read (measured then): the work this answer skipped.
+  int cached_tokens = 0;
+  CostReport cached_reading;
   // Set by compare_with_dense: the same question answered with dense attention.
   bool compared = false, agrees = false;
   std::string dense_text;
@@ -73,6 +83,9 @@ class DocSession {
   const DocSessionOptions& options() const { return opts_; }
   int doc_tokens() const { return static_cast<int>(prefix_ids_.size()); }
   double doc_prefill_seconds() const { return doc_cost_.prefill_seconds; }
+  // The document came from the stored context cache instead of being read.
+  bool from_cache() const { return from_cache_; }
+  double load_seconds() const { return load_seconds_; }  // loading it from the cache
 
  private:
   explicit DocSession(const Model& m) : model_(m) {}
@@ -92,6 +105,9 @@ class DocSession {
   CostReport doc_cost_;
   AttentionMode mode_ = AttentionMode::kDsa;
   bool first_ = true;
+  bool from_cache_ = false;
+  double load_seconds_ = 0;
+  CostReport cached_cost_;  // the stored reading cost, when from_cache_
 };
 
 // ---- summaries ------------------------------------------------------------------------------
@@ -101,10 +117,12 @@ struct SummaryOptions {
   int max_tokens = 320;
   int ctx = 131072;
   int threads = 0;
+  SamplerParams sampling = answer_sampling();  // greedy, with loop control
 };
 
 struct Summary {
   std::string text;
+  std::string stop_reason;  // of the (last) generation: "eos" when the model ended it
   nlohmann::json sources = nlohmann::json::array();
   std::vector<float> heat;  // per stored segment, as in Answer
   CostReport cost;

@@ -1,0 +1,84 @@
+// docdsa cache list|clear: the documents kept read for later questions (app/core/context_cache.h).
+#include <cstdio>
+#include <ctime>
+
+#include "cli_common.h"
+#include "docdsa/app/context_cache.h"
+
+namespace docdsa::cli {
+namespace {
+
+std::string when(int64_t t) {
+  char b[32];
+  const std::time_t tt = static_cast<std::time_t>(t);
+  std::tm tm{};
+  localtime_r(&tt, &tm);
+  std::strftime(b, sizeof(b), "%Y-%m-%d %H:%M", &tm);
+  return b;
+}
+
+int cmd_list(const std::string& budget_text) {
+  auto budget = parse_cache_budget(budget_text);
+  if (!budget.ok()) return report(budget.error());
+  const ContextCache cache(ContextCache::default_dir(), *budget);
+  const auto entries = cache.list();
+  uint64_t total = 0;
+  nlohmann::json arr = nlohmann::json::array();
+  for (const auto& e : entries) {
+    total += e.bytes;
+    const nlohmann::json doc = e.meta.value("document", nlohmann::json::object());
+    arr.push_back({{"key", e.key},
+                   {"path", e.path},
+                   {"bytes", e.bytes},
+                   {"last_used", e.last_used},
+                   {"document", doc.value("path", std::string())},
+                   {"title", doc.value("title", std::string())},
+                   {"content_hash", doc.value("content_hash", std::string())},
+                   {"model", e.meta.value("model", std::string())},
+                   {"range", e.meta.value("range", std::string())},
+                   {"attention", e.meta.value("attention", std::string())},
+                   {"tokens", e.meta.value("tokens", 0)},
+                   {"damaged", e.meta.empty()}});
+  }
+  if (globals().json) {
+    print_json({{"dir", cache.dir()}, {"entries", arr}, {"total_bytes", total}, {"budget_bytes", cache.budget()}});
+    return kOk;
+  }
+  std::printf("%s: %zu stored contexts, %s of %s\n", cache.dir().c_str(), entries.size(), format_bytes(total).c_str(),
+              format_bytes(cache.budget()).c_str());
+  for (const auto& j : arr) {
+    const std::string name =
+        j["title"].get<std::string>().empty() ? j["document"].get<std::string>() : j["title"].get<std::string>();
+    std::printf("  %s  %9s  %7d tokens  %-5s %s  %s%s\n", when(j["last_used"]).c_str(), format_bytes(j["bytes"]).c_str(),
+                j["tokens"].get<int>(), j["attention"].get<std::string>().c_str(), j["model"].get<std::string>().c_str(),
+                name.c_str(), j["damaged"].get<bool>() ? " (damaged: removed when next used)" : "");
+  }
+  return kOk;
+}
+
+int cmd_clear() {
+  const ContextCache cache;
+  const size_t n = cache.list().size();
+  const uint64_t freed = cache.clear();
+  if (globals().json)
+    print_json({{"dir", cache.dir()}, {"removed", n}, {"freed_bytes", freed}});
+  else
+    std::printf("removed %zu stored contexts (%s) from %s\n", n, format_bytes(freed).c_str(), cache.dir().c_str());
+  return kOk;
+}
+
+}  // namespace
+
+void register_cache(CLI::App& app) {
+  CLI::App* cache = app.add_subcommand(
+      "cache", "The documents kept read for later questions ($XDG_CACHE_HOME/docdsa/contexts): list or clear them");
+  cache->require_subcommand(1);
+  static std::string budget = "20G";
+  CLI::App* list = cache->add_subcommand("list", "List the stored contexts, most recently used first, with their sizes");
+  list->add_option("--cache-budget", budget, "Budget to report against")->capture_default_str();
+  list->callback([] { globals().command = [] { return cmd_list(budget); }; });
+  CLI::App* clear = cache->add_subcommand("clear", "Remove every stored context (documents are read again when next asked)");
+  clear->callback([] { globals().command = [] { return cmd_clear(); }; });
+}
+
+}  // namespace docdsa::cli
