@@ -18,7 +18,8 @@ Globals& globals() {
 
 void add_global_options(CLI::App& app) {
   Globals& g = globals();
-  app.add_option("-m,--model", g.model_path, "GGUF model file (default: $DOCDSA_MODEL, then the downloaded default model)");
+  app.add_option("-m,--model", g.model_path, "Model: a name from `docdsa models` (small, better, smollm2-135m, qwen2.5-coder-1.5b) or a GGUF file "
+                 "(default: $DOCDSA_MODEL, then the best installed model)");
   app.add_option("-t,--threads", g.threads, "Worker threads (default: all cores)")->check(CLI::NonNegativeNumber);
   app.add_flag("-v,--verbose", g.verbose, "More log output (repeat for debug)");
   app.add_flag("--json", g.json, "Machine-readable JSON output");
@@ -76,6 +77,8 @@ void add_prices_option(CLI::App* sub, std::string& prices) {
 }
 
 void add_attention_options(CLI::App* sub, AttentionOptions& o) {
+  sub->add_option("--device", o.device, "Where the model runs: auto (CUDA when built with it and a GPU is present), cpu or cuda (exit 1 when unusable)")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}))->capture_default_str()->group("Model");
   sub->add_option("--attention", o.mode, "Attention: dsa (sparse, default) or dense")
       ->check(CLI::IsMember({"dsa", "dense"}))->group("Attention");
   sub->add_option("--topk", o.dsa.top_k, "Keys each token attends under DSA, sinks and window included")

@@ -60,6 +60,14 @@ void register_bench(CLI::App& app);
 void register_library(CLI::App& app);  // ingest, list, show, search, remove
 void register_calibrate(CLI::App& app);
 void register_ask(CLI::App& app);       // ask, chat, summarize
-void register_eval(CLI::App& app);      // eval fidelity, eval passkey
+void register_eval(CLI::App& app);      // eval fidelity, eval passkey, eval qa
+void register_eval_qa(CLI::App* eval);  // eval qa (cmd_eval_qa.cpp)
+void register_models(CLI::App& app);     // models (cmd_models.cpp)
+void register_cache(CLI::App& app);      // cache list|clear (cmd_cache.cpp)
+// The model's short name (smollm2-135m), else its file name without .gguf.
+std::string model_short_name(const Model& model);
+// Calibrates the DSA indexer once for a new model, with a labelled progress bar, so that a
+// command's first question does not pause silently; kOk or the reported error's exit code.
+int prepare_indexer_or_report(const Model& model, const AttentionOptions& o);
 
 }  // namespace docdsa::cli

@@ -14,6 +14,7 @@
 #include <iostream>
 
 #include "cli_common.h"
+#include "repetition_options.h"
 #include "docdsa/app/doc_prompt.h"
 #include "docdsa/app/doc_session.h"
 #include "docdsa/app/library_common.h"
@@ -40,6 +41,8 @@ struct AskOpts {
   int ctx = 131072;
   bool compare = false;
   AttentionOptions attn;
+  SamplerParams sampling = answer_sampling();
+  std::string cache_budget = "20G";  // read documents kept for later questions (context_cache.h)
 };
 
 // The document named by a path (ingested first when new or changed) or a library key.
@@ -59,7 +62,18 @@ nlohmann::json answer_json(const Answer& a, const Prices& prices) {
   return {{"question", a.question}, {"answer", a.text}, {"stop_reason", a.stop_reason}, {"sources", a.sources},
           {"prompt_tokens", a.prompt_tokens}, {"prefilled_tokens", a.prefilled_tokens}, {"reused_tokens", a.reused_tokens},
           {"prefill_seconds", a.prefill_seconds}, {"decode_seconds", a.decode_seconds}, {"cost", cost_json(a.cost)},
-          {"money", money_json(a.cost, prices)}};
+          {"money", money_json(a.cost, prices)},
+          {"cached_tokens", a.cached_tokens}, {"cached_reading", cost_json(a.cached_reading)}};
+}
+
+// What the stored context saved: its tokens and what reading them cost when first read.
+std::string cached_line(const Answer& a) {
+  if (a.cached_tokens == 0) return "";
+  char b[256];
+  std::snprintf(b, sizeof(b), "  from the stored context: %d document tokens not read again (reading them took %.2f s, %.3g attention GFLOP)\n",
+                a.cached_tokens, a.cached_reading.prefill_seconds,
+                (a.cached_reading.mode == AttentionMode::kDsa ? a.cached_reading.attn_flops_dsa : a.cached_reading.attn_flops_dense) / 1e9);
+  return b;
 }
 
 int run_questions(const AskOpts& o, bool interactive) {
@@ -83,6 +97,7 @@ int run_questions(const AskOpts& o, bool interactive) {
   if (!prices.ok()) return report(prices.error());
   auto model = load_model_or_report(&rc);
   if (!model) return rc;
+  if (const int c = prepare_indexer_or_report(*model, o.attn); c != kOk) return c;  // once per model, with a bar
   auto lib = open_library_at(o.db);
   if (!lib.ok()) return report(lib.error());
   auto row = resolve(**lib, *model, o.target, o.password);
@@ -97,6 +112,10 @@ int run_questions(const AskOpts& o, bool interactive) {
   dso.max_answer = o.max_tokens;
   dso.ctx_limit = o.ctx;
   dso.threads = globals().threads;
+  dso.sampling = o.sampling;
+  auto budget = parse_cache_budget(o.cache_budget);
+  if (!budget.ok()) return report(budget.error());
+  dso.cache_budget = *budget;
   const auto open_doc = [&](const DocSessionOptions& opts) {
     ProgressBar bar("reading " + fs::path(row->path).filename().string(), 1, !json);
     auto d = DocSession::open(*model, *row, *segs, opts, [&](int64_t done, int64_t total) {
@@ -121,6 +140,7 @@ int run_questions(const AskOpts& o, bool interactive) {
   if (!json) {
     std::printf("%s — %s, %d tokens read (%s attention)\n", row->title.empty() ? row->path.c_str() : row->title.c_str(),
                 range.label().c_str(), (*ds)->doc_tokens(), attention_mode_name((*ds)->mode()));
+    if ((*ds)->from_cache()) std::printf("  (read before: loaded from the stored context in %.2f s)\n", (*ds)->load_seconds());
   }
   nlohmann::json answers = nlohmann::json::array();
   std::vector<Answer> done;
@@ -150,7 +170,7 @@ int run_questions(const AskOpts& o, bool interactive) {
                                      : sources_text(a->sources).c_str());
       if (a->compared)
         std::printf("Dense attention answered %s:\n  %s\n", a->agrees ? "the same" : "differently", a->dense_text.c_str());
-      std::printf("%s", cost_table(a->cost, *prices).c_str());
+      std::printf("%s%s", cost_table(a->cost, *prices).c_str(), cached_line(*a).c_str());
       if (!done.empty())
         std::printf("  follow-up: %d document tokens reused from the cache; prefilled %d tokens in %.2f s (the first question took %.2f s)\n",
                     a->reused_tokens, a->prefilled_tokens, a->prefill_seconds, done.front().prefill_seconds);
@@ -171,7 +191,9 @@ int run_questions(const AskOpts& o, bool interactive) {
   if (json) {
     nlohmann::json out = {{"document", {{"id", row->id}, {"path", row->path}, {"title", row->title}, {"kind", row->kind}}},
                           {"range", range.label()}, {"document_tokens", (*ds)->doc_tokens()}, {"answers", answers}};
-    if (done.size() > 1 && done[1].prefill_seconds > 0)
+    out["from_cache"] = (*ds)->from_cache();
+    out["context_load_seconds"] = (*ds)->load_seconds();
+    if (done.size() > 1 && done[1].prefill_seconds > 0 && done[0].cached_tokens == 0)
       out["follow_up_speedup"] = done[0].prefill_seconds / done[1].prefill_seconds;
     print_json(out);
   }
@@ -188,6 +210,7 @@ struct SumOpts {
   int ctx = 131072;
   bool force = false, dry_run = false;
   AttentionOptions attn;
+  SamplerParams sampling = answer_sampling();
 };
 
 // Writes the sidecar at `md` (see docdsa/app/sidecar.h).
@@ -209,6 +232,7 @@ int run_summarize(const SumOpts& o) {
   if (!prices.ok()) return report(prices.error());
   auto model = load_model_or_report(&rc);
   if (!model) return rc;
+  if (const int c = o.dry_run ? int{kOk} : prepare_indexer_or_report(*model, o.attn); c != kOk) return c;  // once per model
   auto lib = open_library_at(o.db);
   if (!lib.ok()) return report(lib.error());
   std::vector<std::pair<std::string, std::string>> errors;
@@ -288,6 +312,7 @@ int run_summarize(const SumOpts& o) {
     so.max_tokens = o.max_tokens;
     so.ctx = o.ctx;
     so.threads = globals().threads;
+    so.sampling = o.sampling;
     std::unique_ptr<ProgressBar> bar;
     std::string bar_label;
     auto sum = summarize_document(*model, row, *segs, so, label, [&](const std::string& l, int64_t done, int64_t total) {
@@ -310,7 +335,7 @@ int run_summarize(const SumOpts& o) {
       fail("the summary could not be stored: " + saved.error().message);
       continue;
     }
-    nlohmann::json r = {{"path", f}, {"status", "done"}, {"id", in->id}, {"summary", sum->text}, {"sections", sum->sections},
+    nlohmann::json r = {{"path", f}, {"status", "done"}, {"id", in->id}, {"summary", sum->text}, {"stop_reason", sum->stop_reason}, {"sections", sum->sections},
                         {"sources", sum->sources}, {"cost", cost_json(sum->cost)}, {"money", money_json(sum->cost, *prices)}};
     if (!o.out.empty()) {
       if (auto st = write_sidecar(md, row, sum->text, sum->sources); !st.ok()) {
@@ -358,6 +383,10 @@ void register_ask(CLI::App& app) {
     add_prices_option(sub, o.prices);
     sub->add_flag("--compare", o.compare, "Also answer with dense attention: report whether the answers agree and the measured dense time");
     add_attention_options(sub, o.attn);
+    add_repetition_options(sub, o.sampling);
+    sub->add_option("--cache-budget", o.cache_budget,
+                    "Disk space for documents kept read for later questions (LRU; 0: neither keep nor reuse them)")
+        ->capture_default_str();
   };
   CLI::App* ask = app.add_subcommand("ask", "Ask questions about a whole document; prints the answer, its sources and the cost saved");
   ask->add_option("document", a.target, "A file (ingested first if new) or a library document: id, path or hash")->required();
@@ -393,6 +422,7 @@ void register_ask(CLI::App& app) {
       ->check(CLI::Range(1, 1000000));
   add_prices_option(sum, s.prices);
   add_attention_options(sum, s.attn);
+  add_repetition_options(sum, s.sampling);
   sum->callback([] { globals().command = [] { return run_summarize(s); }; });
 }
 

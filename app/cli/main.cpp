@@ -17,6 +17,8 @@ int main(int argc, char** argv) {
   register_calibrate(app);
   register_ask(app);
   register_eval(app);
+  register_models(app);
+  register_cache(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -35,7 +35,7 @@ namespace {
 std::string options_key(const app::DocSessionOptions& o) {
   return o.attn.mode + ":" + std::to_string(o.attn.dsa.top_k) + ":" + std::to_string(o.attn.dsa.sinks) + ":" +
          std::to_string(o.attn.dsa.window) + ":" + std::to_string(o.ctx_limit) + ":" + std::to_string(o.max_answer) + ":" +
-         std::to_string(o.threads) + ":" + o.range.label();
+         std::to_string(o.threads) + ":" + o.range.label() + ":" + o.attn.device;
 }
 }  // namespace
 
@@ -45,6 +45,7 @@ void EngineWorker::drop_sessions() {
 }
 
 void EngineWorker::configure(const GuiSettings& s) {
+  configures_started_.fetch_add(1);
   // Caches opened under other attention settings are freed now, not at the next question.
   if (options_key(s.session_options()) != options_key(settings_.session_options())) drop_sessions();
   settings_ = s;
@@ -75,6 +76,23 @@ void EngineWorker::configure(const GuiSettings& s) {
                         .arg(c.n_head)
                         .arg(c.n_ctx_train),
                     {});
+  // A new model's DSA indexer is fitted now, once, with progress and Stop, rather than as a
+  // silent pause inside its first question.
+  const int rank = s.attention_options().rank;
+  std::error_code ec;
+  if (fs::exists(Indexer::default_path(*model_, rank), ec)) return;
+  cancel_.store(false);
+  emit busy(true);
+  const KnownModel* known = find_known_model(fs::path(*path).filename().string());
+  const QString what = tr("Calibrating the indexer for %1 (once)")
+                           .arg(QString::fromStdString(known ? known->name : fs::path(*path).stem().string()));
+  auto ix = Indexer::load_or_calibrate(*model_, rank, s.threads, shipped_calibration_text(), [&](int done, int total) {
+    emit progress(what, done, total);
+    return !cancel_.load() && !shutdown_.load() && configures_started_.load() >= configures_requested_.load();
+  });
+  emit busy(false);
+  if (!ix.ok() && ix.error().code != ErrorCode::kCancelled)
+    emit warning(tr("Could not calibrate the indexer: %1").arg(QString::fromStdString(ix.error().message)));
 }
 
 bool EngineWorker::ensure_library(QString* error) {
@@ -188,6 +206,8 @@ void EngineWorker::ask(qint64 doc_id, const QString& question, bool compare, con
   v.prompt_tokens = a->prompt_tokens;
   v.prefilled_tokens = a->prefilled_tokens;
   v.reused_tokens = a->reused_tokens;
+  v.cached_tokens = a->cached_tokens;
+  v.cached_reading = a->cached_reading;
   v.prefill_seconds = a->prefill_seconds;
   v.decode_seconds = a->decode_seconds;
   v.compared = a->compared;

@@ -32,6 +32,8 @@ struct AnswerView {
   std::vector<float> heat;  // per stored segment
   CostReport cost;
   int doc_tokens = 0, prompt_tokens = 0, prefilled_tokens = 0, reused_tokens = 0;
+  int cached_tokens = 0;       // of reused_tokens, loaded from the stored context (read in an earlier run)
+  CostReport cached_reading;   // what reading them cost then
   double prefill_seconds = 0, decode_seconds = 0;
   bool compared = false, agree = false;
   QString dense_answer;
@@ -57,6 +59,9 @@ class EngineWorker : public QObject {
   }
   // Thread-safe: cancels, and refuses any work still queued (the window is closing).
   void shutdown() { shutdown_.store(true), cancel(); }
+  // Thread-safe: a configure() call with new settings is queued; a first-load indexer
+  // calibration for the old ones stops at its next batch so that they apply at once.
+  void settings_coming() { configures_requested_.fetch_add(1); }
 
  public slots:
   void configure(const docdsa::gui::GuiSettings& s);  // reloads the model when its path changed
@@ -84,6 +89,7 @@ class EngineWorker : public QObject {
   std::optional<storage::DocumentRow> begin(qint64 doc_id, quint64 job);
   void fail(const QString& message, bool stopped = false);  // busy off, then failed
   Result<app::DocSession*> session_for(const storage::DocumentRow& row, bool dense, const app::Range& range);
+  std::atomic<quint64> configures_requested_{0}, configures_started_{0};  // see settings_coming()
   GuiSettings settings_;
   ModelPtr model_;
   std::string model_path_;

@@ -32,6 +32,7 @@
 
 #include "async.h"
 #include "cost_panel.h"
+#include "docdsa/app/context_cache.h"
 #include "docdsa/app/json_text.h"
 #include "docdsa/app/library_common.h"
 #include "heat_strip.h"
@@ -47,6 +48,13 @@ QString clean_path(const QString& p) {
 }
 QString q(const std::string& s) {
   return QString::fromStdString(s);
+}
+// Marks the documents whose reading is stored for this model (context_cache.h): they answer at once.
+void mark_instant(LibraryModel* table, const Model* model, int budget_gb) {
+  QSet<QString> hashes;
+  if (model && budget_gb > 0)
+    for (const auto& h : app::ContextCache().documents(*model)) hashes.insert(QString::fromStdString(h));
+  table->set_instant(hashes);
 }
 void accumulate(std::optional<CostReport>& total, const CostReport& c) {
   if (total)
@@ -343,6 +351,7 @@ void MainWindow::apply_settings(const GuiSettings& s) {
     show_banner(tr("<b>Price table not loaded:</b> %1").arg(q(prices.error().message).toHtmlEscaped()), true);
   cost_->set_prices(prices_);
   open_library();
+  worker_->settings_coming();
   QMetaObject::invokeMethod(
       worker_, [w = worker_, s] { w->configure(s); }, Qt::QueuedConnection);
 }
@@ -379,6 +388,7 @@ void MainWindow::refresh_library() {
   }
   const qint64 keep = current_doc_;
   model_table_->set_documents(*docs);
+  mark_instant(model_table_, model_.get(), settings_.cache_budget_gb);
   if (keep) {
     const int r = model_table_->row_of_doc(keep);
     if (r >= 0) {
@@ -401,6 +411,7 @@ void MainWindow::on_model(ModelPtr m, const QString& description, const QString&
     statusBar()->showMessage(tr("Model: %1").arg(description), 8000);
     cost_->set_model(model_.get(), settings_.top_k, Indexer::kDefaultRank);
   }
+  mark_instant(model_table_, model_.get(), settings_.cache_budget_gb);
   update_actions();
   emit model_ready(model_ != nullptr);
 }
@@ -449,7 +460,8 @@ void MainWindow::on_ingest_event(int index) {
       model_table_->set_state(e.path, LibraryModel::State::kIngesting);
       break;
     case IngestEvent::kPage:
-      model_table_->set_state(e.path, LibraryModel::State::kIngesting, tr("page %1 of %2").arg(e.page).arg(e.pages));
+      model_table_->set_state(e.path, LibraryModel::State::kIngesting,
+                              (e.message == QLatin1String("OCR") ? tr("OCR page %1 of %2") : tr("page %1 of %2")).arg(e.page).arg(e.pages));
       break;
     case IngestEvent::kCancelled:  // dropped with the other pending rows when the batch ends
       break;
@@ -602,7 +614,10 @@ bool MainWindow::select_document(qint64 id) {
     table_->selectRow(r);
   }
   if (id != reader_->document_id()) part_->clear();
-  reader_->show_document(*row, std::move(*segs), passwords_.value(q(row->path)));
+  std::vector<storage::OcrWordRow> ocr_words;  // scanned pages: the words OCR read, for the marks
+  if (row->ocr_pages > 0)
+    if (auto w = lib_->ocr_words(id); w.ok()) ocr_words = std::move(*w);
+  reader_->show_document(*row, std::move(*segs), passwords_.value(q(row->path)), ocr_words);
   answer_->clear();
   sources_->clear();
   last_answer_.reset();
@@ -718,6 +733,7 @@ void MainWindow::show_record(const AnswerView& v) {
         tr("\n— Dense attention answered %1 —\n%2").arg(v.agree ? tr("the same") : tr("differently"), v.dense_answer));
   show_sources(v.sources);
   reader_->show_attention(v.heat, v.sources);
+  cost_->set_cached(v.cached_tokens, v.cached_reading);
   update_costs(&v.cost);
 }
 
@@ -775,6 +791,7 @@ void MainWindow::set_busy(bool on) {
 }
 
 void MainWindow::on_finished(const AnswerView& v) {
+  if (!v.summary) mark_instant(model_table_, model_.get(), settings_.cache_budget_gb);  // this document's reading is now stored
   accumulate(session_cost_, v.cost);
   if (v.saved) accumulate(library_cost_, v.cost);
   const bool here = v.doc_id == current_doc_;

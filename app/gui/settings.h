@@ -10,14 +10,18 @@
 namespace docdsa::gui {
 
 struct GuiSettings {
-  QString model;    // empty: $DOCDSA_MODEL, then the downloaded default model
+  QString model;    // empty: $DOCDSA_MODEL, then the best installed model; or a short name or a path
   int threads = 0;  // 0: all cores
+  QString device = QStringLiteral("auto");  // auto, cpu or cuda (app/core device.h)
   QString attention = QStringLiteral("dsa");
   int top_k = 2048, sinks = 64, window = 512;
   int ctx = 131072;      // largest context in tokens
   int max_answer = 256;  // longest answer in tokens
   QString prices;        // empty: $XDG_CONFIG_HOME/docdsa/prices.json, else the bundled table
   QString library;       // empty: $XDG_DATA_HOME/docdsa/library.sqlite
+  bool ocr = true;        // read scanned PDF pages (no text layer) with OCR
+  QString ocr_languages;  // Tesseract codes joined by '+'; empty: English and every installed language
+  int cache_budget_gb = 20;  // disk for documents kept read for later questions (0: off)
 
   static GuiSettings load();
   void save() const;

@@ -1,5 +1,5 @@
-// Settings: model file (any GGUF), threads, attention mode, top-k, sinks and window, context
-// length, longest answer, price table and library location.
+// Settings: model (an installed one with a plain hint, or any GGUF file), threads, attention
+// mode, top-k, sinks and window, context length, longest answer, price table and library location.
 #pragma once
 
 #include <QDialog>
@@ -9,6 +9,7 @@
 class QComboBox;
 class QLabel;
 class QLineEdit;
+class QCheckBox;
 class QSpinBox;
 
 namespace docdsa::gui {
@@ -24,6 +25,11 @@ class SettingsDialog : public QDialog {
   QLineEdit *model_, *prices_, *library_;
   QSpinBox *threads_, *top_k_, *sinks_, *window_, *ctx_, *max_answer_;
   QComboBox* attention_;
+  QComboBox* device_;
+  QComboBox* model_choice_ = nullptr;  // installed models with a plain hint; fills model_
+  QSpinBox* cache_budget_ = nullptr;
+  QCheckBox* ocr_ = nullptr;
+  QLineEdit* ocr_languages_ = nullptr;
   QLabel* error_;
 };
 

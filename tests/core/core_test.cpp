@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "docdsa/app/attention_options.h"
+#include "docdsa/app/device.h"
 #include "docdsa/app/doc_prompt.h"
 #include "docdsa/app/json_text.h"
 #include "docdsa/app/library_common.h"
@@ -155,6 +156,31 @@ TEST(JsonText, StoredSourcesAndCostsOfAnyShapeNeverThrow) {
   EXPECT_EQ(good.mode, AttentionMode::kDense);
   EXPECT_EQ(good.prompt_tokens, 12);
   EXPECT_TRUE(good.dense_measured);
+}
+
+// --device: cpu is the CPU backend everywhere; cuda fails with a message naming the option
+// where this build or machine cannot run it; the cost report names the device and reads it back.
+TEST(Device, ResolvesOrRefusesWithAClearMessage) {
+  auto cpu = resolve_device("cpu");
+  ASSERT_TRUE(cpu.ok());
+  EXPECT_FALSE(*cpu);  // empty factory: the engine's CPU backend
+  EXPECT_EQ(resolve_device("tpu").error().code, ErrorCode::kInvalidArgument);
+  EXPECT_TRUE(resolve_device("auto").ok());  // auto never fails: the CPU when there is no GPU
+  std::string why;
+  const bool gpu = cuda_built() && [&] {
+    auto r = resolve_device("cuda");
+    why = r.ok() ? "" : r.error().message;
+    return r.ok();
+  }();
+  if (!gpu) {
+    EXPECT_EQ(why.rfind("--device cuda: ", 0), 0u) << why;
+    if (!cuda_built()) EXPECT_NE(why.find("DOCDSA_CUDA=ON"), std::string::npos) << why;
+  }
+  CostReport c;
+  c.device = "cuda";
+  EXPECT_EQ(cost_json(c)["device"], "cuda");
+  EXPECT_STREQ(cost_from_json(cost_json(c)).device, "cuda");
+  EXPECT_STREQ(cost_from_json(nlohmann::json::parse(R"({"device": 7})")).device, "cpu");
 }
 
 // A PDF-like document whose segments start with the French line: the source snippet (cut at

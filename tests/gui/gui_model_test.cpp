@@ -82,10 +82,15 @@ class WindowFixture : public QObject {
     settings_.library = dir_.filePath(QStringLiteral("library.sqlite"));
     settings_.max_answer = 24;
     settings_.threads = 0;
+    // Stored readings would outlive this run in the shared test cache and answer later runs'
+    // first questions without reading: these tests watch the reading, so none are kept.
+    settings_.cache_budget_gb = 0;
     w_ = std::make_unique<MainWindow>();
     w_->apply_settings(settings_);
     w_->show();
     QTRY_VERIFY_WITH_TIMEOUT(w_->model_loaded(), 30000);
+    // A model without an indexer is calibrated once on load, with Ask disabled until it is done.
+    QTRY_VERIFY_WITH_TIMEOUT(!w_->busy(), kLong);
   }
   int row_of(const QString& path) {
     return w_->library_model()->row_of_path(QDir::cleanPath(QFileInfo(path).absoluteFilePath()));
@@ -461,6 +466,33 @@ class GuiModelTest : public WindowFixture {
     QCOMPARE(r->current_page(), a.sources[0]["page"].get<int>());
     QTRY_VERIFY(!r->rendering() && r->shown_page() == r->current_page());
     QVERIFY(r->highlight_count() >= 1);
+  }
+
+  // A scanned PDF (no text layer) is read by OCR off the UI thread, its row says so, and an
+  // answer's attended words are marked on the page image from the stored OCR word boxes.
+  void scannedPdfAnswerMarksWordsOnThePageImage() {
+    const QString scan = kCorpus + QStringLiteral("/pdf/scanned/ocrmypdf__linn.pdf");
+    wait_ingest({scan});
+    const qint64 id = w_->document_id_for_path(scan);
+    QVERIFY2(id > 0, qPrintable(status_of(scan)));
+    QVERIFY2(status_of(scan).contains(QStringLiteral("OCR")), qPrintable(status_of(scan)));
+    QVERIFY(w_->select_document(id));
+    Reader* r = w_->reader();
+    QTRY_VERIFY_WITH_TIMEOUT(r->page_count() == 1 && !r->rendering() && r->shown_page() == 1, kLong);
+    ask_and_wait(QStringLiteral("How many tracks does the LinnSequencer record?"));
+    const auto& a = *w_->last_answer();
+    QVERIFY(!a.sources.empty());
+    w_->sources_list()->setCurrentRow(0);
+    QCOMPARE(r->current_page(), 1);
+    QTRY_VERIFY(!r->rendering() && r->shown_page() == r->current_page());
+    QVERIFY(r->highlight_count() >= 1);  // the passage found among the OCR words, its words marked
+    PdfPageView* v = r->page_view();
+    QVERIFY(v->mark_count() >= 3);
+    // The words are OCR boxes on the page image: dragging over the whole page selects them.
+    QTest::mousePress(v, Qt::LeftButton, {}, QPoint(2, 2));
+    QTest::mouseMove(v, QPoint(v->width() - 2, v->height() - 2));
+    QTest::mouseRelease(v, Qt::LeftButton, {}, QPoint(v->width() - 2, v->height() - 2));
+    QVERIFY2(v->selected_text().contains(QStringLiteral("Sequence")), qPrintable(v->selected_text().left(200)));
   }
 
   void summarizeStoresASummary() {

@@ -5,6 +5,7 @@
 #include <sqlite3.h>
 
 #include <QApplication>
+#include <QComboBox>
 #include <QDir>
 #include <QDropEvent>
 #include <QLabel>
@@ -16,6 +17,7 @@
 #include <QSpinBox>
 #include <QThread>
 #include <QTableWidget>
+#include <QTemporaryDir>
 #include <QTest>
 #include <QTextBrowser>
 
@@ -190,9 +192,12 @@ class GuiUnitTest : public QObject {
     s.model = QStringLiteral("/models/other.gguf");
     s.threads = 3, s.attention = QStringLiteral("dense"), s.top_k = 4096, s.sinks = 32, s.window = 256, s.ctx = 65536;
     s.max_answer = 99, s.prices = QStringLiteral("/p.json"), s.library = QStringLiteral("/l.sqlite");
+    s.device = QStringLiteral("cuda");
     SettingsDialog d(s);
     const GuiSettings back = d.settings();
     QCOMPARE(back.model, s.model);
+    QCOMPARE(back.device, s.device);
+    QCOMPARE(back.attention_options().device, std::string("cuda"));  // what the engine worker's sessions get
     QCOMPARE(back.attention, s.attention);
     QCOMPARE(back.top_k, s.top_k);
     QCOMPARE(back.window, s.window);
@@ -209,7 +214,42 @@ class GuiUnitTest : public QObject {
     // Settings persist through QSettings.
     s.save();
     QCOMPARE(GuiSettings::load().top_k, 4096);
+    QCOMPARE(GuiSettings::load().device, QStringLiteral("cuda"));
     GuiSettings().save();
+  }
+
+  void settingsOfferInstalledModelsWithPlainHints() {
+    // A model folder of the test's own: placeholder files under the known names are installed models.
+    QTemporaryDir dir;
+    for (const char* f : {"SmolLM2-135M-Instruct.Q4_1.gguf", "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"}) {
+      QFile file(dir.path() + QLatin1Char('/') + QLatin1String(f));
+      QVERIFY(file.open(QIODevice::WriteOnly));
+    }
+    const QByteArray old = qgetenv("DOCDSA_MODEL_DIR");
+    qputenv("DOCDSA_MODEL_DIR", dir.path().toUtf8());
+    GuiSettings s;
+    SettingsDialog d(s);
+    auto* choice = d.findChild<QComboBox*>(QStringLiteral("model_choice"));
+    QVERIFY(choice);
+    QCOMPARE(choice->count(), 4);  // best installed (default), the two models, another file
+    QCOMPARE(choice->currentIndex(), 0);
+    QVERIFY(choice->itemText(1).contains(QStringLiteral("Qwen2.5")) && choice->itemText(1).contains(QStringLiteral("better answers")));
+    QVERIFY(choice->itemText(2).contains(QStringLiteral("SmolLM2")) && choice->itemText(2).endsWith(QStringLiteral("fast")));
+    choice->setCurrentIndex(2);
+    emit choice->activated(2);
+    QCOMPARE(d.settings().model, QStringLiteral("smollm2-135m"));
+    choice->setCurrentIndex(0);
+    emit choice->activated(0);
+    QCOMPARE(d.settings().model, QString());
+    s.model = QStringLiteral("better");  // a saved name selects its entry; a path selects "another file"
+    SettingsDialog named(s);
+    QCOMPARE(named.findChild<QComboBox*>(QStringLiteral("model_choice"))->currentIndex(), 1);
+    s.model = QStringLiteral("/models/other.gguf");
+    SettingsDialog other(s);
+    QCOMPARE(other.findChild<QComboBox*>(QStringLiteral("model_choice"))->currentIndex(), 3);
+    QCOMPARE(other.settings().model, s.model);
+    if (old.isEmpty()) qunsetenv("DOCDSA_MODEL_DIR");
+    else qputenv("DOCDSA_MODEL_DIR", old);
   }
 
   void droppedFilesWithoutAModelFailInTheirRows() {
