@@ -268,7 +268,11 @@ TEST_F(Pdf, ExtractionAgreesWithPdftotext) {
     for (int page = 1; start < ref.size(); ++page) {
       size_t ff = ref.find('\f', start);
       if (ff == std::string::npos) ff = ref.size();
-      ref_pages.push_back({page, ref.substr(start, ff - start), true});
+      ingest::PdfPage pg;
+      pg.number = page;
+      pg.text = ref.substr(start, ff - start);
+      pg.has_text = true;
+      ref_pages.push_back(std::move(pg));
       start = ff + 1;
     }
     ingest::normalize_pages(&ref_pages);  // same ligature/hyphenation/furniture rules on both sides

@@ -34,7 +34,9 @@ void check_end_tokens(const std::string& path, const std::vector<std::string>& m
     EXPECT_TRUE(tok.is_end_of_generation(*id)) << path << ": " << text << " does not end generation";
   }
   // The start of a turn is not an end: a model that opens one is cut by its own end token.
-  if (auto start = tok.find("<|im_start|>")) EXPECT_FALSE(tok.is_end_of_generation(*start));
+  if (auto start = tok.find("<|im_start|>")) {
+    EXPECT_FALSE(tok.is_end_of_generation(*start));
+  }
 }
 
 TEST(EndOfGeneration, SmallModelStopsAtEveryEndToken) {

@@ -133,12 +133,16 @@ TEST_F(ModelLocator, ModelDirEnvironmentIsTheOnlyFolder) {
   const std::string better = put(a_, kBetter);
   EXPECT_EQ(*locate_model("better"), better);
   const char* env_model = std::getenv("DOCDSA_MODEL");
-  if (!env_model || !*env_model) EXPECT_EQ(*locate_model(""), better);
+  if (!env_model || !*env_model) {
+    EXPECT_EQ(*locate_model(""), better);
+  }
   if (old)
     ::setenv("DOCDSA_MODEL_DIR", saved.c_str(), 1);
   else
     ::unsetenv("DOCDSA_MODEL_DIR");
-  if (!old) EXPECT_GE(model_dirs().size(), 2u);
+  if (!old) {
+    EXPECT_GE(model_dirs().size(), 2u);
+  }
 }
 
 }  // namespace

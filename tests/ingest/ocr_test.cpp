@@ -162,7 +162,9 @@ TEST(Ocr, APageScannedSidewaysReads) {
     EXPECT_LE(w.x1, 793.0f);
     EXPECT_LE(w.y1, 613.0f);
     // Text turned 90 degrees clockwise runs down the page: words are taller than wide.
-    if (w.text.size() >= 6) EXPECT_GT(w.y1 - w.y0, w.x1 - w.x0) << w.text;
+    if (w.text.size() >= 6) {
+      EXPECT_GT(w.y1 - w.y0, w.x1 - w.x0) << w.text;
+    }
   }
 }
 

@@ -65,8 +65,9 @@ TEST_F(QaModel, LettersAreSingleTokensTheModelAnswersWith) {
   EXPECT_TRUE(is_letter) << "greedy first token '" << model_->tokenizer().token_to_piece(top, false) << "'";
   // Scoring picks the letter the model itself would write first.
   for (size_t i = 0; i < lt->variants.size(); ++i)
-    if (std::find(lt->variants[i].begin(), lt->variants[i].end(), top) != lt->variants[i].end())
+    if (std::find(lt->variants[i].begin(), lt->variants[i].end(), top) != lt->variants[i].end()) {
       EXPECT_EQ(sc.choice, static_cast<int>(i));
+    }
 }
 
 // The answer stated plainly in the article, at each of the four letters in turn: the scored
