@@ -3,6 +3,7 @@
 #include <ctime>
 
 #include "cli_common.h"
+#include "docdsa/app/json_text.h"
 #include "docdsa/app/context_cache.h"
 
 namespace docdsa::cli {
@@ -26,18 +27,20 @@ int cmd_list(const std::string& budget_text) {
   nlohmann::json arr = nlohmann::json::array();
   for (const auto& e : entries) {
     total += e.bytes;
-    const nlohmann::json doc = e.meta.value("document", nlohmann::json::object());
+    // Metadata is read from disk: a field of the wrong type is shown empty, never thrown on.
+    const auto it = e.meta.is_object() ? e.meta.find("document") : e.meta.end();
+    const nlohmann::json doc = it != e.meta.end() ? *it : nlohmann::json::object();
     arr.push_back({{"key", e.key},
                    {"path", e.path},
                    {"bytes", e.bytes},
                    {"last_used", e.last_used},
-                   {"document", doc.value("path", std::string())},
-                   {"title", doc.value("title", std::string())},
-                   {"content_hash", doc.value("content_hash", std::string())},
-                   {"model", e.meta.value("model", std::string())},
-                   {"range", e.meta.value("range", std::string())},
-                   {"attention", e.meta.value("attention", std::string())},
-                   {"tokens", e.meta.value("tokens", 0)},
+                   {"document", app::json_string(doc, "path")},
+                   {"title", app::json_string(doc, "title")},
+                   {"content_hash", app::json_string(doc, "content_hash")},
+                   {"model", app::json_string(e.meta, "model")},
+                   {"range", app::json_string(e.meta, "range")},
+                   {"attention", app::json_string(e.meta, "attention")},
+                   {"tokens", app::json_int(e.meta, "tokens", 0)},
                    {"damaged", e.meta.empty()}});
   }
   if (globals().json) {

@@ -266,7 +266,6 @@ OcrPage read_page(Reader& r, Poppler::Document& doc, int number, int want_dpi, c
     }
     if (hi - lo < 32) {
       page.warnings.clear();
-      page.dpi = dpi;
       return page;
     }
   }

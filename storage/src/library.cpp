@@ -282,15 +282,15 @@ Result<std::pair<int64_t, StoreOutcome>> Library::store(DocumentRow doc, const s
     return e;
   };
   {
-    Stmt same(db_, "SELECT id FROM documents WHERE content_hash = ?");
-    same.bind(1, doc.content_hash);
-    const int rc = same.step();
-    if (rc == SQLITE_ROW) {
-      const int64_t id = same.i64(0);
-      TRY_STATUS(exec("COMMIT"));
-      return std::make_pair(id, StoreOutcome::kUnchanged);
+    auto same = find_by_hash(doc.content_hash);
+    if (!same.ok()) {
+      (void)exec("ROLLBACK");
+      return same.error();
     }
-    if (rc != SQLITE_DONE) return fail("looking up the content hash");
+    if (*same) {
+      TRY_STATUS(exec("COMMIT"));
+      return std::make_pair(*same, StoreOutcome::kUnchanged);
+    }
   }
   int64_t id = 0;
   StoreOutcome outcome = StoreOutcome::kAdded;

@@ -1,4 +1,5 @@
 #include "docdsa/app/context_cache.h"
+#include "docdsa/app/json_text.h"
 
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
@@ -270,7 +271,7 @@ std::optional<nlohmann::json> ContextCache::load(const std::string& key, Session
   auto meta_text = check_file(m, true);
   if (!meta_text.ok()) return ignore(meta_text.error().message);
   auto meta = nlohmann::json::parse(*meta_text, nullptr, false);
-  if (meta.is_discarded() || !meta.is_object() || meta.value("key", std::string()) != key) return ignore("unreadable metadata");
+  if (meta.is_discarded() || !meta.is_object() || json_string(meta, "key") != key) return ignore("unreadable metadata");
   const size_t off = sizeof(Header) + meta_text->size();
   // The caches are copied from the map straight into the session: no read buffer between.
   if (Status st = load_session_state(s, std::span<const uint8_t>(m.data + off, m.size - off)); !st.ok())
@@ -392,8 +393,8 @@ std::set<std::string> ContextCache::documents(const Model& model) const {
   std::set<std::string> out;
   const std::string fp = model_fingerprint_hex(model);
   for (const auto& e : list())
-    if (e.meta.value("model_fingerprint", std::string()) == fp && e.meta.contains("document"))
-      out.insert(e.meta["document"].value("content_hash", std::string()));
+    if (json_string(e.meta, "model_fingerprint") == fp && e.meta.contains("document"))
+      out.insert(json_string(e.meta["document"], "content_hash"));
   return out;
 }
 

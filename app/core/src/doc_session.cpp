@@ -151,17 +151,15 @@ Result<Answer> DocSession::ask(const std::string& question, const TextFn& on_tex
   if (first_ && from_cache_) {  // read in an earlier run: loaded, not read
     a.cached_tokens = static_cast<int>(prefix_ids_.size());
     a.cached_reading = cached_cost_;
-    first_ = false;
-  }
-  if (first_) {  // the first answer pays for reading the document
+  } else if (first_) {  // the first answer pays for reading the document
     a.cost.add(doc_cost_);
     a.cost.context_tokens = std::max(a.cost.context_tokens, doc_cost_.context_tokens);
     a.prefilled_tokens += static_cast<int>(prefix_ids_.size());
     a.reused_tokens = 0;
     a.prefill_seconds += doc_cost_.prefill_seconds;
     a.reading_seconds = doc_cost_.prefill_seconds;
-    first_ = false;
   }
+  first_ = false;
   a.sources = top_sources(counter_, tok_seg_, doc_, row_, segs_, 5, &tok_char_);
   a.heat = segment_heat(counter_, tok_seg_, doc_, segs_.size());
   return a;

@@ -1,10 +1,10 @@
 #include "docdsa/app/qa_dataset.h"
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
+
+#include "docdsa/ingest/read_file.h"
 
 namespace docdsa::app {
 
@@ -18,18 +18,13 @@ int QaDataset::n_questions() const {
 
 namespace {
 
-constexpr uintmax_t kMaxFileBytes = 256ull << 20;  // a dataset or an article larger than this is not text we read
-
+// The ingest limit for text files (256 MiB) holds for a dataset and its articles too.
 Result<std::string> read_file(const std::string& path, const std::string& what) {
-  std::error_code ec;
-  const auto size = fs::file_size(path, ec);
-  if (ec) return make_error(ErrorCode::kIo, path + ": cannot read " + what + " (" + ec.message() + ")");
-  if (size > kMaxFileBytes) return make_error(ErrorCode::kCorrupt, path + ": " + what + " is larger than 256 MiB");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return make_error(ErrorCode::kIo, path + ": cannot read " + what);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
+  auto text = ingest::read_file_limited(path, ingest::kMaxTextFileBytes);
+  if (text.ok()) return text;
+  if (text.error().code == ErrorCode::kOutOfRange)
+    return make_error(ErrorCode::kCorrupt, path + ": " + what + " is larger than 256 MiB");
+  return make_error(ErrorCode::kIo, path + ": cannot read " + what + " (" + text.error().message + ")");
 }
 
 const nlohmann::json* field(const nlohmann::json& o, const char* key) {

@@ -28,14 +28,19 @@ const kernels::PackedWeight* packed_form(const Weight& w, ThreadPool& pool) {
   static std::mutex mu;
   std::lock_guard lock(mu);
   if (!w.prepared) {
-    auto pw = std::make_shared<kernels::PackedWeight>(kernels::pack_alloc(w.type, w.data, w.n_out, w.n_in, w.row_stride));
-    if (!pw->packed()) return nullptr;  // out of memory: the rows still work
-    const int64_t ng = pw->n_groups();
-    const int nt = pool.size();
-    pool.run(nt, [&](int t, int) { kernels::pack_fill(*pw, ng * t / nt, ng * (t + 1) / nt); });
+    // gemm_should_pack() was asked above: force skips asking again. A weight that cannot be
+    // packed (out of memory) keeps its unpacked form too, so it is not tried again each call.
+    auto pw = std::make_shared<kernels::PackedWeight>(
+        kernels::pack_alloc(w.type, w.data, w.n_out, w.n_in, w.row_stride, /*force=*/true));
+    if (pw->packed()) {
+      const int64_t ng = pw->n_groups();
+      const int nt = pool.size();
+      pool.run(nt, [&](int t, int) { kernels::pack_fill(*pw, ng * t / nt, ng * (t + 1) / nt); });
+    }
     const_cast<Weight&>(w).prepared = std::move(pw);  // a cache of the rows' form, set once under the lock
   }
-  return static_cast<const kernels::PackedWeight*>(w.prepared.get());
+  const auto* pw = static_cast<const kernels::PackedWeight*>(w.prepared.get());
+  return pw->packed() ? pw : nullptr;  // unpacked: the rows still work through matmul_tile
 }
 
 // Output rows [r0, r1) of y = W a for n_tok quantised activation rows.
@@ -80,7 +85,7 @@ void CpuBackend::matmul(std::span<const MatJob> jobs, int n_tok) {
     size_t k = 0;
     while (k < qs.size() && !(qs[k].x == j.x.data && qs[k].type == vt)) ++k;
     if (k == qs.size()) {
-      const size_t stride = (kernels::row_bytes(vt, j.w->n_in) + 63) / 64 * 64;
+      const size_t stride = (kernels::activation_row_bytes(j.w->type, j.w->n_in) + 63) / 64 * 64;
       qs.push_back({j.x.data, j.x.stride, j.w->n_in, vt, used, stride});
       used += stride * static_cast<size_t>(n_tok);
     }
@@ -106,7 +111,8 @@ void CpuBackend::matmul(std::span<const MatJob> jobs, int n_tok) {
     const Quantised* q = &qs[job_q[ji++]];
     const kernels::PackedWeight* pw = packed_form(*j.w, pool_);
     int64_t chunk = (j.w->n_out + target_tasks - 1) / target_tasks;
-    chunk = std::max<int64_t>(16, (chunk + 15) / 16 * 16);
+    constexpr int64_t g = kernels::kGemmGroupRows;  // chunk edges on packed row groups
+    chunk = std::max<int64_t>(g, (chunk + g - 1) / g * g);
     for (int64_t r = 0; r < j.w->n_out; r += chunk) chunks.push_back({&j, q, pw, r, std::min(j.w->n_out, r + chunk)});
   }
   pool_.run(static_cast<int>(chunks.size()), [&](int task, int) {
