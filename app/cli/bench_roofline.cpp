@@ -86,6 +86,7 @@ std::vector<uint8_t> random_rows(kn::DType t, int64_t n_out, int64_t n_in, uint3
 
 struct RowResult {
   double t_new = 0, t_old = 0;
+  double t_vnni = 0;  // prefill with AMX: the packed kernel with AMX switched off (DOCDSA_NO_AMX)
 };
 
 // Times gemm (packed) and matmul_tile on rows [copy * n_out, (copy + 1) * n_out), cycling
@@ -112,9 +113,10 @@ RowResult time_row(ThreadPool& pool, const Shape& s, int n_tok, int copies, int 
     pool.run(n_tasks, [&](int task, int) {
       const int64_t r0 = base + std::min(s.n_out, groups * task / n_tasks * 16);
       const int64_t r1 = base + std::min(s.n_out, groups * (task + 1) / n_tasks * 16);
-      // Token blocks of 64, as the CPU backend sweeps them (engine/src/cpu/matmul.cpp).
-      for (int t0 = 0; t0 < n_tok; t0 += 64) {
-        const int nt = std::min(64, n_tok - t0);
+      // Token blocks as the CPU backend sweeps them (engine/src/cpu/matmul.cpp).
+      const int tb = kn::gemm_token_block(s.type, s.n_in);
+      for (int t0 = 0; t0 < n_tok; t0 += tb) {
+        const int nt = std::min(tb, n_tok - t0);
         const uint8_t* at = a.data() + static_cast<size_t>(t0) * a_stride;
         float* ot = out.data() + t0 * ldo;
         if (packed) {
@@ -127,7 +129,11 @@ RowResult time_row(ThreadPool& pool, const Shape& s, int n_tok, int copies, int 
     });
   };
   RowResult res;
-  for (bool packed : {true, false}) {
+  const bool amx = n_tok >= kn::kGemmAmxMinTokens && kn::gemm_amx_applies(s.type);
+  for (int pass = amx ? 0 : 1; pass < 3; ++pass) {
+    const bool packed = pass < 2;
+    if (pass == 0) kn::set_gemm_amx(false);  // the VNNI kernel first, then AMX back on
+    if (pass == 1 && amx) kn::set_gemm_amx(true);
     // Calls per sample: enough for ~50 ms, at least one pass over the copies.
     run_once(packed, 0);
     const auto t0 = clock_type::now();
@@ -144,7 +150,7 @@ RowResult time_row(ThreadPool& pool, const Shape& s, int n_tok, int copies, int 
       }
       per_call.push_back(std::chrono::duration<double>(clock_type::now() - t1).count() / calls);
     }
-    (packed ? res.t_new : res.t_old) = median_of(per_call);
+    (pass == 0 ? res.t_vnni : packed ? res.t_new : res.t_old) = median_of(per_call);
   }
   return res;
 }
@@ -178,7 +184,9 @@ int bench_roofline(int gemm_tokens, int reps, int threads, bool json) {
   std::free(buf);
   const double bw = median_of(bws);
 
-  const double int8_peak = vnni;  // the GEMM kernels use VNNI; AMX shown for reference
+  // Shares of the VNNI peak (what the int8 kernels ran at before AMX); with AMX active, the
+  // VNNI kernel's share on the same rows is printed last, for the AMX/VNNI ratio.
+  const double int8_peak = vnni;
   nlohmann::json rows = nlohmann::json::array();
   if (!json) {
     std::printf("roofline, %d threads, medians of %d (machine may be busy: read ratios)\n", pool.size(), reps);
@@ -189,8 +197,8 @@ int bench_roofline(int gemm_tokens, int reps, int threads, bool json) {
       std::printf("  int8 AMX    unavailable\n");
     std::printf("  fp32 FMA    %8.1f GFLOPS\n", fma / 1e9);
     std::printf("  read BW     %8.1f GB/s (1 GiB stream)\n", bw / 1e9);
-    std::printf("%-10s %-12s %-5s %6s %6s %5s | %9s %7s | %9s %7s | %7s\n", "model", "layer", "type", "n_out", "n_in", "tok",
-                "new", "share", "old", "share", "new/old");
+    std::printf("%-10s %-12s %-5s %6s %6s %5s | %9s %7s | %9s %7s | %7s | %s\n", "model", "layer", "type", "n_out", "n_in", "tok",
+                "new", "share", "old", "share", "new/old", "vnni (AMX off) share, new/vnni");
   }
   const Shape shapes[] = {
       {"qwen1.5b", "attn_q/o", kn::DType::Q4_K, 1536, 1536}, {"qwen1.5b", "ffn_up/gate", kn::DType::Q4_K, 8960, 1536},
@@ -220,10 +228,17 @@ int bench_roofline(int gemm_tokens, int reps, int threads, bool json) {
       j[prefill ? "old_gops" : "old_gbps"] = v_old;
       j[prefill ? "share_of_int8_peak" : "share_of_bandwidth"] = share_new;
       rows.push_back(j);
-      if (!json)
-        std::printf("%-10s %-12s %-5s %6ld %6ld %5d | %6.1f %-2s %6.1f%% | %6.1f %-2s %6.1f%% | %6.2fx\n", s.model, s.layer,
+      if (r.t_vnni > 0) {
+        j["vnni_gops"] = work / r.t_vnni / 1e9;
+        j["vnni_share_of_int8_peak"] = work / r.t_vnni / limit;
+      }
+      if (!json) {
+        std::printf("%-10s %-12s %-5s %6ld %6ld %5d | %6.1f %-2s %6.1f%% | %6.1f %-2s %6.1f%% | %6.2fx", s.model, s.layer,
                     kn::info(s.type).name, static_cast<long>(s.n_out), static_cast<long>(s.n_in), n_tok, v_new,
                     prefill ? "GO" : "GB", 100 * share_new, v_old, prefill ? "GO" : "GB", 100 * share_old, r.t_old / r.t_new);
+        if (r.t_vnni > 0) std::printf(" | %6.1f%%, %5.2fx", 100 * work / r.t_vnni / limit, r.t_vnni / r.t_new);
+        std::printf("\n");
+      }
       std::fflush(stdout);
     }
   }

@@ -174,6 +174,16 @@ Result<std::unique_ptr<File>> File::open(const std::string& path) {
   return f;
 }
 
+void File::release(const void* p, uint64_t n) const {
+  const auto* b = static_cast<const uint8_t*>(p);
+  if (!map_ || b < base_ || n > size_ || static_cast<uint64_t>(b - base_) > size_ - n) return;
+  const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t lo = (reinterpret_cast<uintptr_t>(b) + page - 1) / page * page;
+  const uintptr_t hi = (reinterpret_cast<uintptr_t>(b) + n) / page * page;
+  // A shared read-only file mapping: MADV_DONTNEED drops the pages, never the data.
+  if (hi > lo) madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
+}
+
 Result<std::unique_ptr<File>> File::from_bytes(std::vector<uint8_t> bytes, std::string name) {
   std::unique_ptr<File> f(new File());
   f->path_ = std::move(name);

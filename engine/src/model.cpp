@@ -165,6 +165,21 @@ uint64_t Model::weight_bytes() const {
   return n;
 }
 
+void Model::prepare_weights(const std::function<std::shared_ptr<const void>(const Weight&)>& make) const {
+  std::call_once(prepared_once_, [&] {
+    std::vector<const Weight*> ws;
+    for (const LayerWeights& l : layers_)
+      for (const Weight* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_gate, &l.ffn_up, &l.ffn_down}) ws.push_back(w);
+    ws.push_back(&output_);
+    for (const Weight* w : ws) {
+      if (!w->present() || w->prepared) continue;
+      w->prepared = make(*w);
+      // The embedding table shares the output's rows when tied: embed() faults its few rows back.
+      if (w->prepared) file_->release(w->data, static_cast<uint64_t>(w->n_out) * w->row_stride);
+    }
+  });
+}
+
 uint64_t Model::linear_macs_per_token() const {
   const auto& c = cfg_;
   const uint64_t q_dim = static_cast<uint64_t>(c.n_head) * c.head_dim, kv_dim = static_cast<uint64_t>(c.n_head_kv) * c.head_dim;

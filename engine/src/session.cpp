@@ -39,7 +39,10 @@ Result<std::unique_ptr<Session>> Session::create(const Model& model, SessionPara
     // Refuse contexts that cannot fit before touching the memory (the kernel would rather
     // kill the process than fail an allocation).
     const double kv = 4.0 * c.n_layer * static_cast<double>(params.n_ctx) * c.n_head_kv * c.head_dim;
-    const double idx = indexed ? static_cast<double>(c.n_layer) * params.n_ctx * (params.indexer->key_dim() + 4.0) : 0.0;
+    // Indexer keys and scales, and the CPU's row-major K copy for sparse gathers.
+    const double idx =
+        indexed ? static_cast<double>(c.n_layer) * params.n_ctx * (params.indexer->key_dim() + 4.0 + 2.0 * c.n_head_kv * c.head_dim)
+                : 0.0;
     const double ext = sparse ? 8.0 * params.n_ctx * (c.n_rot / 2) : 0.0;
     const double need = kv + idx + ext;
     const MemorySources sources = params.memory ? *params.memory : MemorySources::from_system();
@@ -117,6 +120,7 @@ Result<std::unique_ptr<Session>> Session::create(const Model& model, SessionPara
   bc.ext_window = s->ext_window_;
   bc.weight_bytes = model.weight_bytes();
   TRY(s->backend_, params.backend ? params.backend(c, bc) : make_cpu_backend(c, bc));
+  TRY_STATUS(s->backend_->prepare(model));
   s->cost_.device = s->backend_->name();
   Backend& b = *s->backend_;
   const int nb = params.n_batch;

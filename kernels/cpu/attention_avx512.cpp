@@ -22,5 +22,6 @@ inline v16f_t load_f16x16(const uint16_t* p) {
   return r;
 }
 }  // namespace
-#include "attention_impl.h"  // NOLINT(bugprone-suspicious-include)
+#include "attention_impl.h"         // NOLINT(bugprone-suspicious-include)
+#include "attention_sparse_impl.h"  // NOLINT(bugprone-suspicious-include)
 }  // namespace docdsa::kernels::detail::avx512

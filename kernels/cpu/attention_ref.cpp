@@ -9,8 +9,73 @@
 
 namespace docdsa::kernels {
 namespace detail {
-namespace avx2 { void attention_impl(const AttentionArgs& a); }
-namespace avx512 { void attention_impl(const AttentionArgs& a); }
+namespace avx2 {
+void attention_impl(const AttentionArgs& a);
+bool attention_sparse_impl(const SparseAttentionArgs& a);
+}  // namespace avx2
+namespace avx512 {
+void attention_impl(const AttentionArgs& a);
+bool attention_sparse_impl(const SparseAttentionArgs& a);
+}  // namespace avx512
+
+// Per token and head: a two-pass softmax over the entries its mask holds, keys rotated as
+// asked. The SIMD kernels are tested against it.
+void attention_sparse_ref(const SparseAttentionArgs& a) {
+  const int d = a.head_dim;
+  const int32_t begin = a.entry_begin, end = std::min(a.n_entries, a.entry_end);
+  std::vector<float> s, keys;
+  for (int t = 0; t < a.n_tokens; ++t) {
+    std::vector<int32_t> js;
+    for (int32_t j = begin; j < end; ++j)
+      if (a.mask == nullptr || ((a.mask[t * a.mask_stride + j / 32] >> (j % 32)) & 1u) != 0) js.push_back(j);
+    keys.assign(js.size() * static_cast<size_t>(d), 0.0f);
+    for (size_t i = 0; i < js.size(); ++i) {
+      const int32_t j = js[i];
+      float* key = &keys[i * static_cast<size_t>(d)];
+      const int64_t pos = a.positions[j];
+      for (int dd = 0; dd < d; ++dd) key[dd] = fp16_to_fp32(a.k[pos * a.k_stride + dd]);
+      if (a.key_shift && a.key_shift[j] != 0) {
+        const float* c = a.rot_cos + static_cast<int64_t>(a.key_shift[j]) * a.rot_pairs;
+        const float* sn = a.rot_sin + static_cast<int64_t>(a.key_shift[j]) * a.rot_pairs;
+        for (int r = 0; r < a.rot_pairs; ++r) {
+          const int ia = a.rot_neox ? r : 2 * r, ib = a.rot_neox ? r + a.rot_pairs : 2 * r + 1;
+          const float x0 = key[ia], x1 = key[ib];
+          key[ia] = x0 * c[r] - x1 * sn[r];
+          key[ib] = x0 * sn[r] + x1 * c[r];
+        }
+      }
+    }
+    for (int h = 0; h < a.n_heads; ++h) {
+      const float* q = a.q + t * a.q_stride + static_cast<int64_t>(h) * d;
+      float* out = a.out + t * a.out_stride + static_cast<int64_t>(h) * d;
+      float* lse = a.lse ? a.lse + static_cast<int64_t>(t) * a.n_heads + h : nullptr;
+      for (int dd = 0; dd < d; ++dd) out[dd] = 0.0f;
+      if (js.empty()) {
+        if (lse) *lse = -std::numeric_limits<float>::infinity();
+        continue;
+      }
+      s.assign(js.size(), 0.0f);
+      float mx = -INFINITY;
+      for (size_t i = 0; i < js.size(); ++i) {
+        float dot = 0.0f;
+        for (int dd = 0; dd < d; ++dd) dot += q[dd] * keys[i * static_cast<size_t>(d) + dd];
+        s[i] = dot * a.scale;
+        mx = std::max(mx, s[i]);
+      }
+      float sum = 0.0f;
+      for (float& x : s) {
+        x = std::exp(x - mx);
+        sum += x;
+      }
+      for (size_t i = 0; i < js.size(); ++i) {
+        const uint16_t* v = a.v + a.positions[js[i]] * a.v_stride;
+        const float p = s[i] / sum;
+        for (int dd = 0; dd < d; ++dd) out[dd] += p * fp16_to_fp32(v[dd]);
+      }
+      if (lse) *lse = mx + std::log(sum);
+    }
+  }
+}
 
 void attention_ref(const AttentionArgs& a) {
   std::vector<float> s;
@@ -68,6 +133,12 @@ void attention_compat(const AttentionArgs& a);
 
 bool attention_compat_supported() { return detected_isa() == Isa::kAvx512; }
 void attention_compat(const AttentionArgs& args) { detail::attention_compat(args); }
+
+void attention_sparse(const SparseAttentionArgs& args, Isa isa) {
+  if (isa == Isa::kAvx512 && detail::avx512::attention_sparse_impl(args)) return;
+  if (isa == Isa::kAvx2 && detail::avx2::attention_sparse_impl(args)) return;
+  detail::attention_sparse_ref(args);
+}
 
 void attention(const AttentionArgs& args, Isa isa) {
   switch (isa) {

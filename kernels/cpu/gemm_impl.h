@@ -109,16 +109,22 @@ inline size_t mn_pos(const Layout& l, int lane, int j) {
 struct Aux {
   float d;        // activation scale
   float s;        // Q4_1: the Q8_1 block's d * sum
-  int32_t v[16];  // Q4_0/Q8_0: v[i] = -offset * sum(a over step i); Q6_K: v[j] = -32 * bsums[j];
+  int32_t v[16];  // Q4_0/Q8_0: v[i] = -offset * sum(a over step i), v[8] their block total;
+                  // Q6_K: v[j] = -32 * bsums[j];
                   // Q4_K/Q5_K: v[p] = int16 pair (bsums[4p]+bsums[4p+1], bsums[4p+2]+bsums[4p+3])
 };
 void build_aux(DType t, const uint8_t* a, size_t a_stride, int n_tok, int64_t n_blocks, Aux* out);
 // A thread-local buffer of at least `n` Aux (grows, never shrinks).
 Aux* aux_scratch(size_t n);
 
+// `tile_order`: Q4_0/Q4_1/Q8_0 in the AMX kernel's per-block float order (see gemm.h).
 void gemm_ref(const PackedWeight& w, const uint8_t* a, size_t a_stride, int n_tok, float* out, int64_t ldo, int64_t r0,
-              int64_t r1);
-void gemm_vnni(const PackedWeight& w, const uint8_t* a, size_t a_stride, int n_tok, float* out, int64_t ldo, int64_t r0,
-               int64_t r1);
+              int64_t r1, bool tile_order = false);
+// `aux`: build_aux() of the same activation rows (n_tok * n_blocks entries).
+void gemm_vnni(const PackedWeight& w, const uint8_t* a, size_t a_stride, int n_tok, const Aux* aux, float* out, int64_t ldo,
+               int64_t r0, int64_t r1);
+// n_tok a multiple of 16; needs the AMX tile state granted (gemm_amx_supported()).
+void gemm_amx(const PackedWeight& w, const uint8_t* a, size_t a_stride, int n_tok, const Aux* aux, float* out, int64_t ldo,
+              int64_t r0, int64_t r1);
 
 }  // namespace docdsa::kernels::detail::gemm

@@ -18,7 +18,7 @@ float get_f16(const uint8_t* rec, size_t off, int lane) {
   return fp16_to_fp32(v);
 }
 
-float dot_row(const PackedWeight& w, const Layout& l, int64_t r, const uint8_t* arow) {
+float dot_row(const PackedWeight& w, const Layout& l, int64_t r, const uint8_t* arow, bool tile_order) {
   const uint8_t* grp = w.data.get() + static_cast<size_t>(r / kGemmGroupRows) * w.group_bytes();
   const int lane = static_cast<int>(r % kGemmGroupRows);
   float s = 0.0f;
@@ -34,11 +34,19 @@ float dot_row(const PackedWeight& w, const Layout& l, int64_t r, const uint8_t* 
         const auto& a = *reinterpret_cast<const BlockQ8_1*>(ab);
         da = fp16_to_fp32(a.d);
         sa = fp16_to_fp32(a.s);
-        summ = std::fma(get_f16(rec, l.m_off, lane), sa, summ);
+        if (!tile_order) summ = std::fma(get_f16(rec, l.m_off, lane), sa, summ);
       } else {
         da = fp16_to_fp32(reinterpret_cast<const BlockQ8_0*>(ab)->d);
       }
       const float dd = dw * da;
+      if (tile_order) {  // the AMX kernel's: one integer sum per block, unfused, block after block
+        int32_t sumi = 0;
+        for (int k = 0; k < l.block; ++k) sumi += (stored_q(l, rec, lane, k) - l.offset) * aq[k];
+        float p = dd * static_cast<float>(sumi);
+        if (l.has_min) p = p + get_f16(rec, l.m_off, lane) * sa;
+        s += p;
+        continue;
+      }
       for (int i = 0; i < 8; ++i) {
         int32_t sumi = 0;
         for (int k = 4 * i; k < 4 * i + 4; ++k) sumi += (stored_q(l, rec, lane, k) - l.offset) * aq[k];
@@ -63,17 +71,17 @@ float dot_row(const PackedWeight& w, const Layout& l, int64_t r, const uint8_t* 
     }
     s += r2;
   }
-  if (!l.kquant) return ((lanes[4] + lanes[0]) + (lanes[6] + lanes[2])) + ((lanes[5] + lanes[1]) + (lanes[7] + lanes[3])) + summ;
+  if (!l.kquant && !tile_order) return ((lanes[4] + lanes[0]) + (lanes[6] + lanes[2])) + ((lanes[5] + lanes[1]) + (lanes[7] + lanes[3])) + summ;
   return s;
 }
 
 }  // namespace
 
 void gemm_ref(const PackedWeight& w, const uint8_t* a, size_t a_stride, int n_tok, float* out, int64_t ldo, int64_t r0,
-              int64_t r1) {
+              int64_t r1, bool tile_order) {
   const Layout l = layout_of(w.type);
   for (int t = 0; t < n_tok; ++t)
-    for (int64_t r = r0; r < r1; ++r) out[t * ldo + r] = dot_row(w, l, r, a + static_cast<size_t>(t) * a_stride);
+    for (int64_t r = r0; r < r1; ++r) out[t * ldo + r] = dot_row(w, l, r, a + static_cast<size_t>(t) * a_stride, tile_order);
 }
 
 }  // namespace docdsa::kernels::detail::gemm

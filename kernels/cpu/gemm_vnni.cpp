@@ -267,9 +267,8 @@ void tile_n(const Ctx& c, int64_t g0, int t0, int n) {
 }
 
 template <DType TT>
-void run(const PackedWeight& w, const uint8_t* a, size_t a_stride, int n_tok, float* out, int64_t ldo, int64_t r0, int64_t r1) {
-  Aux* aux = aux_scratch(static_cast<size_t>(n_tok) * static_cast<size_t>(w.n_blocks));
-  build_aux(TT, a, a_stride, n_tok, w.n_blocks, aux);
+void run(const PackedWeight& w, const uint8_t* a, size_t a_stride, int n_tok, const Aux* aux, float* out, int64_t ldo, int64_t r0,
+         int64_t r1) {
   const Ctx c{w.data.get(), w.group_bytes(), w.n_blocks, a, a_stride, aux, out, ldo, r0, r1};
   const int64_t g_begin = r0 / kGemmGroupRows;
   const int64_t g_end = (r1 + kGemmGroupRows - 1) / kGemmGroupRows;
@@ -302,26 +301,26 @@ void run(const PackedWeight& w, const uint8_t* a, size_t a_stride, int n_tok, fl
 
 }  // namespace
 
-void gemm_vnni(const PackedWeight& w, const uint8_t* a, size_t a_stride, int n_tok, float* out, int64_t ldo, int64_t r0,
-               int64_t r1) {
+void gemm_vnni(const PackedWeight& w, const uint8_t* a, size_t a_stride, int n_tok, const Aux* aux, float* out, int64_t ldo,
+               int64_t r0, int64_t r1) {
   switch (w.type) {
     case DType::Q4_0:
-      run<DType::Q4_0>(w, a, a_stride, n_tok, out, ldo, r0, r1);
+      run<DType::Q4_0>(w, a, a_stride, n_tok, aux, out, ldo, r0, r1);
       return;
     case DType::Q4_1:
-      run<DType::Q4_1>(w, a, a_stride, n_tok, out, ldo, r0, r1);
+      run<DType::Q4_1>(w, a, a_stride, n_tok, aux, out, ldo, r0, r1);
       return;
     case DType::Q8_0:
-      run<DType::Q8_0>(w, a, a_stride, n_tok, out, ldo, r0, r1);
+      run<DType::Q8_0>(w, a, a_stride, n_tok, aux, out, ldo, r0, r1);
       return;
     case DType::Q4_K:
-      run<DType::Q4_K>(w, a, a_stride, n_tok, out, ldo, r0, r1);
+      run<DType::Q4_K>(w, a, a_stride, n_tok, aux, out, ldo, r0, r1);
       return;
     case DType::Q5_K:
-      run<DType::Q5_K>(w, a, a_stride, n_tok, out, ldo, r0, r1);
+      run<DType::Q5_K>(w, a, a_stride, n_tok, aux, out, ldo, r0, r1);
       return;
     case DType::Q6_K:
-      run<DType::Q6_K>(w, a, a_stride, n_tok, out, ldo, r0, r1);
+      run<DType::Q6_K>(w, a, a_stride, n_tok, aux, out, ldo, r0, r1);
       return;
     default:
       gemm_ref(w, a, a_stride, n_tok, out, ldo, r0, r1);

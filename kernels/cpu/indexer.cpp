@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cmath>
 #include <cstring>
 
@@ -95,6 +96,61 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void scores_vnni(const In
   }
 }
 
+// Rows of a query block against each 16-key block in turn: the block's bytes stay in L1 for
+// every row and head (per row, the whole cache would stream through once per row).
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) void scores_block_vnni(const IndexQuery* qs, int n_rows,
+                                                                                const uint8_t* cache, const float* kscale,
+                                                                                int dim, int64_t s0, int64_t s1, float* out,
+                                                                                int64_t out_stride) {
+  constexpr int kMaxHeads = 64, kMaxWords = 64, kMaxRows = 16;
+  const int words = qs[0].head_dim / 4;
+  struct Row {
+    int32_t qw[kMaxHeads][kMaxWords];
+    int32_t corr[kMaxHeads];
+  };
+  thread_local std::vector<Row> rows;
+  rows.resize(kMaxRows);
+  const __m512 zero = _mm512_setzero_ps();
+  for (int r0 = 0; r0 < n_rows; r0 += kMaxRows) {
+    const int nr = std::min(kMaxRows, n_rows - r0);
+    for (int r = 0; r < nr; ++r) {
+      const IndexQuery& q = qs[r0 + r];
+      for (int h = 0; h < q.n_heads; ++h) {
+        int32_t sum = 0;
+        for (int w = 0; w < words; ++w) std::memcpy(&rows[r].qw[h][w], q.q + h * q.head_dim + 4 * w, 4);
+        for (int i = 0; i < q.head_dim; ++i) sum += q.q[h * q.head_dim + i];
+        rows[r].corr[h] = 128 * sum;  // the keys are stored +128
+      }
+    }
+    for (int64_t b = s0; b < s1; b += kIndexBlock) {
+      const uint8_t* blk = cache + (b / kIndexBlock) * dim * kIndexBlock;
+      const int64_t nb = std::min<int64_t>(kIndexBlock, s1 - b);
+      const __mmask16 m = static_cast<__mmask16>((1u << nb) - 1u);
+      const __m512 ks = _mm512_maskz_loadu_ps(m, kscale + b);
+      for (int r = 0; r < nr; ++r) {
+        const IndexQuery& q = qs[r0 + r];
+        const Row& row = rows[r];
+        const bool use_max = q.combine == IndexCombine::kMax;
+        __m512 acc = use_max ? _mm512_set1_ps(-INFINITY) : zero;
+        for (int h = 0; h < q.n_heads; ++h) {
+          const uint8_t* kb = blk + (q.offset[h] / 4) * 64;
+          __m512i d0 = _mm512_setzero_si512(), d1 = _mm512_setzero_si512();
+          int w = 0;
+          for (; w + 1 < words; w += 2) {
+            d0 = _mm512_dpbusd_epi32(d0, _mm512_loadu_si512(kb + w * 64), _mm512_set1_epi32(row.qw[h][w]));
+            d1 = _mm512_dpbusd_epi32(d1, _mm512_loadu_si512(kb + (w + 1) * 64), _mm512_set1_epi32(row.qw[h][w + 1]));
+          }
+          if (w < words) d0 = _mm512_dpbusd_epi32(d0, _mm512_loadu_si512(kb + w * 64), _mm512_set1_epi32(row.qw[h][w]));
+          const __m512i dot = _mm512_sub_epi32(_mm512_add_epi32(d0, d1), _mm512_set1_epi32(row.corr[h]));
+          const __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(dot), _mm512_set1_ps(q.qscale[h]));
+          acc = use_max ? _mm512_max_ps(acc, v) : _mm512_add_ps(acc, _mm512_max_ps(v, zero));
+        }
+        _mm512_mask_storeu_ps(out + (r0 + r) * out_stride + (b - s0), m, _mm512_mul_ps(acc, ks));
+      }
+    }
+  }
+}
+
 // Maps a float to an unsigned key with the same order (negative floats reversed).
 inline uint32_t order_key(float f) {
   uint32_t u;
@@ -111,24 +167,129 @@ void index_scores(const IndexQuery& q, const uint8_t* cache, const float* kscale
   else scores_scalar(q, cache, kscale, dim, s0, s1, out);
 }
 
+void index_scores_block(const IndexQuery* queries, int n_rows, const uint8_t* cache, const float* kscale, int dim,
+                        int64_t s0, int64_t s1, float* out, int64_t out_stride, Isa isa) {
+  if (s1 <= s0 || n_rows <= 0) return;
+  bool simd = isa == Isa::kAvx512;
+  for (int r = 0; r < n_rows; ++r)
+    simd = simd && queries[r].n_heads <= 64 && queries[r].head_dim <= 256 && queries[r].head_dim == queries[0].head_dim;
+  if (simd) {
+    scores_block_vnni(queries, n_rows, cache, kscale, dim, s0, s1, out, out_stride);
+    return;
+  }
+  for (int r = 0; r < n_rows; ++r) index_scores(queries[r], cache, kscale, dim, s0, s1, out + r * out_stride, isa);
+}
+
 namespace {
 
-// Exact top-k among the entries >= thr (which must number at least k): one pass collects
-// them in index order, an nth_element on (key, index) finds the k-th, a pass over the few
-// candidates emits the chosen ones in ascending order.
-bool select_above(const float* scores, int64_t n, int64_t k, float thr, int32_t base, std::vector<int32_t>& out,
-                  std::vector<uint64_t>& scratch) {
-  scratch.clear();
-  for (int64_t i = 0; i < n; ++i)
-    if (scores[i] >= thr) scratch.push_back((static_cast<uint64_t>(order_key(scores[i])) << 32) | static_cast<uint32_t>(i));
-  const size_t m = scratch.size();
+// Entries whose order key is >= thr, in index order: keys and indices into two arrays.
+size_t filter_scalar(const float* scores, int64_t n, uint32_t thr, uint32_t* keys, int32_t* idx) {
+  size_t m = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const uint32_t u = order_key(scores[i]);
+    keys[m] = u;
+    idx[m] = static_cast<int32_t>(i);
+    m += u >= thr;
+  }
+  return m;
+}
+
+__attribute__((target("avx512f,avx512bw"))) size_t filter_avx512(const float* scores, int64_t n, uint32_t thr,
+                                                                 uint32_t* keys, int32_t* idx) {
+  const __m512i vthr = _mm512_set1_epi32(static_cast<int32_t>(thr));
+  const __m512i top = _mm512_set1_epi32(static_cast<int32_t>(0x80000000u));
+  __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512i sixteen = _mm512_set1_epi32(16);
+  size_t m = 0;
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m512i u = _mm512_loadu_si512(scores + i);
+    const __m512i key = _mm512_xor_si512(u, _mm512_or_si512(_mm512_srai_epi32(u, 31), top));
+    const __mmask16 keep = _mm512_cmpge_epu32_mask(key, vthr);
+    if (keep) {
+      // Register compress then a full store: fast on every AVX-512 core (a compressing
+      // store to memory is microcoded on some).
+      _mm512_storeu_si512(keys + m, _mm512_maskz_compress_epi32(keep, key));
+      _mm512_storeu_si512(idx + m, _mm512_maskz_compress_epi32(keep, lane));
+      m += static_cast<size_t>(__builtin_popcount(keep));
+    }
+    lane = _mm512_add_epi32(lane, sixteen);
+  }
+  for (; i < n; ++i) {
+    const uint32_t u = order_key(scores[i]);
+    keys[m] = u;
+    idx[m] = static_cast<int32_t>(i);
+    m += u >= thr;
+  }
+  return m;
+}
+
+// The k-th largest (key, index) pair among m candidates (keys[i], idx[i]) in index order,
+// k <= m: radix passes over the key range narrow the bucket holding it; among equal keys the
+// later index ranks higher. Returns it as (key << 32 | index).
+uint64_t kth_largest(const uint32_t* keys, const int32_t* idx, size_t m, int64_t k, std::vector<uint32_t>& sub_k,
+                     std::vector<int32_t>& sub_i) {
+  constexpr int kBits = 11;
+  std::array<uint32_t, (1u << kBits)> hist;
+  sub_k.resize(m);
+  sub_i.resize(m);
+  uint32_t* bk = sub_k.data();
+  int32_t* bi = sub_i.data();
+  for (;;) {
+    uint32_t lo = UINT32_MAX, hi = 0;
+    for (size_t i = 0; i < m; ++i) {
+      lo = std::min(lo, keys[i]);
+      hi = std::max(hi, keys[i]);
+    }
+    if (lo == hi) {
+      // All equal: the k-th largest is the k-th latest index.
+      return (static_cast<uint64_t>(lo) << 32) | static_cast<uint32_t>(idx[m - static_cast<size_t>(k)]);
+    }
+    const int width = 32 - std::countl_zero(hi - lo);
+    const int shift = std::max(0, width - kBits);
+    hist.fill(0);
+    for (size_t i = 0; i < m; ++i) ++hist[(keys[i] - lo) >> shift];
+    uint32_t b = (hi - lo) >> shift;
+    int64_t above = 0;
+    while (above + hist[b] < k) above += hist[b--];
+    // Keep only bucket b (in index order; written in place, never ahead of the reads) and
+    // look for the (k - above)-th largest in it.
+    size_t n = 0;
+    for (size_t i = 0; i < m; ++i)
+      if (((keys[i] - lo) >> shift) == b) {
+        bk[n] = keys[i];
+        bi[n] = idx[i];
+        ++n;
+      }
+    k -= above;
+    m = n;
+    keys = bk;
+    idx = bi;
+  }
+}
+
+// Exact top-k among the entries at or above the order key thr (which must number at least k;
+// false otherwise), emitted in ascending index order.
+bool select_above(const float* scores, int64_t n, int64_t k, uint32_t thr, int32_t base, std::vector<int32_t>& out) {
+  thread_local std::vector<uint32_t> keys_buf, sub_k;
+  thread_local std::vector<int32_t> idx_buf, sub_i;
+  keys_buf.resize(static_cast<size_t>(n) + 16);
+  idx_buf.resize(static_cast<size_t>(n) + 16);
+  uint32_t* keys = keys_buf.data();
+  int32_t* idx = idx_buf.data();
+  const size_t m = active_isa() == Isa::kAvx512 ? filter_avx512(scores, n, thr, keys, idx) : filter_scalar(scores, n, thr, keys, idx);
   if (static_cast<int64_t>(m) < k) return false;
-  thread_local std::vector<uint64_t> tmp;
-  tmp.assign(scratch.begin(), scratch.end());
-  std::nth_element(tmp.begin(), tmp.begin() + (k - 1), tmp.end(), std::greater<uint64_t>());
-  const uint64_t kth = tmp[static_cast<size_t>(k - 1)];
-  for (uint64_t c : scratch)
-    if (c >= kth) out.push_back(base + static_cast<int32_t>(c & 0xFFFFFFFFu));
+  const uint64_t kth = kth_largest(keys, idx, m, k, sub_k, sub_i);
+  const uint32_t kk = static_cast<uint32_t>(kth >> 32);
+  const int32_t ki = static_cast<int32_t>(kth & 0xFFFFFFFFu);
+  const size_t before = out.size();
+  out.resize(before + static_cast<size_t>(k) + 1);  // branch-free writes: one slot past the last
+  int32_t* dst = out.data() + before;
+  for (size_t i = 0; i < m; ++i) {
+    *dst = base + idx[i];
+    dst += keys[i] > kk || (keys[i] == kk && idx[i] >= ki);
+  }
+  out.resize(before + static_cast<size_t>(k));
   return true;
 }
 
@@ -141,20 +302,23 @@ void select_topk(const float* scores, int64_t n, int64_t k, int32_t base, std::v
     for (int64_t i = 0; i < n; ++i) out.push_back(base + static_cast<int32_t>(i));
     return;
   }
-  // Long rows, small k (decode and prefill at long context): guess the threshold from a
-  // strided sample so that about 1.5 k entries pass, then select exactly among those. The
-  // result is the same exact top-k as below; only when the guess lets fewer than k through
-  // does it fall back to the histogram.
-  if (n >= 8192 && k * 8 <= n) {
-    const int64_t stride = n / 2048;
+  // Long rows (decode and prefill past a few thousand tokens): guess a threshold from a
+  // strided sample that lets k plus a few standard deviations of the guess through, then
+  // select exactly among those. Only when fewer than k pass does it fall back to the
+  // histogram over everything below; either way the result is the exact top-k.
+  if (n >= 2048 && k * 4 <= n * 3) {
+    constexpr int64_t kSample = 512;
+    const int64_t stride = n / kSample;
     thread_local std::vector<float> sample;
     sample.clear();
     for (int64_t i = stride / 2; i < n; i += stride) sample.push_back(scores[i]);
-    const double frac = std::min(1.0, 1.5 * static_cast<double>(k) / static_cast<double>(n));
-    const size_t rank = std::min(sample.size() - 1, static_cast<size_t>(frac * static_cast<double>(sample.size())));
+    const double p = static_cast<double>(k) / static_cast<double>(n);
+    const double ns = static_cast<double>(sample.size());
+    const double want = p * ns + 4.0 * std::sqrt(ns * p * (1.0 - p)) + 4.0;
+    const size_t rank = std::min(sample.size() - 1, static_cast<size_t>(want));
     std::nth_element(sample.begin(), sample.begin() + static_cast<int64_t>(rank), sample.end(), std::greater<float>());
     const size_t before = out.size();
-    if (select_above(scores, n, k, sample[rank], base, out, scratch)) return;
+    if (select_above(scores, n, k, order_key(sample[rank]), base, out)) return;
     out.resize(before);
   }
   constexpr int kShift = 21;  // 2048 buckets: sign, exponent and 2 mantissa bits

@@ -6,6 +6,7 @@
 #include <immintrin.h>
 
 #include <cmath>
+#include <cstring>
 
 #include "quant_common.h"
 
@@ -301,6 +302,47 @@ void matmul_tile(const MatmulArgs& p, int64_t r0, int64_t r1) {
       for (int t = 0; t < p.n_tok; ++t)
         for (int64_t r = r0; r < r1; ++r)
           p.out[t * p.ldo + r] = avx512::vec_dot(p.wtype, p.n_in, p.w + r * p.w_stride, p.a + t * p.a_stride);
+  }
+}
+
+// The scalar code's steps, 16 values at a time (one bsums group per register): the first value
+// of largest magnitude sets the scale, NaN quantises to 0, then clamp, round to nearest even
+// and the cap at 127. The same float operations in the same order, so the bytes are identical.
+void quantize_q8_k(const float* x, BlockQ8_K* y, int64_t nb) {
+  constexpr int kV = kQKK / 16;
+  const __m512 abs_mask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7FFFFFFF));
+  for (int64_t i = 0; i < nb; ++i, x += kQKK) {
+    __m512 v[kV];
+    __m512 amax16 = _mm512_setzero_ps();
+    for (int j = 0; j < kV; ++j) {
+      v[j] = _mm512_loadu_ps(x + 16 * j);
+      amax16 = _mm512_max_ps(_mm512_and_ps(v[j], abs_mask), amax16);  // a NaN lane keeps amax16's
+    }
+    const float amax = _mm512_reduce_max_ps(amax16);
+    if (amax == 0.0f) {
+      std::memset(&y[i], 0, sizeof(BlockQ8_K));
+      continue;
+    }
+    float max = 0.0f;
+    for (int j = 0; j < kV; ++j) {
+      const __mmask16 hit = _mm512_cmp_ps_mask(_mm512_and_ps(v[j], abs_mask), _mm512_set1_ps(amax), _CMP_EQ_OQ);
+      if (hit) {
+        max = x[16 * j + __builtin_ctz(hit)];
+        break;
+      }
+    }
+    const float iscale = -128.0f / max;
+    const __m512 vs = _mm512_set1_ps(iscale), lo = _mm512_set1_ps(-128.0f), hi = _mm512_set1_ps(127.0f);
+    for (int j = 0; j < kV; ++j) {
+      const __m512 f = _mm512_mul_ps(vs, v[j]);
+      const __mmask16 ordered = _mm512_cmp_ps_mask(f, f, _CMP_ORD_Q);
+      const __m512 c = _mm512_min_ps(_mm512_max_ps(f, lo), hi);
+      __m512i q = _mm512_cvtps_epi32(_mm512_roundscale_ps(c, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+      q = _mm512_maskz_mov_epi32(ordered, _mm512_min_epi32(q, _mm512_set1_epi32(127)));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(y[i].qs + 16 * j), _mm512_cvtepi32_epi8(q));
+      y[i].bsums[j] = static_cast<int16_t>(_mm512_reduce_add_epi32(q));
+    }
+    y[i].d = 1.0f / iscale;
   }
 }
 

@@ -134,6 +134,8 @@ void matmul_tile(const MatmulArgs& args, int64_t r0, int64_t r1);
 namespace avx512 {
 float vec_dot(DType w, int64_t n, const void* wrow, const void* arow);
 void matmul_tile(const MatmulArgs& args, int64_t r0, int64_t r1);
+// Bit-identical to the scalar quantize_row(Q8_K): the activations of every K-quant product.
+void quantize_q8_k(const float* x, BlockQ8_K* y, int64_t nb);
 }  // namespace avx512
 
 }  // namespace docdsa::kernels::detail

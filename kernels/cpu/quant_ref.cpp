@@ -382,7 +382,13 @@ void quantize_row(DType t, const float* x, void* dst, int64_t n) {
     }
     case DType::Q8_0: quantize_q8_0(x, static_cast<BlockQ8_0*>(dst), n / kQK); return;
     case DType::Q8_1: quantize_q8_1(x, static_cast<BlockQ8_1*>(dst), n / kQK); return;
-    case DType::Q8_K: quantize_q8_k(x, static_cast<BlockQ8_K*>(dst), n / kQKK); return;
+    case DType::Q8_K:
+      // Every K-quant product quantises its activations to Q8_K: a measurable share of prefill.
+      if (active_isa() == Isa::kAvx512)
+        detail::avx512::quantize_q8_k(x, static_cast<BlockQ8_K*>(dst), n / kQKK);
+      else
+        quantize_q8_k(x, static_cast<BlockQ8_K*>(dst), n / kQKK);
+      return;
     case DType::Q4_0: quantize_q4_0(x, static_cast<BlockQ4_0*>(dst), n / kQK); return;
     case DType::Q4_1: quantize_q4_1(x, static_cast<BlockQ4_1*>(dst), n / kQK); return;
     case DType::Q4_K: quantize_q4_k(x, static_cast<BlockQ4_K*>(dst), n / kQKK); return;

@@ -1,10 +1,12 @@
 // Packing quantised rows into the GEMM layout (gemm_impl.h), the per-call activation side data
 // and the dispatch between the VNNI kernels, the packed scalar reference and matmul_tile.
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
 
+#include "docdsa/kernels/peak.h"
 #include "gemm_impl.h"
 #include "quant_common.h"
 
@@ -151,17 +153,88 @@ void quantize_activations(DType wtype, const float* x, int64_t ldx, int n_tok, i
 }
 
 void gemm(const PackedWeight& w, const uint8_t* a, size_t a_stride, int n_tok, float* out, int64_t ldo, int64_t r0, int64_t r1,
-          Isa isa) {
+          Isa isa, const void* aux) {
   if (r1 <= r0 || n_tok <= 0) return;
   if (!w.packed()) {
     MatmulArgs m{w.type, w.n_in, w.rows, w.row_stride, a, a_stride, n_tok, out, ldo};
     matmul_tile(m, r0, r1, isa);
     return;
   }
-  if (isa == Isa::kAvx512 && detected_isa() == Isa::kAvx512)
-    detail::gemm::gemm_vnni(w, a, a_stride, n_tok, out, ldo, r0, r1);
-  else
+  if (isa != Isa::kAvx512 || detected_isa() != Isa::kAvx512) {
     detail::gemm::gemm_ref(w, a, a_stride, n_tok, out, ldo, r0, r1);
+    return;
+  }
+  const Aux* ax = static_cast<const Aux*>(aux);
+  if (!ax) {
+    Aux* own = detail::gemm::aux_scratch(static_cast<size_t>(n_tok) * static_cast<size_t>(w.n_blocks));
+    detail::gemm::build_aux(w.type, a, a_stride, n_tok, w.n_blocks, own);
+    ax = own;
+  }
+  const int n_amx = n_tok >= kGemmAmxMinTokens && gemm_amx_applies(w.type) ? n_tok / 16 * 16 : 0;
+  if (n_amx > 0) detail::gemm::gemm_amx(w, a, a_stride, n_amx, ax, out, ldo, r0, r1);
+  if (n_amx < n_tok)
+    detail::gemm::gemm_vnni(w, a + static_cast<size_t>(n_amx) * a_stride, a_stride, n_tok - n_amx,
+                            ax + static_cast<size_t>(n_amx) * static_cast<size_t>(w.n_blocks), out + n_amx * ldo, ldo, r0, r1);
+}
+
+void gemm_ref_tile_order(const PackedWeight& w, const uint8_t* a, size_t a_stride, int n_tok, float* out, int64_t ldo, int64_t r0,
+                         int64_t r1) {
+  if (w.packed() && r1 > r0 && n_tok > 0) detail::gemm::gemm_ref(w, a, a_stride, n_tok, out, ldo, r0, r1, /*tile_order=*/true);
+}
+
+namespace {
+std::atomic<bool>& amx_switch() {
+  static std::atomic<bool> on{std::getenv("DOCDSA_NO_AMX") == nullptr};  // A/B benchmarks
+  return on;
+}
+}  // namespace
+
+bool gemm_amx_supported() {
+  static const bool ok = detected_isa() == Isa::kAvx512 && peak::amx_enable();
+  return ok;
+}
+
+bool gemm_amx_active() {
+  return amx_switch().load(std::memory_order_relaxed) && gemm_amx_supported();
+}
+
+void set_gemm_amx(bool on) {
+  amx_switch().store(on && gemm_amx_supported(), std::memory_order_relaxed);
+}
+
+namespace {
+std::atomic<bool>& amx_legacy_switch() {
+  static std::atomic<bool> on{std::getenv("DOCDSA_AMX_LEGACY") != nullptr};
+  return on;
+}
+}  // namespace
+
+void set_gemm_amx_legacy(bool on) {
+  amx_legacy_switch().store(on, std::memory_order_relaxed);
+}
+
+bool gemm_amx_applies(DType t) {
+  const Layout l = layout_of(t);
+  return l.ok && gemm_amx_active() && (l.kquant || amx_legacy_switch().load(std::memory_order_relaxed));
+}
+
+int gemm_token_block(DType wtype, int64_t n_in) {
+  if (!gemm_amx_applies(wtype)) return 64;
+  const size_t row = activation_row_bytes(wtype, n_in);
+  int tb = 256;
+  while (tb > 64 && static_cast<size_t>(tb) * row > (size_t{256} << 10)) tb /= 2;
+  return tb;
+}
+
+size_t gemm_aux_bytes(DType wtype, int n_tok, int64_t n_in) {
+  const Layout l = layout_of(wtype);
+  if (!l.ok) return 0;
+  return sizeof(Aux) * static_cast<size_t>(n_tok) * static_cast<size_t>(n_in / l.block);
+}
+
+void gemm_build_aux(DType wtype, const uint8_t* a, size_t a_stride, int n_tok, int64_t n_in, void* aux) {
+  const Layout l = layout_of(wtype);
+  if (l.ok) detail::gemm::build_aux(wtype, a, a_stride, n_tok, n_in / l.block, static_cast<Aux*>(aux));
 }
 
 namespace detail::gemm {
@@ -183,8 +256,11 @@ void build_aux(DType t, const uint8_t* a, size_t a_stride, int n_tok, int64_t nb
           const auto& blk = reinterpret_cast<const BlockQ8_0*>(row)[b];
           x->d = fp16_to_fp32(blk.d);
           x->s = 0.0f;
-          for (int i = 0; i < 8; ++i)  // per 4-value step, as llama.cpp's lanes apply the offset
+          x->v[8] = 0;
+          for (int i = 0; i < 8; ++i) {  // per 4-value step, as llama.cpp's lanes apply the offset
             x->v[i] = -(t == DType::Q4_0 ? 8 : 128) * (blk.qs[4 * i] + blk.qs[4 * i + 1] + blk.qs[4 * i + 2] + blk.qs[4 * i + 3]);
+            x->v[8] += x->v[i];  // the AMX kernel's block total
+          }
           break;
         }
         case DType::Q4_1: {

@@ -139,7 +139,9 @@ TEST(DsaModel, PasskeyFoundByDenseIsFoundBySparse) {
     auto r = generate(**s, prompt, gp);
     ASSERT_TRUE(r.ok());
     outs[m] = r->text;
-    if (m == 1) EXPECT_GT((*s)->cost().sparse_rows, 0);
+    if (m == 1) {
+      EXPECT_GT((*s)->cost().sparse_rows, 0);
+    }
   }
   ASSERT_NE(outs[0].find("68301"), std::string::npos) << "dense missed the passkey: " << outs[0];
   EXPECT_NE(outs[1].find("68301"), std::string::npos) << "DSA missed the passkey: " << outs[1];

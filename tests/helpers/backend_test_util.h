@@ -5,10 +5,12 @@
 
 #include <cmath>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "docdsa/engine/backend.h"
 #include "docdsa/engine/model.h"
+#include "docdsa/kernels/gemm.h"
 #include "docdsa/kernels/quant.h"
 #include "random_fill.h"
 
@@ -66,6 +68,10 @@ inline TestWeight make_weight(kernels::DType type, int64_t n_in, int64_t n_out, 
   t.w.n_out = n_out;
   t.w.data = t.bytes.data();
   t.w.row_stride = rb;
+  // The packed GEMM form, as CpuBackend::prepare makes it for a model's weights (other
+  // backends ignore it); the rows stay in `bytes`, whose buffer moves with t.
+  if (kernels::gemm_should_pack(type))
+    t.w.prepared = std::make_shared<kernels::PackedWeight>(kernels::pack_weight(type, t.bytes.data(), n_out, n_in, rb));
   return t;
 }
 

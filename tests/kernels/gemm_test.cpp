@@ -198,6 +198,157 @@ TEST(Gemm, PackedSizeNearFileSize) {
   }
 }
 
+// The AMX path: batches of >= 16 tokens run tile products on whole 16-token tiles, the rest on
+// the VNNI kernels. K-quants equal the scalar vec_dot bit for bit; Q4_0/Q4_1/Q8_0 equal the
+// tile-order reference on the tiled tokens (and stay near llama.cpp's order), llama.cpp's order
+// on the rest. Nothing is written outside [r0, r1).
+void check_amx(DType t, const std::vector<uint8_t>& w, size_t w_stride, int64_t n_out, int64_t n_in,
+               const std::vector<uint8_t>& a, size_t a_stride, int n_tok, int64_t r0, int64_t r1) {
+  const PackedWeight pw = pack_weight(t, w.data(), n_out, n_in, w_stride, /*force=*/true);
+  ASSERT_TRUE(pw.packed()) << info(t).name;
+  const int64_t ldo = n_out + 3;
+  const float sentinel = -12345.5f;
+  std::vector<float> out(static_cast<size_t>(ldo * n_tok), sentinel), tiled(out.size(), sentinel);
+  gemm(pw, a.data(), a_stride, n_tok, out.data(), ldo, r0, r1, Isa::kAvx512);
+  const int n_tiled = n_tok / 16 * 16;
+  gemm_ref_tile_order(pw, a.data(), a_stride, n_tiled, tiled.data(), ldo, r0, r1);
+  for (int tok = 0; tok < n_tok; ++tok)
+    for (int64_t r = 0; r < ldo; ++r) {
+      const float got = out[static_cast<size_t>(tok * ldo + r)];
+      if (r < r0 || r >= r1) {
+        ASSERT_EQ(bits(got), bits(sentinel)) << "wrote outside the range at row " << r;
+        continue;
+      }
+      const uint8_t* wr = w.data() + static_cast<size_t>(r) * w_stride;
+      const uint8_t* ar = a.data() + static_cast<size_t>(tok) * a_stride;
+      const float llama = vec_dot(t, n_in, wr, ar, oracle_isa(t));
+      const float want = is_legacy(t) && tok < n_tiled ? tiled[static_cast<size_t>(tok * ldo + r)] : llama;
+      ASSERT_EQ(bits(got), bits(want)) << info(t).name << " n_out " << n_out << " n_in " << n_in << " n_tok " << n_tok << " row "
+                                       << r << " tok " << tok << ": " << got << " vs " << want;
+      ASSERT_NEAR(got, llama, 1e-4f * (1.0f + std::fabs(llama)));
+    }
+}
+
+// Switches the AMX path (with the legacy types' tiles, or not) for one test and back.
+struct AmxOn {
+  explicit AmxOn(bool on, bool legacy = true) : saved(gemm_amx_active()) {
+    set_gemm_amx(on);
+    set_gemm_amx_legacy(legacy);
+  }
+  ~AmxOn() {
+    set_gemm_amx(saved);
+    set_gemm_amx_legacy(false);
+  }
+  bool saved;
+};
+
+TEST(Gemm, AmxMatchesReferenceAtAwkwardSizes) {
+  if (!gemm_amx_supported()) GTEST_SKIP() << "no AMX-INT8 here (or the kernel refused the tile state): VNNI only";
+  AmxOn amx(true);
+  uint32_t seed = 100;
+  for (DType t : kPacked) {
+    const int bs = info(t).block_size;
+    for (int nblk : {1, 3}) {  // K of one block, and a block past an even split
+      const int64_t n_in = int64_t{bs} * nblk;
+      for (int64_t n_out : {16, 17, 45}) {  // one tile of rows, a lone row past it, a ragged last group
+        for (bool from_floats : {false, true}) {
+          const size_t w_stride = row_bytes(t, n_in) + 7;
+          const auto w = make_weights(t, n_out, n_in, w_stride, seed++, from_floats);
+          for (int n_tok : {16, 37, 64}) {  // exact tiles, and a 5-token tail on VNNI
+            const size_t a_stride = activation_row_bytes(t, n_in) + 5;
+            const auto a = make_acts(t, n_tok, n_in, a_stride, seed++);
+            check_amx(t, w, w_stride, n_out, n_in, a, a_stride, n_tok, 0, n_out);
+            check_amx(t, w, w_stride, n_out, n_in, a, a_stride, n_tok, 3, n_out - 2);
+            if (HasFatalFailure()) return;
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(Gemm, AmxExtremeValuesStayExact) {
+  if (!gemm_amx_supported()) GTEST_SKIP() << "no AMX-INT8 here (or the kernel refused the tile state): VNNI only";
+  AmxOn amx(true);
+  for (DType t : kPacked) {
+    const int64_t n_in = 3 * int64_t{info(t).block_size}, n_out = 20;
+    const size_t w_stride = row_bytes(t, n_in);
+    auto w = make_weights(t, n_out, n_in, w_stride, 7, false);
+    const size_t bb = info(t).block_bytes;
+    for (int64_t r = 0; r < n_out; ++r)
+      for (int64_t b = 0; b < n_in / info(t).block_size; ++b) {
+        uint8_t* blk = w.data() + static_cast<size_t>(r) * w_stride + static_cast<size_t>(b) * bb;
+        const auto f = half_fields(t);
+        for (size_t i = 0; i < bb; ++i)
+          if (std::find(f.begin(), f.end(), i) == f.end() && std::find(f.begin(), f.end(), i - 1) == f.end())
+            blk[i] = r % 2 ? 0xFF : 0x80;
+      }
+    for (float fill : {1.0f, -1.0f}) {
+      const size_t a_stride = activation_row_bytes(t, n_in);
+      const auto a = make_acts(t, 33, n_in, a_stride, 3, fill);
+      check_amx(t, w, w_stride, n_out, n_in, a, a_stride, 33, 0, n_out);
+    }
+  }
+}
+
+// DOCDSA_NO_AMX's switch: off, a 37-token batch runs the VNNI kernels (llama.cpp's order for
+// Q4_0/Q4_1/Q8_0, which the tile order does not give bit for bit).
+TEST(Gemm, AmxSwitchOffRunsVnni) {
+  if (detected_isa() < Isa::kAvx512) GTEST_SKIP() << "no AVX-512 here";
+  AmxOn amx(false);
+  EXPECT_FALSE(gemm_amx_active());
+  for (DType t : kPacked) {
+    const int64_t n_in = 2 * int64_t{info(t).block_size}, n_out = 33;
+    const auto w = make_weights(t, n_out, n_in, row_bytes(t, n_in), 21, true);
+    const size_t a_stride = activation_row_bytes(t, n_in);
+    const auto a = make_acts(t, 37, n_in, a_stride, 22);
+    check(t, w, row_bytes(t, n_in), n_out, n_in, a, a_stride, 37, 0, n_out, Isa::kAvx512);
+  }
+}
+
+// By default Q4_0/Q4_1/Q8_0 keep llama.cpp's order (VNNI) in batches too, so a batched prefill
+// equals token-by-token decoding bit for bit; the K-quants run tiles and are exact anyway.
+TEST(Gemm, AmxKeepsLegacyTypesInLlamaOrderByDefault) {
+  if (!gemm_amx_supported()) GTEST_SKIP() << "no AMX-INT8 here (or the kernel refused the tile state): VNNI only";
+  AmxOn amx(true, /*legacy=*/false);
+  for (DType t : kPacked) {
+    EXPECT_EQ(gemm_amx_applies(t), !is_legacy(t)) << info(t).name;
+    const int64_t n_in = 2 * int64_t{info(t).block_size}, n_out = 33;
+    const auto w = make_weights(t, n_out, n_in, row_bytes(t, n_in), 41, true);
+    const size_t a_stride = activation_row_bytes(t, n_in);
+    const auto a = make_acts(t, 37, n_in, a_stride, 42);
+    check(t, w, row_bytes(t, n_in), n_out, n_in, a, a_stride, 37, 0, n_out, Isa::kAvx512);
+  }
+}
+
+// Block sums built once by the caller (shared by the matrices reading one activation) give the
+// same results as the kernels' own, and are what the kernels read.
+TEST(Gemm, PrebuiltAuxIsUsed) {
+  if (detected_isa() < Isa::kAvx512) GTEST_SKIP() << "no AVX-512 here";
+  for (bool amx : {false, true}) {
+    if (amx && !gemm_amx_supported()) continue;
+    AmxOn on(amx);
+    for (DType t : kPacked) {
+      const int64_t n_in = 2 * int64_t{info(t).block_size}, n_out = 40;
+      const int n_tok = 21;
+      const auto w = make_weights(t, n_out, n_in, row_bytes(t, n_in), 31, true);
+      const PackedWeight pw = pack_weight(t, w.data(), n_out, n_in, row_bytes(t, n_in), true);
+      const size_t a_stride = activation_row_bytes(t, n_in);
+      const auto a = make_acts(t, n_tok, n_in, a_stride, 32);
+      const auto other = make_acts(t, n_tok, n_in, a_stride, 33);
+      std::vector<uint8_t> aux(gemm_aux_bytes(t, n_tok, n_in)), aux_other(aux.size());
+      gemm_build_aux(t, a.data(), a_stride, n_tok, n_in, aux.data());
+      gemm_build_aux(t, other.data(), a_stride, n_tok, n_in, aux_other.data());
+      std::vector<float> own(static_cast<size_t>(n_tok * n_out)), shared(own.size()), wrong(own.size());
+      gemm(pw, a.data(), a_stride, n_tok, own.data(), n_out, 0, n_out, Isa::kAvx512);
+      gemm(pw, a.data(), a_stride, n_tok, shared.data(), n_out, 0, n_out, Isa::kAvx512, aux.data());
+      gemm(pw, a.data(), a_stride, n_tok, wrong.data(), n_out, 0, n_out, Isa::kAvx512, aux_other.data());
+      for (size_t i = 0; i < own.size(); ++i) ASSERT_EQ(bits(own[i]), bits(shared[i])) << info(t).name << " amx " << amx;
+      EXPECT_NE(own, wrong) << info(t).name << ": the kernels ignored the aux they were given";
+    }
+  }
+}
+
 // Types without a packed kernel, and CPUs without VNNI, keep matmul_tile over the original rows.
 TEST(Gemm, UnpackedFallsBackToMatmulTile) {
   for (DType t : {DType::F32, DType::F16, DType::BF16}) {

@@ -27,8 +27,9 @@ TEST(Indexer, SelectTopkEqualsSortWithTieBreak) {
   std::mt19937 rng(7);
   std::vector<uint64_t> scratch;
   for (int trial = 0; trial < 76; ++trial) {
-    // Short rows take the histogram path; long ones (>= 8192, k <= n / 8) the sampled threshold.
-    const int n = trial < 60 ? 1 + static_cast<int>(rng() % 5000) : 8192 + static_cast<int>(rng() % 40000);
+    // Short rows take the histogram path; long ones (>= 2048, k <= 3n/4) the sampled threshold
+    // (falling back to the histogram when the guess lets fewer than k through).
+    const int n = trial < 60 ? 1 + static_cast<int>(rng() % 5000) : 2048 + static_cast<int>(rng() % 40000);
     std::vector<float> s(static_cast<size_t>(n));
     const int kind = trial % 4;
     for (auto& x : s) {
@@ -37,11 +38,19 @@ TEST(Indexer, SelectTopkEqualsSortWithTieBreak) {
       else if (kind == 2) x = static_cast<float>(rng() % 4);                    // heavy ties
       else x = 1.0f + static_cast<float>(rng() % 1000) * 1e-7f;                 // one bucket
     }
-    for (int64_t k : {int64_t{1}, int64_t{7}, int64_t{n / 8}, int64_t{n / 3}, int64_t{n - 1}, int64_t{n}, int64_t{n + 5}}) {
+    for (int64_t k : {int64_t{1}, int64_t{7}, int64_t{n / 8}, int64_t{n / 3}, int64_t{n * 3 / 4}, int64_t{n - 1}, int64_t{n},
+                      int64_t{n + 5}}) {
       if (k < 1) continue;
-      std::vector<int32_t> got;
-      select_topk(s.data(), n, k, 100, got, scratch);
-      ASSERT_EQ(got, brute_topk(s, k, 100)) << "trial " << trial << " n " << n << " k " << k;
+      const std::vector<int32_t> want = brute_topk(s, k, 100);
+      // The sampled path filters with AVX-512 compress where present, else scalar: both exact.
+      for (Isa isa : {Isa::kScalar, detected_isa()}) {
+        const Isa prev = active_isa();
+        set_active_isa(isa);
+        std::vector<int32_t> got;
+        select_topk(s.data(), n, k, 100, got, scratch);
+        set_active_isa(prev);
+        ASSERT_EQ(got, want) << "trial " << trial << " n " << n << " k " << k << " isa " << isa_name(isa);
+      }
     }
   }
 }
@@ -71,6 +80,52 @@ TEST(Indexer, VnniScoresEqualScalar) {
     index_scores(iq, cache.data(), kscale.data(), dim, 16, n, a.data() + 16, Isa::kScalar);
     index_scores(iq, cache.data(), kscale.data(), dim, 16, n, b.data() + 16, Isa::kAvx512);
     EXPECT_EQ(a, b);
+  }
+}
+
+// A block of query rows scored as one GEMM equals each row scored alone, bit for bit, at
+// row counts around the kernel's 16-row groups and ranges that end inside a cache block.
+TEST(Indexer, BlockScoresEqualEachRowAlone) {
+  std::mt19937 rng(13);
+  std::normal_distribution<float> nd(0, 1);
+  const int dim = 48, r = 16, heads = 9, n = 1013;
+  std::vector<uint8_t> cache(static_cast<size_t>((n + 15) / 16 * 16) * dim, 128);
+  std::vector<float> kscale(static_cast<size_t>((n + 15) / 16 * 16), 0.0f);
+  for (int p = 0; p < n; ++p) {
+    std::vector<float> key(dim);
+    for (auto& x : key) x = nd(rng);
+    kscale[static_cast<size_t>(p)] = index_store_key(key.data(), dim, cache.data(), p);
+  }
+  std::vector<int32_t> off(heads);
+  for (int h = 0; h < heads; ++h) off[static_cast<size_t>(h)] = (h / 3) * r;
+  for (int rows : {1, 5, 16, 17, 35}) {
+    std::vector<int8_t> q8(static_cast<size_t>(rows) * heads * r);
+    std::vector<float> qs(static_cast<size_t>(rows) * heads);
+    for (int i = 0; i < rows; ++i) {
+      std::vector<float> qf(static_cast<size_t>(heads) * r);
+      for (auto& x : qf) x = nd(rng);
+      index_quantize_query(qf.data(), heads, r, nullptr, q8.data() + static_cast<size_t>(i) * heads * r,
+                           qs.data() + static_cast<size_t>(i) * heads);
+    }
+    for (IndexCombine comb : {IndexCombine::kReluSum, IndexCombine::kMax}) {
+      std::vector<IndexQuery> iq;
+      for (int i = 0; i < rows; ++i)
+        iq.push_back({heads, r, q8.data() + static_cast<size_t>(i) * heads * r, qs.data() + static_cast<size_t>(i) * heads,
+                      off.data(), comb});
+      for (auto [s0, s1] : {std::pair<int64_t, int64_t>{0, n}, {32, 33}, {16, 500}}) {
+        const int64_t len = s1 - s0;
+        for (Isa isa : {Isa::kScalar, detected_isa()}) {
+          std::vector<float> block(static_cast<size_t>(rows) * len, -1.0f);
+          index_scores_block(iq.data(), rows, cache.data(), kscale.data(), dim, s0, s1, block.data(), len, isa);
+          for (int i = 0; i < rows; ++i) {
+            std::vector<float> one(static_cast<size_t>(len));
+            index_scores(iq[static_cast<size_t>(i)], cache.data(), kscale.data(), dim, s0, s1, one.data(), Isa::kScalar);
+            ASSERT_EQ(std::vector<float>(block.begin() + i * len, block.begin() + (i + 1) * len), one)
+                << "rows " << rows << " row " << i << " range " << s0 << ".." << s1 << " isa " << isa_name(isa);
+          }
+        }
+      }
+    }
   }
 }
 

@@ -168,3 +168,42 @@ TEST(Quant, Avx2AndAvx512AreBitIdentical) {
 
 }  // namespace
 }  // namespace docdsa::kernels
+
+namespace docdsa::kernels {
+namespace {
+
+// Q8_K activations: the AVX-512 quantiser writes the scalar one's bytes, edge values included
+// (ties for the largest magnitude, both signs, NaN, infinities, zero blocks, halves).
+TEST(Quant, Q8KQuantiserIsBitIdenticalAcrossIsas) {
+  if (detected_isa() < Isa::kAvx512) GTEST_SKIP() << "needs AVX-512";
+  const Isa saved = active_isa();
+  for (int seed = 0; seed < 40; ++seed) {
+    const int64_t n = 256 * (1 + seed % 5);
+    std::vector<float> x = test::random_normal(static_cast<size_t>(n), 900 + seed);
+    if (seed % 4 == 1) {  // a tie for the largest magnitude, the negative one first
+      x[3] = -5.0f;
+      x[7] = 5.0f;
+    }
+    if (seed % 4 == 2) {  // NaN and a huge value
+      x[5] = std::nanf("");
+      x[static_cast<size_t>(300 % n)] = -1e30f;
+    }
+    if (seed % 4 == 3) {  // a zero block
+      std::fill(x.begin(), x.begin() + 256, 0.0f);
+      x.back() = 2.5f;
+    }
+    if (seed % 7 == 0) x[9] = INFINITY;
+    if (seed % 9 == 0) {  // exact halves after scaling
+      for (int64_t i = 0; i < n; ++i) x[static_cast<size_t>(i)] = 0.5f * static_cast<float>(i % 9) - 2.0f;
+    }
+    set_active_isa(Isa::kScalar);
+    const auto ref = quantize(DType::Q8_K, x);
+    set_active_isa(Isa::kAvx512);
+    const auto simd = quantize(DType::Q8_K, x);
+    EXPECT_EQ(ref, simd) << "seed " << seed;
+  }
+  set_active_isa(saved);
+}
+
+}  // namespace
+}  // namespace docdsa::kernels

@@ -41,6 +41,8 @@ Status CpuBackend::init() {
       const size_t padded =
           static_cast<size_t>((cfg_.n_ctx + kernels::kIndexBlock - 1) / kernels::kIndexBlock) * kernels::kIndexBlock;
       idx_cache_.resize(static_cast<size_t>(c_.n_layer));
+      kr_cache_.resize(static_cast<size_t>(c_.n_layer));
+      for (auto& kr : kr_cache_) kr.resize(static_cast<size_t>(cfg_.n_ctx) * kv_dim);
       idx_scale_.resize(static_cast<size_t>(c_.n_layer));
       for (int il = 0; il < c_.n_layer; ++il) {
         idx_cache_[il].assign(padded * static_cast<size_t>(dim), 128);
@@ -99,6 +101,7 @@ uint64_t CpuBackend::kv_bytes() const {
 uint64_t CpuBackend::indexer_bytes() const {
   uint64_t b = 0;
   for (size_t il = 0; il < idx_cache_.size(); ++il) b += idx_cache_[il].size() + idx_scale_[il].size() * sizeof(float);
+  for (const auto& kr : kr_cache_) b += kr.size() * sizeof(uint16_t);  // DSA's row-major K copy
   return b;
 }
 
@@ -164,6 +167,10 @@ void CpuBackend::store_kv(int il, Tensor k, Tensor v, int n, int p0) {
       for (int dd = 0; dd < hd; ++dd) kc[g * kstride + kernels::k_offset(pos, dd, hd)] = kernels::fp32_to_fp16(kt[g * hd + dd]);
     uint16_t* vdst = vc + static_cast<size_t>(pos) * kv_dim;
     for (int i = 0; i < kv_dim; ++i) vdst[i] = kernels::fp32_to_fp16(vt[i]);
+    if (!kr_cache_.empty()) {
+      uint16_t* kdst = kr_cache_[static_cast<size_t>(il)].data() + static_cast<size_t>(pos) * kv_dim;
+      for (int i = 0; i < kv_dim; ++i) kdst[i] = kernels::fp32_to_fp16(kt[i]);
+    }
   });
 }
 
@@ -188,6 +195,7 @@ void CpuBackend::cache_read(int il, CachePart part, int head, uint64_t offset, v
 
 void CpuBackend::cache_write(int il, CachePart part, int head, uint64_t offset, const void* src, uint64_t bytes) {
   std::memcpy(cache_part(il, part, head) + offset, src, bytes);
+  if (part == CachePart::kKeys && !kr_cache_.empty()) sync_key_rows(il, head, offset, bytes);
 }
 
 }  // namespace docdsa

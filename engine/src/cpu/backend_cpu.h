@@ -21,6 +21,8 @@ class CpuBackend final : public Backend {
 
   const char* name() const override { return "cpu"; }
   int n_threads() const override { return pool_.size(); }
+  // Repacks the model's packable weights into the GEMM layout (matmul.cpp), once per model.
+  Status prepare(const Model& m) override;
 
   Tensor alloc(int rows, int64_t cols) override;
   void upload(Tensor t, int n, const float* host) override;
@@ -50,20 +52,24 @@ class CpuBackend final : public Backend {
   int64_t k_head_stride() const override;
 
  private:
-  // Sparse: a block of query tokens shares one gathered union of their selections. Measured
-  // at 8K: 16 tokens 184 tok/s prefill, 4 tokens 152, 1 token 123 (overlap outweighs the
-  // larger union).
+  // Sparse: a block of query tokens shares one gathered union of their selections (keys and
+  // values gathered once), each token computing only on its own entries (kernels/attention.h,
+  // attention_sparse).
   static constexpr int kSparseQueryTokens = 16;
   // A block of query tokens sharing one gathered union of their selections (sparse prefill).
   struct QueryBlock {
     std::vector<int32_t> keys;    // union of the block's selections, ascending
-    std::vector<uint32_t> mask;   // [rows][words]: row = token * group + head
-    std::vector<int32_t> n_keys;  // [rows] union entries up to the row's own position
+    std::vector<uint32_t> mask;   // [tokens][words]: bit j, the token's selection holds keys[j]
     std::vector<int32_t> shift;   // context extension: RoPE shift per union entry
     int words = 0;
   };
-  void build_union(QueryBlock& qb, int t0, int nt, int p0, int group);
+  void build_union(QueryBlock& qb, int t0, int nt, int p0);
+  // Sparse attention of the query blocks from first_block on (attention.cpp).
+  void attention_sparse(int il, Tensor q, Tensor out, int n, int first_block);
   uint8_t* cache_part(int il, CachePart part, int head) const;
+  // DSA: refreshes the row-major K copy from the blocked K cache for the positions a
+  // cache_write of [offset, offset + bytes) into head's blocked keys touched.
+  void sync_key_rows(int il, int head, uint64_t offset, uint64_t bytes);
 
   ModelConfig c_;
   BackendConfig cfg_;
@@ -71,10 +77,12 @@ class CpuBackend final : public Backend {
   std::deque<std::vector<float>> tensors_;      // what alloc() handed out
   std::vector<std::vector<uint16_t>> k_cache_;  // [layer][n_head_kv][blocked K] f16 (kernels/attention.h)
   std::vector<std::vector<uint16_t>> v_cache_;  // [layer][n_ctx * kv_dim] f16
+  std::vector<std::vector<uint16_t>> kr_cache_;  // DSA: [layer][n_ctx * kv_dim] f16, K row-major for gathers
   std::vector<uint8_t> act_;                    // activations quantised for the matmuls
+  std::vector<uint8_t> aux_;                    // their block sums for the packed kernels
   std::vector<float> attn_part_, attn_lse_;     // split-K partial results
   // DSA: indexer cache per layer (kernels/indexer.h layout) and key scales, the batch's
-  // indexer queries, selections and per-query-block unions with row masks.
+  // indexer queries, selections and per-query-block unions with token masks.
   std::vector<std::vector<uint8_t>> idx_cache_;
   std::vector<std::vector<float>> idx_scale_;
   std::vector<int8_t> iq8_;

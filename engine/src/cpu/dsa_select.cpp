@@ -113,19 +113,29 @@ void CpuBackend::select(int il, int n, int p0) {
     }
     choose(0, score_buf_.data(), b0);
   } else {
-    pool_.run(n, [&](int t, int) {
-      const int pos = p0 + t;
+    // Blocks of query rows score together (each cache block read once for all of them), then
+    // each row selects from its own range; the scores are the same as one row's alone.
+    constexpr int kRows = kSparseQueryTokens;
+    pool_.run((n + kRows - 1) / kRows, [&](int blk, int) {
+      const int t0 = blk * kRows;
+      const int t1 = std::min(n, t0 + kRows);
+      const int ts = std::clamp(K - p0, t0, t1);  // rows from ts on are past k and score
       thread_local std::vector<float> scores;
-      if (pos + 1 > K) {
-        scores.resize(static_cast<size_t>(pos + 1));
-        kernels::index_scores(query(t), cache, kscale, dim, b0, pos + 1 - W, scores.data());
+      thread_local std::vector<kernels::IndexQuery> qs;
+      int64_t len = 0;
+      if (ts < t1) {
+        const int64_t s1 = p0 + t1 - W;  // the last row's range; earlier rows use a prefix
+        len = s1 - b0;
+        scores.resize(static_cast<size_t>(t1 - ts) * static_cast<size_t>(len));
+        qs.clear();
+        for (int t = ts; t < t1; ++t) qs.push_back(query(t));
+        kernels::index_scores_block(qs.data(), t1 - ts, cache, kscale, dim, b0, s1, scores.data(), len);
       }
-      choose(t, scores.data(), b0);
+      for (int t = t0; t < t1; ++t) choose(t, t < ts ? nullptr : scores.data() + static_cast<size_t>(t - ts) * len, b0);
     });
   }
 
-  // Per block of query tokens: the union of their selections and each row's mask over it.
-  const int group = c_.n_head / c_.n_head_kv;
+  // Per block of query tokens: the union of their selections and each token's mask over it.
   const int qtok = kSparseQueryTokens;
   const int n_tblk = (n + qtok - 1) / qtok;
   if (qblocks_.size() < static_cast<size_t>(n_tblk)) qblocks_.resize(static_cast<size_t>(n_tblk));
@@ -134,13 +144,11 @@ void CpuBackend::select(int il, int n, int p0) {
     QueryBlock& qb = qblocks_[static_cast<size_t>(b)];
     const int t0 = b * qtok;
     const int nt = std::min(qtok, n - t0);
-    qb.n_keys.resize(static_cast<size_t>(nt) * group);
     if (nt == 1) {
       qb.keys = sel_[static_cast<size_t>(t0)];
       qb.words = 0;
-      std::fill(qb.n_keys.begin(), qb.n_keys.end(), static_cast<int32_t>(qb.keys.size()));
     } else {
-      build_union(qb, t0, nt, p0, group);
+      build_union(qb, t0, nt, p0);
     }
     if (ext_group > 0) {
       // Distances past the extension window read as W + (d - W) / G: keys move forward by the
@@ -155,7 +163,7 @@ void CpuBackend::select(int il, int n, int p0) {
   });
 }
 
-void CpuBackend::build_union(QueryBlock& qb, int t0, int nt, int p0, int group) {
+void CpuBackend::build_union(QueryBlock& qb, int t0, int nt, int p0) {
   const int max_pos = p0 + t0 + nt - 1;
   thread_local std::vector<uint64_t> bits;
   thread_local std::vector<int32_t> index_of;
@@ -171,16 +179,13 @@ void CpuBackend::build_union(QueryBlock& qb, int t0, int nt, int p0, int group) 
       qb.keys.push_back(p);
     }
   qb.words = static_cast<int>((qb.keys.size() + 31) / 32);
-  qb.mask.assign(static_cast<size_t>(nt) * group * qb.words, 0u);
+  qb.mask.assign(static_cast<size_t>(nt) * qb.words, 0u);
   for (int t = 0; t < nt; ++t) {
-    uint32_t* m0 = qb.mask.data() + static_cast<size_t>(t) * group * qb.words;
+    uint32_t* m0 = qb.mask.data() + static_cast<size_t>(t) * qb.words;
     for (int32_t p : sel_[static_cast<size_t>(t0 + t)]) {
       const int32_t j = index_of[static_cast<size_t>(p)];
       m0[j / 32] |= 1u << (j % 32);
     }
-    for (int h = 1; h < group; ++h) std::memcpy(m0 + h * qb.words, m0, sizeof(uint32_t) * qb.words);
-    const int32_t nk = index_of[static_cast<size_t>(p0 + t0 + t)] + 1;  // its own position is always selected
-    for (int h = 0; h < group; ++h) qb.n_keys[static_cast<size_t>(t * group + h)] = nk;
   }
 }
 

@@ -1,13 +1,16 @@
 // The CPU backend's matrix products: the one place a weight's type picks its kernel.
-// A batch's activations are quantised once per distinct (input, vec-dot type); then every
-// job's output rows are cut into chunks and all chunks of all jobs run as one parallel
-// section, each chunk sweeping the tokens in tiles that stay in cache.
+// A batch's activations are quantised once per distinct (input, vec-dot type), with the block
+// sums the packed kernels read built once per (input, weight type); then every job's output
+// rows are cut into chunks and all chunks of all jobs run as one parallel section, each chunk
+// sweeping the tokens in tiles that stay in cache.
 //
-// Repacked weights: on a CPU with AVX-512 VNNI, a weight of a packable type is repacked once,
-// at its first product, into the GEMM layout (kernels/gemm.h) and kept in Weight::prepared;
-// matmul_rows() then runs the packed kernel (bit-exact with the scalar reference).
+// Repacked weights: on a CPU with AVX-512 VNNI, prepare() repacks every weight of a packable
+// type once per model, when the model gets its CPU backend, into the GEMM layout
+// (kernels/gemm.h) and keeps it in Weight::prepared; matmul_rows() then runs the packed
+// kernels (AMX tiles for large batches where granted, VNNI otherwise; bit-exact with the
+// scalar reference). The file pages of a packed weight are released (Model::prepare_weights).
 #include <algorithm>
-#include <mutex>
+#include <new>
 
 #include "cpu/backend_cpu.h"
 #include "docdsa/kernels/gemm.h"
@@ -18,38 +21,24 @@ namespace {
 
 using kernels::DType;
 
-constexpr int kTokenBlock = 64;  // tokens per matmul tile sweep (activations stay in cache)
+constexpr int kTokenBlock = 64;  // tokens per matmul_tile sweep (activations stay in cache)
 
-// The packed form of w, made on first use (rows split across the pool) and kept for the
-// model's lifetime; null when its type or this CPU keeps matmul_tile. Only this backend sets
-// Weight::prepared, and always to a kernels::PackedWeight.
-const kernels::PackedWeight* packed_form(const Weight& w, ThreadPool& pool) {
-  if (!kernels::gemm_should_pack(w.type)) return nullptr;
-  static std::mutex mu;
-  std::lock_guard lock(mu);
-  if (!w.prepared) {
-    // gemm_should_pack() was asked above: force skips asking again. A weight that cannot be
-    // packed (out of memory) keeps its unpacked form too, so it is not tried again each call.
-    auto pw = std::make_shared<kernels::PackedWeight>(
-        kernels::pack_alloc(w.type, w.data, w.n_out, w.n_in, w.row_stride, /*force=*/true));
-    if (pw->packed()) {
-      const int64_t ng = pw->n_groups();
-      const int nt = pool.size();
-      pool.run(nt, [&](int t, int) { kernels::pack_fill(*pw, ng * t / nt, ng * (t + 1) / nt); });
-    }
-    const_cast<Weight&>(w).prepared = std::move(pw);  // a cache of the rows' form, set once under the lock
-  }
+// The packed form of w, or null when its type or this CPU keeps matmul_tile (or the weight
+// was never prepared: the op-level tests drive the backend without a model).
+const kernels::PackedWeight* packed_form(const Weight& w) {
   const auto* pw = static_cast<const kernels::PackedWeight*>(w.prepared.get());
-  return pw->packed() ? pw : nullptr;  // unpacked: the rows still work through matmul_tile
+  return pw && pw->packed() ? pw : nullptr;
 }
 
-// Output rows [r0, r1) of y = W a for n_tok quantised activation rows.
-void matmul_rows(const Weight& w, const kernels::PackedWeight* pw, const uint8_t* act, size_t act_stride, int n_tok, float* y,
-                 int64_t y_stride, int64_t r0, int64_t r1) {
+// Output rows [r0, r1) of y = W a for n_tok quantised activation rows (aux: their block sums
+// for a packed weight).
+void matmul_rows(const Weight& w, const kernels::PackedWeight* pw, const uint8_t* act, size_t act_stride, const uint8_t* aux,
+                 int n_tok, float* y, int64_t y_stride, int64_t r0, int64_t r1) {
   if (pw) {
-    for (int t0 = 0; t0 < n_tok; t0 += kTokenBlock)
-      kernels::gemm(*pw, act + t0 * act_stride, act_stride, std::min(kTokenBlock, n_tok - t0), y + t0 * y_stride, y_stride, r0,
-                    r1);
+    const int tb = kernels::gemm_token_block(w.type, w.n_in);
+    for (int t0 = 0; t0 < n_tok; t0 += tb)
+      kernels::gemm(*pw, act + t0 * act_stride, act_stride, std::min(tb, n_tok - t0), y + t0 * y_stride, y_stride, r0, r1,
+                    kernels::active_isa(), aux + kernels::gemm_aux_bytes(w.type, t0, w.n_in));
     return;
   }
   for (int t0 = 0; t0 < n_tok; t0 += kTokenBlock) {
@@ -69,6 +58,28 @@ void matmul_rows(const Weight& w, const kernels::PackedWeight* pw, const uint8_t
 
 }  // namespace
 
+Status CpuBackend::prepare(const Model& m) {
+  m.prepare_weights([this](const Weight& w) -> std::shared_ptr<const void> {
+    if (!kernels::gemm_should_pack(w.type)) return nullptr;
+    // gemm_should_pack() was asked above: force skips asking again. Out of memory, the weight
+    // keeps its rows (null): pack_alloc reports it by an unpacked result, make_shared by a throw
+    // that must not leave the engine.
+    std::shared_ptr<kernels::PackedWeight> pw;
+    try {
+      pw = std::make_shared<kernels::PackedWeight>(
+          kernels::pack_alloc(w.type, w.data, w.n_out, w.n_in, w.row_stride, /*force=*/true));
+    } catch (const std::bad_alloc&) {
+      return nullptr;
+    }
+    if (!pw->packed()) return nullptr;
+    const int64_t ng = pw->n_groups();
+    const int nt = pool_.size();
+    pool_.run(nt, [&](int t, int) { kernels::pack_fill(*pw, ng * t / nt, ng * (t + 1) / nt); });
+    return pw;
+  });
+  return {};
+}
+
 void CpuBackend::matmul(std::span<const MatJob> jobs, int n_tok) {
   // One quantised copy per distinct (input, vec-dot type); each job points at its copy.
   struct Quantised {
@@ -77,9 +88,16 @@ void CpuBackend::matmul(std::span<const MatJob> jobs, int n_tok) {
     DType type;
     size_t offset, stride;
   };
+  // Block sums of one quantised copy for one packed weight type (Q/K/V, gate/up share them).
+  struct Sums {
+    size_t q;
+    DType wtype;
+    size_t offset;
+  };
   std::vector<Quantised> qs;
-  std::vector<size_t> job_q;
-  size_t used = 0;
+  std::vector<Sums> sums;
+  std::vector<size_t> job_q, job_sums;
+  size_t used = 0, aux_used = 0;
   for (const MatJob& j : jobs) {
     const DType vt = kernels::info(j.w->type).vec_dot_type;
     size_t k = 0;
@@ -90,34 +108,54 @@ void CpuBackend::matmul(std::span<const MatJob> jobs, int n_tok) {
       used += stride * static_cast<size_t>(n_tok);
     }
     job_q.push_back(k);
+    size_t a = sums.size();
+    if (packed_form(*j.w)) {
+      a = 0;
+      while (a < sums.size() && !(sums[a].q == k && sums[a].wtype == j.w->type)) ++a;
+      if (a == sums.size()) {
+        sums.push_back({k, j.w->type, aux_used});
+        aux_used += (kernels::gemm_aux_bytes(j.w->type, n_tok, j.w->n_in) + 63) / 64 * 64;
+      }
+    }
+    job_sums.push_back(a);
   }
   if (act_.size() < used) act_.resize(used);
+  if (aux_.size() < aux_used) aux_.resize(aux_used);
   pool_.run(static_cast<int>(qs.size()) * n_tok, [&](int task, int) {
-    const Quantised& q = qs[static_cast<size_t>(task / n_tok)];
+    const size_t qi = static_cast<size_t>(task / n_tok);
+    const Quantised& q = qs[qi];
     const int t = task % n_tok;
-    kernels::quantize_row(q.type, q.x + t * q.x_stride, act_.data() + q.offset + t * q.stride, q.n_in);
+    uint8_t* row = act_.data() + q.offset + t * q.stride;
+    kernels::quantize_row(q.type, q.x + t * q.x_stride, row, q.n_in);
+    for (const Sums& s : sums)
+      if (s.q == qi)
+        kernels::gemm_build_aux(s.wtype, row, q.stride, 1, q.n_in,
+                                aux_.data() + s.offset + kernels::gemm_aux_bytes(s.wtype, t, q.n_in));
   });
   // Row chunks of every job.
   struct Chunk {
     const MatJob* job;
     const Quantised* q;
     const kernels::PackedWeight* pw;
+    const uint8_t* aux;
     int64_t r0, r1;
   };
   std::vector<Chunk> chunks;
   const int64_t target_tasks = static_cast<int64_t>(pool_.size()) * 8;
-  size_t ji = 0;
-  for (const MatJob& j : jobs) {
-    const Quantised* q = &qs[job_q[ji++]];
-    const kernels::PackedWeight* pw = packed_form(*j.w, pool_);
+  for (size_t ji = 0; ji < jobs.size(); ++ji) {
+    const MatJob& j = jobs[ji];
+    const Quantised* q = &qs[job_q[ji]];
+    const kernels::PackedWeight* pw = packed_form(*j.w);
+    const uint8_t* aux = pw ? aux_.data() + sums[job_sums[ji]].offset : nullptr;
     int64_t chunk = (j.w->n_out + target_tasks - 1) / target_tasks;
     constexpr int64_t g = kernels::kGemmGroupRows;  // chunk edges on packed row groups
     chunk = std::max<int64_t>(g, (chunk + g - 1) / g * g);
-    for (int64_t r = 0; r < j.w->n_out; r += chunk) chunks.push_back({&j, q, pw, r, std::min(j.w->n_out, r + chunk)});
+    for (int64_t r = 0; r < j.w->n_out; r += chunk) chunks.push_back({&j, q, pw, aux, r, std::min(j.w->n_out, r + chunk)});
   }
   pool_.run(static_cast<int>(chunks.size()), [&](int task, int) {
     const Chunk& c = chunks[static_cast<size_t>(task)];
-    matmul_rows(*c.job->w, c.pw, act_.data() + c.q->offset, c.q->stride, n_tok, c.job->y.data, c.job->y.stride, c.r0, c.r1);
+    matmul_rows(*c.job->w, c.pw, act_.data() + c.q->offset, c.q->stride, c.aux, n_tok, c.job->y.data, c.job->y.stride, c.r0,
+                c.r1);
   });
 }
 

@@ -63,6 +63,10 @@ class Backend {
   virtual ~Backend() = default;
   virtual const char* name() const = 0;
   virtual int n_threads() const = 0;
+  // Called by Session::create before any operation, with the model whose weights the
+  // operations read: a backend makes its own forms of them here (the CPU repacks them once
+  // per model, Model::prepare_weights). Weights never prepared still work from their rows.
+  virtual Status prepare(const Model&) { return {}; }
 
   // ---- Buffers ------------------------------------------------------------------------------
   // A zeroed [rows, cols] f32 tensor, owned by the backend and valid as long as it.

@@ -63,6 +63,10 @@ class File {
   const std::vector<std::string>& keys() const { return key_order_; }
   const std::vector<TensorInfo>& tensors() const { return tensors_; }
   const TensorInfo* tensor(std::string_view name) const;
+  // Drops the resident pages of [p, p + n) (whole pages inside it) when the file is memory-
+  // mapped, so a range a backend copied elsewhere stops counting in RSS; read again, the pages
+  // fault back in from the file. No-op for in-memory copies and for ranges outside the file.
+  void release(const void* p, uint64_t n) const;
 
   // Typed getters: the key must exist and hold a compatible type (integers convert when the
   // value fits; floats accept any number). Errors name the key.

@@ -3,7 +3,9 @@
 // the one that is wrong.
 #pragma once
 
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -44,9 +46,10 @@ struct Weight {
   int64_t n_out = 0;  // rows (ne[1])
   const uint8_t* data = nullptr;
   size_t row_stride = 0;
-  // Optional form of the rows a backend prepared once (repacked int8 tiles for the CPU GEMM, a
-  // device copy); the backend's matmul (cpu/matmul.cpp) uses it when set, else the rows.
-  std::shared_ptr<const void> prepared;
+  // Optional form of the rows a backend prepared once (repacked int8 tiles for the CPU GEMM);
+  // the backend's matmul (cpu/matmul.cpp) uses it when set, else the rows. Written only by
+  // Model::prepare_weights, once, before any session of the model computes.
+  mutable std::shared_ptr<const void> prepared;
   bool present() const { return data != nullptr; }
   const float* f32() const { return reinterpret_cast<const float*>(data); }
 };
@@ -75,6 +78,12 @@ class Model {
   // Multiply-adds per token of the linear layers (attention excluded).
   uint64_t linear_macs_per_token() const;
 
+  // Makes Weight::prepared of every matrix weight (projections, FFN, output) once per model:
+  // the first call runs `make` on each (a null result leaves the rows in use) and releases the
+  // file pages of the rows it replaced (gguf::File::release); later calls, from any session
+  // and thread, return once that is done.
+  void prepare_weights(const std::function<std::shared_ptr<const void>(const Weight&)>& make) const;
+
  private:
   Model() = default;
   std::unique_ptr<gguf::File> file_;
@@ -83,6 +92,7 @@ class Model {
   ModelConfig cfg_;
   Weight tok_embd_, output_norm_, output_;
   std::vector<LayerWeights> layers_;
+  mutable std::once_flag prepared_once_;
 };
 
 }  // namespace docdsa

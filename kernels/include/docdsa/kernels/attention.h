@@ -71,6 +71,43 @@ void merge_partials(int n_parts, const float* const* outs, const float* const* l
                     int head_dim, int64_t stride, float* out, int64_t out_stride);
 
 void attention(const AttentionArgs& args, Isa isa);
+
+// Sparse (DSA) attention of a block of query tokens over one gathered list of key positions,
+// with the work per token near its own selection: the list's keys and values are gathered
+// once per chunk from a row-major K copy (contiguous per token, rotated when re-positioned)
+// and shared by every token and head of the block; each token's QK runs only on 16-entry
+// tiles holding one of its entries, its softmax and PV only on its own entries. The heads of
+// a token (one KV group) share its selection, so a token's mask is read once for them all.
+struct SparseAttentionArgs {
+  int head_dim = 0;   // d: multiple of 16, <= 128 (SIMD; the reference takes any up to 256)
+  int n_heads = 0;    // query heads per token (the KV group), sharing the token's selection
+  int n_tokens = 0;
+  const float* q = nullptr;  // token t, head h at q + t * q_stride + h * head_dim
+  int64_t q_stride = 0;
+  int32_t n_entries = 0;
+  const int32_t* positions = nullptr;  // [n_entries] cache positions of the list
+  const uint32_t* mask = nullptr;      // [n_tokens][mask_stride]: bit j, token reads entry j; null: all
+  int64_t mask_stride = 0;
+  const uint16_t* k = nullptr;  // row-major f16 keys of this head: (pos, d) at k[pos * k_stride + d]
+  int64_t k_stride = 0;
+  const uint16_t* v = nullptr;  // row-major f16 values of this head: (pos, d) at v[pos * v_stride + d]
+  int64_t v_stride = 0;
+  float scale = 1.0f;
+  int32_t entry_begin = 0;        // split-K: first entry (multiple of 16)
+  int32_t entry_end = INT32_MAX;  // one past the last
+  float* out = nullptr;  // token t, head h at out + t * out_stride + h * head_dim (zero: no entries)
+  int64_t out_stride = 0;
+  float* lse = nullptr;  // optional [n_tokens * n_heads]: log-sum-exp (-inf: no entries)
+  // Optional re-positioning (context extension), as in AttentionArgs: entry j's key rotated
+  // forward by key_shift[j] positions.
+  const int32_t* key_shift = nullptr;
+  const float* rot_cos = nullptr;
+  const float* rot_sin = nullptr;
+  int rot_pairs = 0;
+  bool rot_neox = false;
+};
+void attention_sparse(const SparseAttentionArgs& args, Isa isa);
+inline void attention_sparse(const SparseAttentionArgs& args) { attention_sparse(args, active_isa()); }
 // llama.cpp-compatible attention (AVX-512 CPUs only; see attention_compat.cpp): same results,
 // bit for bit, as llama.cpp's CPU flash attention. For oracle tests and --exact runs.
 bool attention_compat_supported();

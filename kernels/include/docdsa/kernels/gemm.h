@@ -18,8 +18,8 @@
 // accumulators with FMAs, its horizontal sum), which keeps the first-position logits
 // bit-identical with the llama.cpp oracle. The packed scalar reference does the same.
 //
-// Threads: gemm() is re-entrant and allocation-free after a thread's first call (a
-// thread-local scratch of per-token block scales grows to the largest call). The caller
+// Threads: gemm() is re-entrant and allocation-free after a thread's first call (thread-local
+// scratch: per-token block scales when the caller passes none, the AMX tile buffers). The caller
 // splits rows across threads; splitting at multiples of kGemmGroupRows avoids computing a
 // shared group twice.
 #pragma once
@@ -75,12 +75,43 @@ size_t activation_row_bytes(DType wtype, int64_t n_in);
 // vec-dot type of `wtype`: once per layer input, shared by every matrix that reads it.
 void quantize_activations(DType wtype, const float* x, int64_t ldx, int n_tok, int64_t n_in, uint8_t* dst, size_t dst_stride);
 
+// Per-token block data of quantised activation rows (block sums and scales) that the packed
+// kernels broadcast: built once per activation and weight type, shared by every matrix and
+// row chunk that reads them (Q/K/V, gate/up). Bytes for n_tok rows (also the offset of row t).
+size_t gemm_aux_bytes(DType wtype, int n_tok, int64_t n_in);
+void gemm_build_aux(DType wtype, const uint8_t* a, size_t a_stride, int n_tok, int64_t n_in, void* aux);
+
+// AMX: batches of at least kGemmAmxMinTokens tokens run int8 tile products, 16 tokens per tile
+// (the rest of the batch on the VNNI kernels). Chosen at run time: gemm_amx_supported() when
+// cpuid reports AMX-INT8 and the kernel granted the tile state (arch_prctl XTILEDATA);
+// gemm_amx_active() unless DOCDSA_NO_AMX is set (A/B) or set_gemm_amx(false) (tests).
+// Numerics: K-quants bit-exact with the scalar reference like the VNNI kernels, so results do
+// not depend on the batch size. Q4_0/Q4_1/Q8_0 tiles sum per 32-value block, (d_w * d_a) * sum
+// (+ m * s) added block after block, which gemm_ref_tile_order() reproduces bit for bit;
+// llama.cpp's per-4-value lane order (the VNNI kernels', the oracle's) does not fit a tile, so a
+// batched prefill would differ by float rounding from token-by-token decoding. Hence those types
+// stay on VNNI unless DOCDSA_AMX_LEGACY is set or set_gemm_amx_legacy(true) (benchmarks, tests).
+constexpr int kGemmAmxMinTokens = 16;
+// Tokens per gemm() call a caller should sweep a row range with: 64 for the VNNI kernels; with
+// AMX up to 256, as many as keep the block's activations within ~256 KiB of L2 (the unpacked
+// weights of a row group serve every 16-token tile of a call).
+int gemm_token_block(DType wtype, int64_t n_in);
+bool gemm_amx_supported();
+bool gemm_amx_active();
+void set_gemm_amx(bool on);  // clamps to gemm_amx_supported()
+void set_gemm_amx_legacy(bool on);
+// Whether a batch of >= kGemmAmxMinTokens tokens on weights of type t runs AMX tiles now.
+bool gemm_amx_applies(DType t);
+void gemm_ref_tile_order(const PackedWeight& w, const uint8_t* a, size_t a_stride, int n_tok, float* out, int64_t ldo, int64_t r0,
+                         int64_t r1);
+
 // out[t * ldo + r] = dot(W row r, A row t) for r in [r0, r1), t in [0, n_tok).
-// A rows are `a_stride` bytes apart in the vec-dot type. `isa`: kAvx512 runs the VNNI
+// A rows are `a_stride` bytes apart in the vec-dot type. `isa`: kAvx512 runs the AMX/VNNI
 // kernels, anything lower the scalar reference on the packed layout (tests), for unpacked
-// weights it selects matmul_tile's path.
+// weights it selects matmul_tile's path. `aux`: gemm_build_aux() of these rows, or null
+// (then built here, per call).
 void gemm(const PackedWeight& w, const uint8_t* a, size_t a_stride, int n_tok, float* out, int64_t ldo, int64_t r0, int64_t r1,
-          Isa isa);
+          Isa isa, const void* aux = nullptr);
 inline void gemm(const PackedWeight& w, const uint8_t* a, size_t a_stride, int n_tok, float* out, int64_t ldo, int64_t r0,
                  int64_t r1) {
   gemm(w, a, a_stride, n_tok, out, ldo, r0, r1, active_isa());

@@ -49,6 +49,17 @@ inline void index_scores(const IndexQuery& q, const uint8_t* cache, const float*
   index_scores(q, cache, kscale, dim, s0, s1, out, active_isa());
 }
 
+// A block of query rows scored together (prefill): queries[r] scores positions [s0, s1) into
+// out + r * out_stride, the same numbers index_scores gives each row alone. Each 16-key block
+// of the cache is read once for all rows (an int8 GEMM of the rows' heads against the keys)
+// instead of once per row.
+void index_scores_block(const IndexQuery* queries, int n_rows, const uint8_t* cache, const float* kscale, int dim,
+                        int64_t s0, int64_t s1, float* out, int64_t out_stride, Isa isa);
+inline void index_scores_block(const IndexQuery* queries, int n_rows, const uint8_t* cache, const float* kscale, int dim,
+                               int64_t s0, int64_t s1, float* out, int64_t out_stride) {
+  index_scores_block(queries, n_rows, cache, kscale, dim, s0, s1, out, out_stride, active_isa());
+}
+
 // Top-k of scores[0..n) by (score, index) descending — ties go to the later index, so the
 // result is the same on every run and thread count. Appends base + index of the chosen
 // entries to `out` in ascending order. Linear time: a radix histogram of the score's top bits
