@@ -68,6 +68,7 @@ void register_cache(CLI::App& app);      // cache list|clear (cmd_cache.cpp)
 std::string model_short_name(const Model& model);
 // Calibrates the DSA indexer once for a new model, with a labelled progress bar, so that a
 // command's first question does not pause silently; kOk or the reported error's exit code.
-int prepare_indexer_or_report(const Model& model, const AttentionOptions& o);
+// The loaded indexer goes into o.indexer, so the command's sessions do not load it again.
+int prepare_indexer_or_report(const Model& model, AttentionOptions& o);
 
 }  // namespace docdsa::cli

@@ -42,7 +42,8 @@ struct AskOpts {
   bool compare = false;
   AttentionOptions attn;
   SamplerParams sampling = answer_sampling();
-  std::string cache_budget = "20G";  // read documents kept for later questions (context_cache.h)
+  std::string cache_budget = cache_budget_text(kDefaultCacheBudget);  // read documents kept for later questions
+  std::string cache_kv = kv_storage_name(kDefaultKvStorage);
 };
 
 // The document named by a path (ingested first when new or changed) or a library key.
@@ -97,7 +98,8 @@ int run_questions(const AskOpts& o, bool interactive) {
   if (!prices.ok()) return report(prices.error());
   auto model = load_model_or_report(&rc);
   if (!model) return rc;
-  if (const int c = prepare_indexer_or_report(*model, o.attn); c != kOk) return c;  // once per model, with a bar
+  AttentionOptions attn = o.attn;  // with the prepared indexer
+  if (const int c = prepare_indexer_or_report(*model, attn); c != kOk) return c;  // once per model, with a bar
   auto lib = open_library_at(o.db);
   if (!lib.ok()) return report(lib.error());
   auto row = resolve(**lib, *model, o.target, o.password);
@@ -107,7 +109,7 @@ int run_questions(const AskOpts& o, bool interactive) {
   std::signal(SIGINT, on_sigint);
   const bool json = globals().json;
   DocSessionOptions dso;
-  dso.attn = o.attn;
+  dso.attn = attn;
   dso.range = range;
   dso.max_answer = o.max_tokens;
   dso.ctx_limit = o.ctx;
@@ -116,6 +118,7 @@ int run_questions(const AskOpts& o, bool interactive) {
   auto budget = parse_cache_budget(o.cache_budget);
   if (!budget.ok()) return report(budget.error());
   dso.cache_budget = *budget;
+  dso.cache_kv = *parse_kv_storage(o.cache_kv);  // CLI checked it
   const auto open_doc = [&](const DocSessionOptions& opts) {
     ProgressBar bar("reading " + fs::path(row->path).filename().string(), 1, !json);
     auto d = DocSession::open(*model, *row, *segs, opts, [&](int64_t done, int64_t total) {
@@ -232,7 +235,8 @@ int run_summarize(const SumOpts& o) {
   if (!prices.ok()) return report(prices.error());
   auto model = load_model_or_report(&rc);
   if (!model) return rc;
-  if (const int c = o.dry_run ? int{kOk} : prepare_indexer_or_report(*model, o.attn); c != kOk) return c;  // once per model
+  AttentionOptions attn = o.attn;  // with the prepared indexer
+  if (const int c = o.dry_run ? int{kOk} : prepare_indexer_or_report(*model, attn); c != kOk) return c;  // once per model
   auto lib = open_library_at(o.db);
   if (!lib.ok()) return report(lib.error());
   std::vector<std::pair<std::string, std::string>> errors;
@@ -308,7 +312,7 @@ int run_summarize(const SumOpts& o) {
       continue;
     }
     SummaryOptions so;
-    so.attn = o.attn;
+    so.attn = attn;
     so.max_tokens = o.max_tokens;
     so.ctx = o.ctx;
     so.threads = globals().threads;
@@ -387,6 +391,11 @@ void register_ask(CLI::App& app) {
     sub->add_option("--cache-budget", o.cache_budget,
                     "Disk space for documents kept read for later questions (LRU; 0: neither keep nor reuse them)")
         ->capture_default_str();
+    sub->add_option("--cache-kv", o.cache_kv,
+                    "How a new reading keeps its K and V on disk: f16 (exact) or q8 (8-bit per row, about half the "
+                    "disk; measured to change some answers, see README)")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"f16", "q8"}));
   };
   CLI::App* ask = app.add_subcommand("ask", "Ask questions about a whole document; prints the answer, its sources and the cost saved");
   ask->add_option("document", a.target, "A file (ingested first if new) or a library document: id, path or hash")->required();

@@ -41,6 +41,7 @@ int cmd_list(const std::string& budget_text) {
                    {"range", app::json_string(e.meta, "range")},
                    {"attention", app::json_string(e.meta, "attention")},
                    {"tokens", app::json_int(e.meta, "tokens", 0)},
+                   {"kv", app::json_string(e.meta, "kv")},
                    {"damaged", e.meta.empty()}});
   }
   if (globals().json) {
@@ -61,8 +62,8 @@ int cmd_list(const std::string& budget_text) {
 
 int cmd_clear() {
   const ContextCache cache;
-  const size_t n = cache.list().size();
-  const uint64_t freed = cache.clear();
+  size_t n = 0;
+  const uint64_t freed = cache.clear(&n);
   if (globals().json)
     print_json({{"dir", cache.dir()}, {"removed", n}, {"freed_bytes", freed}});
   else
@@ -76,7 +77,7 @@ void register_cache(CLI::App& app) {
   CLI::App* cache = app.add_subcommand(
       "cache", "The documents kept read for later questions ($XDG_CACHE_HOME/docdsa/contexts): list or clear them");
   cache->require_subcommand(1);
-  static std::string budget = "20G";
+  static std::string budget = app::cache_budget_text(app::kDefaultCacheBudget);
   CLI::App* list = cache->add_subcommand("list", "List the stored contexts, most recently used first, with their sizes");
   list->add_option("--cache-budget", budget, "Budget to report against")->capture_default_str();
   list->callback([] { globals().command = [] { return cmd_list(budget); }; });

@@ -17,8 +17,10 @@
 #include <random>
 
 #include "cli_common.h"
+#include "docdsa/app/context_cache.h"
 #include "docdsa/engine/generate.h"
 #include "docdsa/engine/model_locator.h"
+#include "docdsa/engine/session_state.h"
 #include "progress.h"
 
 namespace docdsa::cli {
@@ -45,6 +47,7 @@ struct FidelityOpts {
   int context = 8192;
   int eval_tokens = 256;
   int recall_every = 64;
+  std::string stored_kv;  // empty: the caches as read
   AttentionOptions attn;
 };
 
@@ -53,10 +56,12 @@ struct RunOut {
   double seconds = 0;
   std::vector<double> recall;  // per layer
   CostReport cost;
+  uint64_t state_bytes = 0;     // --stored-kv: the saved state's size
+  double reload_seconds = 0;    // and saving plus loading it (in memory)
 };
 
 Result<RunOut> run_logits(const Model& model, const std::vector<TokenId>& toks, int eval_tokens, SessionParams sp,
-                          const std::string& label) {
+                          const std::string& label, const std::string& stored_kv) {
   TRY(std::unique_ptr<Session> s, Session::create(model, sp));
   const auto t0 = std::chrono::steady_clock::now();
   const int n = static_cast<int>(toks.size());
@@ -67,11 +72,23 @@ Result<RunOut> run_logits(const Model& model, const std::vector<TokenId>& toks, 
     return !g_stop.load();
   };
   TRY_STATUS(s->decode(std::span(toks).first(static_cast<size_t>(head)), Logits::kLast, progress));
+  // As a stored context would reload the text read so far (f16 exact, q8 8-bit).
+  uint64_t state_bytes = 0;
+  double reload_seconds = 0;
+  if (!stored_kv.empty()) {
+    const KvStorage kv = stored_kv == "q8" ? KvStorage::kQ8 : KvStorage::kF16;
+    state_bytes = session_state_bytes(*s, kv);
+    const auto r0 = std::chrono::steady_clock::now();
+    TRY_STATUS(reload_session_state(*s, kv));
+    reload_seconds = seconds_since(r0);
+  }
   TRY_STATUS(s->decode(std::span(toks).subspan(static_cast<size_t>(head)), Logits::kAll,
                        [&](int done, int) { bar.update(head + done); return !g_stop.load(); }));
   bar.finish();
   RunOut out;
   out.seconds = seconds_since(t0);
+  out.state_bytes = state_bytes;
+  out.reload_seconds = reload_seconds;
   const int V = model.config().n_vocab;
   out.logp.resize(static_cast<size_t>(eval_tokens) * V);
   for (int i = 0; i < eval_tokens; ++i) {
@@ -116,9 +133,9 @@ int run_fidelity(const FidelityOpts& o) {
     if (!ssp.ok()) return report(ssp.error());
     ssp->recall_every = o.recall_every;
     const std::string name = std::filesystem::path(path).filename().string();
-    auto dense = run_logits(*model, toks, o.eval_tokens, *dsp, name + " dense");
+    auto dense = run_logits(*model, toks, o.eval_tokens, *dsp, name + " dense", o.stored_kv);
     if (!dense.ok()) return report(dense.error());
-    auto dsa = run_logits(*model, toks, o.eval_tokens, *ssp, name + " dsa");
+    auto dsa = run_logits(*model, toks, o.eval_tokens, *ssp, name + " dsa", o.stored_kv);
     if (!dsa.ok()) return report(dsa.error());
     const int V = model->config().n_vocab;
     int agree = 0;
@@ -151,6 +168,9 @@ int run_fidelity(const FidelityOpts& o) {
                         {"context", o.context},
                         {"eval_tokens", o.eval_tokens},
                         {"top_k", ssp->dsa.top_k},
+                        {"stored_kv", o.stored_kv.empty() ? "none" : o.stored_kv},
+                        {"stored_bytes_dsa", dsa->state_bytes},
+                        {"reload_seconds_dsa", dsa->reload_seconds},
                         {"top1_agreement", static_cast<double>(agree) / o.eval_tokens},
                         {"mean_kl", kl_sum / o.eval_tokens},
                         {"max_kl", kl_max},
@@ -171,6 +191,9 @@ int run_fidelity(const FidelityOpts& o) {
       std::printf("  attention-mass recall: mean %.4f, lowest layer %.4f\n  by layer:", rn ? rsum / rn : NAN, rmin);
       for (double r : dsa->recall) std::printf(" %.3f", r);
       std::printf("\n  time dense %.1f s, dsa %.1f s\n", dense->seconds, dsa->seconds);
+      if (!o.stored_kv.empty())
+        std::printf("  caches reloaded as %s: %s (DSA read), saved and loaded in %.3f s\n", o.stored_kv.c_str(),
+                    format_bytes(dsa->state_bytes).c_str(), dsa->reload_seconds);
     }
   }
   if (globals().json) print_json({{"fidelity", results}});
@@ -367,6 +390,10 @@ void register_eval(CLI::App& app) {
       ->capture_default_str()->check(CLI::PositiveNumber);
   fid->add_option("--recall-every", f.recall_every, "Measure attention-mass recall at every N-th position (0: off)")
       ->capture_default_str()->check(CLI::NonNegativeNumber);
+  fid->add_option("--stored-kv", f.stored_kv,
+                  "Reload the read text's caches as a stored context would (f16 exact, q8 8-bit) before the compared "
+                  "positions: run once with each to measure what 8-bit storage changes")
+      ->check(CLI::IsMember({"f16", "q8"}));
   add_attention_options(fid, f.attn);
   fid->callback([] { globals().command = [] { return run_fidelity(f); }; });
 

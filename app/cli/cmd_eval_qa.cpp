@@ -1,6 +1,7 @@
 // docdsa eval qa: multiple-choice reading comprehension (QuALITY format). Each article is read
 // once; each option is scored by the likelihood of its letter as the answer, with dense
-// attention and with DSA over the same caches; accuracy of both and how often they agree.
+// attention and with DSA over the same caches; accuracy of both and how often they agree. By
+// default each option is scored under every letter (cyclic rotations) and its mean kept.
 #include <algorithm>
 #include <atomic>
 #include <csignal>
@@ -24,20 +25,23 @@ struct QaCliOpts {
   std::vector<std::string> articles;  // ids to run (empty: all)
   int max_questions = 0;              // per article (0: all)
   bool separate_reads = false;
+  std::string debias = "cyclic";
+  std::string stored_kv;  // empty: the caches as read
   AttentionOptions attn;
 };
 
 struct Tally {
   int n = 0, dense = 0, dsa = 0, same = 0;
   std::vector<int> hist_dense, hist_dsa;  // choices per letter
-  void add(const QaQuestionResult& q) {
+  void add(const QaQuestionResult& q) { add(q.answer, q.dense, q.dsa); }
+  void add(int answer, const LetterScore& d, const LetterScore& s) {
     ++n;
-    dense += q.dense.choice == q.answer;
-    dsa += q.dsa.choice == q.answer;
-    same += q.dense.choice == q.dsa.choice;
-    for (auto* h : {&hist_dense, &hist_dsa}) h->resize(std::max(h->size(), q.dense.logp.size()));
-    ++hist_dense[static_cast<size_t>(q.dense.choice)];
-    ++hist_dsa[static_cast<size_t>(q.dsa.choice)];
+    dense += d.choice == answer;
+    dsa += s.choice == answer;
+    same += d.choice == s.choice;
+    for (auto* h : {&hist_dense, &hist_dsa}) h->resize(std::max(h->size(), d.logp.size()));
+    ++hist_dense[static_cast<size_t>(d.choice)];
+    ++hist_dsa[static_cast<size_t>(s.choice)];
   }
   static double ratio(int a, int b) { return b ? static_cast<double>(a) / b : 0.0; }
   nlohmann::json json() const {
@@ -84,9 +88,11 @@ int run_qa(const QaCliOpts& o) {
   QaOptions qo;
   qo.attn = o.attn;
   qo.separate_reads = o.separate_reads;
+  qo.debias = o.debias == "none" ? QaDebias::kNone : QaDebias::kCyclic;
+  if (!o.stored_kv.empty()) qo.stored_kv = o.stored_kv == "q8" ? KvStorage::kQ8 : KvStorage::kF16;
   qo.threads = globals().threads;
   std::unique_ptr<Indexer> indexer;
-  Tally all;
+  Tally all, all_raw;  // all_raw: the options in the dataset's order only (before debiasing)
   nlohmann::json arts = nlohmann::json::array();
   int total_q = 0;
   for (const auto& a : chosen) total_q += static_cast<int>(a.questions.size());
@@ -115,14 +121,18 @@ int run_qa(const QaCliOpts& o) {
     bar.finish();
     if (!r.ok()) return r.error().code == ErrorCode::kCancelled ? static_cast<int>(kInterrupted) : report(r.error());
     q_before += static_cast<int>(a.questions.size());
-    Tally t;
+    Tally t, t_raw;
     nlohmann::json qs = nlohmann::json::array();
     for (const QaQuestionResult& q : r->questions) {
       t.add(q);
       all.add(q);
+      t_raw.add(q.answer, q.dense_raw, q.dsa_raw);
+      all_raw.add(q.answer, q.dense_raw, q.dsa_raw);
       qs.push_back({{"answer", letter(q.answer)},
                     {"choice_dense", letter(q.dense.choice)},
                     {"choice_dsa", letter(q.dsa.choice)},
+                    {"choice_dense_given_order", letter(q.dense_raw.choice)},
+                    {"choice_dsa_given_order", letter(q.dsa_raw.choice)},
                     {"logp_dense", q.dense.logp},
                     {"logp_dsa", q.dsa.logp},
                     {"letter_mass_dense", q.dense.mass},
@@ -136,14 +146,20 @@ int run_qa(const QaCliOpts& o) {
               {"sparse", r->sparse},
               {"read_seconds", r->read_seconds},
               {"question_seconds", r->question_seconds},
+              {"given_order", t_raw.json()},
               {"results", qs}});
     arts.push_back(j);
-    if (!globals().json)
+    if (!globals().json) {
       std::printf("%-20s %7d %6d %9.3f %9.3f %9.3f %8.1f%s\n", r->id.c_str(), r->article_tokens, t.n, Tally::ratio(t.dense, t.n),
                   Tally::ratio(t.dsa, t.n), Tally::ratio(t.same, t.n), r->read_seconds,
                   r->sparse ? "" : "  (fits in top-k: DSA == dense)");
+      if (qo.debias != QaDebias::kNone)
+        std::printf("%-20s %7s %6s %9.3f %9.3f %9.3f\n", "  given order only", "", "", Tally::ratio(t_raw.dense, t_raw.n),
+                    Tally::ratio(t_raw.dsa, t_raw.n), Tally::ratio(t_raw.same, t_raw.n));
+    }
   }
   nlohmann::json overall = all.json();
+  overall["given_order"] = all_raw.json();
   const std::string read = o.separate_reads ? "separate" : "same";
   if (globals().json) {
     print_json({{"qa",
@@ -151,6 +167,8 @@ int run_qa(const QaCliOpts& o) {
                   {"model", model_name(*model)},
                   {"top_k", o.attn.dsa.top_k},
                   {"reads", read},
+                  {"debias", qa_debias_name(qo.debias)},
+                  {"stored_kv", o.stored_kv.empty() ? "none" : o.stored_kv},
                   {"overall", overall},
                   {"articles", arts}}}});
   } else {
@@ -158,6 +176,13 @@ int run_qa(const QaCliOpts& o) {
                 Tally::ratio(all.dsa, all.n), Tally::ratio(all.same, all.n));
     std::printf("choices dense: %s\nchoices dsa:   %s\n", overall["choices_dense"].dump().c_str(),
                 overall["choices_dsa"].dump().c_str());
+    if (qo.debias != QaDebias::kNone)
+      std::printf("given order only: dense %.3f, dsa %.3f, agreement %.3f; choices dense %s\n",
+                  Tally::ratio(all_raw.dense, all_raw.n), Tally::ratio(all_raw.dsa, all_raw.n),
+                  Tally::ratio(all_raw.same, all_raw.n), overall["given_order"]["choices_dense"].dump().c_str());
+    std::printf("letter bias: %s\n", qo.debias == QaDebias::kCyclic
+                                          ? "removed (each option scored under every letter, cyclic rotations, mean log-probability)"
+                                          : "not removed (options in the dataset's order)");
     std::printf("top-k %d; %s\n", o.attn.dsa.top_k,
                 o.separate_reads ? "dense and DSA each read the article"
                                  : "one DSA read per article; each question scored with DSA and with dense attention over it");
@@ -179,6 +204,16 @@ void register_eval_qa(CLI::App* ev) {
       ->check(CLI::NonNegativeNumber);
   sub->add_flag("--separate-reads", q.separate_reads,
                 "Read each article twice, densely and with DSA (default: one DSA read, each question scored both ways over it)");
+  sub->add_option("--debias", q.debias,
+                  "Remove the model's preference for a letter: 'cyclic' shows the options in each cyclic rotation, so each "
+                  "option appears once under every letter, and scores it by the mean log-probability of its letters "
+                  "(n times the question scoring, the article is read once); 'none' scores the dataset's order only")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"cyclic", "none"}));
+  sub->add_option("--stored-kv", q.stored_kv,
+                  "Score over the article's caches as a stored context reloads them: f16 (exact) or q8 (8-bit; "
+                  "measures what 8-bit storage changes)")
+      ->check(CLI::IsMember({"f16", "q8"}));
   add_attention_options(sub, q.attn);
   sub->callback([] { globals().command = [] { return run_qa(q); }; });
 }

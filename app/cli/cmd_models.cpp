@@ -106,10 +106,15 @@ std::string model_short_name(const Model& model) {
   return k ? k->name : fs::path(file).stem().string();
 }
 
-int prepare_indexer_or_report(const Model& model, const AttentionOptions& o) {
+int prepare_indexer_or_report(const Model& model, AttentionOptions& o) {
   const std::string path = Indexer::default_path(model, o.rank);
   std::error_code ec;
-  if (fs::exists(path, ec) && Indexer::load(path, model).ok()) return kOk;
+  if (fs::exists(path, ec)) {
+    if (auto ix = Indexer::load(path, model); ix.ok()) {
+      o.indexer = std::move(*ix);  // kept: the sessions use it instead of loading it again
+      return kOk;
+    }
+  }
   const std::string label = "calibrating indexer for " + model_short_name(model) + " (once)";
   if (!globals().json && !isatty(STDERR_FILENO)) std::fprintf(stderr, "docdsa: %s\n", label.c_str());
   spdlog::info("{}: saved to {}", label, path);
@@ -120,7 +125,9 @@ int prepare_indexer_or_report(const Model& model, const AttentionOptions& o) {
     return true;
   });
   bar.finish();
-  return ix.ok() ? static_cast<int>(kOk) : report(ix.error());
+  if (!ix.ok()) return report(ix.error());
+  o.indexer = std::move(*ix);
+  return kOk;
 }
 
 void register_models(CLI::App& app) {

@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -184,8 +186,55 @@ TEST_F(ContextCacheTest, BudgetEvictsTheLeastRecentlyUsed) {
   ASSERT_TRUE(tiny_budget.store(kb, *b, {}).ok());
   EXPECT_FALSE(tiny_budget.contains(kb));
   EXPECT_EQ(cache.list().size(), 3u);
-  EXPECT_GT(cache.clear(), 3 * one - 1);
+  size_t removed = 0;
+  EXPECT_GT(cache.clear(&removed), 3 * one - 1);
+  EXPECT_EQ(removed, 3u);
   EXPECT_TRUE(cache.list().empty());
+}
+
+// Listing for eviction reads only names, sizes and dates: no entry's metadata is opened.
+TEST_F(ContextCacheTest, ListingWithoutMetadataOpensNoEntry) {
+  const ContextCache cache(cdir());
+  std::string key;
+  auto a = read(40, 1, &key);
+  ASSERT_TRUE(cache.store(key, *a, {{"document", {{"content_hash", "doc"}}}}).ok());
+  const auto full = cache.list(), bare = cache.list(false);
+  ASSERT_EQ(full.size(), 1u);
+  ASSERT_EQ(bare.size(), 1u);
+  EXPECT_FALSE(full[0].meta.empty());
+  EXPECT_TRUE(bare[0].meta.empty());
+  EXPECT_EQ(bare[0].bytes, full[0].bytes);
+  EXPECT_EQ(bare[0].key, key);
+}
+
+// 8-bit K and V: a smaller file, loaded into a session that continues with nearly the same
+// logits; the entry records how it was stored, and an f16 cache loads it too.
+TEST_F(ContextCacheTest, EightBitStorageIsSmallerAndLoads) {
+  const ContextCache f16(cdir() + "-f16"), q8(cdir(), kDefaultCacheBudget, KvStorage::kQ8);
+  EXPECT_EQ(q8.kv_storage(), KvStorage::kQ8);
+  std::string key;
+  auto a = read(90, 1, &key);
+  ASSERT_TRUE(f16.store(key, *a, {}).ok());
+  ASSERT_TRUE(q8.store(key, *a, {}).ok());
+  const auto ef = f16.list(), eq = q8.list();
+  ASSERT_EQ(ef.size(), 1u);
+  ASSERT_EQ(eq.size(), 1u);
+  EXPECT_LT(eq[0].bytes, ef[0].bytes * 3 / 4);
+  EXPECT_EQ(eq[0].meta["kv"], "q8");
+  EXPECT_EQ(ef[0].meta["kv"], "f16");
+  auto b = session(300);
+  const ContextCache reader(cdir());  // stores f16, loads either
+  ASSERT_TRUE(reader.load(key, *b).has_value()) << warnings_.str();
+  EXPECT_EQ(b->n_past(), 90);
+  const auto want = next_logits(*a, 4), got = next_logits(*b, 4);
+  ASSERT_EQ(want.size(), got.size());
+  double max_diff = 0, max_abs = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    max_diff = std::max(max_diff, static_cast<double>(std::fabs(got[i] - want[i])));
+    max_abs = std::max(max_abs, static_cast<double>(std::fabs(want[i])));
+  }
+  EXPECT_LT(max_diff, 0.02 * max_abs);
+  EXPECT_EQ(warnings_.str(), "");
 }
 
 TEST_F(ContextCacheTest, KeyChangesWithDocumentModelTopkRopeAndPrompt) {
@@ -237,6 +286,17 @@ TEST(CacheBudget, ParsesSizes) {
   EXPECT_EQ(*parse_cache_budget("0"), 0ull);
   EXPECT_EQ(*parse_cache_budget("4096"), 4096ull);
   for (const char* bad : {"", "G", "-1G", "12Q", "nan", "1e30"}) EXPECT_FALSE(parse_cache_budget(bad).ok()) << bad;
+}
+
+// The CLI's default text comes from kDefaultCacheBudget and reads back as it.
+TEST(CacheBudget, TextReadsBackAsTheBudget) {
+  EXPECT_EQ(cache_budget_text(kDefaultCacheBudget), "20G");
+  for (uint64_t b :
+       std::initializer_list<uint64_t>{kDefaultCacheBudget, 0, 1500ull * 1000 * 1000, 4096, 3ull * 1000 * 1000 * 1000 * 1000})
+    EXPECT_EQ(*parse_cache_budget(cache_budget_text(b)), b) << cache_budget_text(b);
+  EXPECT_EQ(*parse_kv_storage("q8"), KvStorage::kQ8);
+  EXPECT_EQ(*parse_kv_storage("f16"), KvStorage::kF16);
+  EXPECT_FALSE(parse_kv_storage("int4").ok());
 }
 
 // The flow the command line and the GUI share: the first session reads the document and keeps

@@ -174,7 +174,9 @@ TEST(Device, ResolvesOrRefusesWithAClearMessage) {
   }();
   if (!gpu) {
     EXPECT_EQ(why.rfind("--device cuda: ", 0), 0u) << why;
-    if (!cuda_built()) EXPECT_NE(why.find("DOCDSA_CUDA=ON"), std::string::npos) << why;
+    if (!cuda_built()) {
+      EXPECT_NE(why.find("DOCDSA_CUDA=ON"), std::string::npos) << why;
+    }
   }
   CostReport c;
   c.device = "cuda";
@@ -228,6 +230,31 @@ class TinyModel : public ::testing::Test {
   static inline std::string path_;
   static inline std::unique_ptr<Model> model_;
 };
+
+// The CLI loads (or calibrates) the indexer once before a command's sessions; the sessions use
+// that one instead of loading it again.
+TEST_F(TinyModel, PreparedIndexerIsUsedInsteadOfLoadingItAgain) {
+  std::vector<TokenId> calib;
+  for (int i = 0; i < 300; ++i) calib.push_back((i * 37 + 11) % (model_->config().n_vocab - 20));
+  auto ix = Indexer::calibrate(*model_, calib, 8, 1);
+  ASSERT_TRUE(ix.ok()) << ix.error().message;
+  AttentionOptions o;
+  o.rank = 8;
+  o.dsa.top_k = 64;
+  o.dsa.sinks = 8;
+  o.dsa.window = 16;
+  o.indexer = std::shared_ptr<const Indexer>(std::move(*ix));
+  std::unique_ptr<Indexer> holder;
+  auto sp = make_session_params(*model_, o, 1, 300, holder);  // 300 > top-k: sparse
+  ASSERT_TRUE(sp.ok()) << sp.error().message;
+  EXPECT_EQ(sp->indexer, o.indexer.get());
+  EXPECT_FALSE(holder) << "the indexer was loaded again";
+  auto dense_sources = make_session_params(*model_, o, 1, 40, holder, 4);  // dense, with source picks
+  ASSERT_TRUE(dense_sources.ok());
+  EXPECT_EQ(dense_sources->indexer, o.indexer.get());
+  EXPECT_EQ(dense_sources->observe_k, 4);
+  EXPECT_FALSE(holder);
+}
 
 const PromptTemplate kTemplate{"You answer questions.", "Title: {title}\nDocument:\n{document}\n\nQuestion: {question}"};
 

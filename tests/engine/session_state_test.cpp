@@ -4,6 +4,8 @@
 // read, and states from other settings or damaged bytes are refused without harm.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 
@@ -37,15 +39,18 @@ std::vector<TokenId> tokens(int n, int n_vocab, int salt) {
   return ids;
 }
 
-std::vector<uint8_t> save(const Session& s) {
+std::vector<uint8_t> save(const Session& s, KvStorage kv = KvStorage::kF16) {
   std::vector<uint8_t> out;
-  const Status st = save_session_state(s, [&](const void* p, size_t n) {
-    const auto* b = static_cast<const uint8_t*>(p);
-    out.insert(out.end(), b, b + n);
-    return Status{};
-  });
+  const Status st = save_session_state(
+      s,
+      [&](const void* p, size_t n) {
+        const auto* b = static_cast<const uint8_t*>(p);
+        out.insert(out.end(), b, b + n);
+        return Status{};
+      },
+      kv);
   EXPECT_TRUE(st.ok());
-  EXPECT_EQ(out.size(), session_state_bytes(s));
+  EXPECT_EQ(out.size(), session_state_bytes(s, kv));
   return out;
 }
 
@@ -123,6 +128,55 @@ TEST(SessionState, SparseRoundTripKeepsTheIndexerCache) {
   expect_round_trip(*m, a, {a, larger}, 250);
 }
 
+// 8-bit K and V (per-row scaled int8): the loaded session continues with nearly the same
+// logits (the same top token at every position), from a state well under the f16 size.
+void expect_q8_round_trip(const Model& m, const SessionParams& a, int doc_len) {
+  const auto doc = tokens(doc_len, m.config().n_vocab, 3);
+  const auto next = tokens(20, m.config().n_vocab, 5);
+  auto s = Session::create(m, a);
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  ASSERT_TRUE((*s)->decode(doc).ok());
+  const std::vector<uint8_t> f16 = save(**s), q8 = save(**s, KvStorage::kQ8);
+  auto kind = session_state_kv_storage(q8);
+  ASSERT_TRUE(kind.ok());
+  EXPECT_EQ(*kind, KvStorage::kQ8);
+  EXPECT_EQ(*session_state_kv_storage(f16), KvStorage::kF16);
+  // head_dim 16 here: (16 + 4 scale bytes) / 32 bytes per row; 0.53 at Qwen's head_dim 128.
+  EXPECT_LT(static_cast<double>(q8.size()), 0.75 * static_cast<double>(f16.size()));
+  const auto want = continue_logits(**s, next);
+  auto t = Session::create(m, a);
+  ASSERT_TRUE(t.ok());
+  const Status st = load_session_state(**t, q8);
+  ASSERT_TRUE(st.ok()) << st.error().message;
+  EXPECT_EQ((*t)->n_past(), doc_len);
+  const auto got = continue_logits(**t, next);
+  ASSERT_EQ(got.size(), want.size());
+  const int V = m.config().n_vocab;
+  double max_diff = 0, max_abs = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    max_diff = std::max(max_diff, static_cast<double>(std::fabs(got[i] - want[i])));
+    max_abs = std::max(max_abs, static_cast<double>(std::fabs(want[i])));
+  }
+  EXPECT_GT(max_diff, 0.0) << "8-bit storage should not be bit-exact (is it stored at all?)";
+  EXPECT_LT(max_diff, 0.02 * max_abs) << "logits moved too far";
+  for (size_t r = 0; r < want.size() / static_cast<size_t>(V); ++r) {
+    const float* w = want.data() + r * V;
+    const float* g = got.data() + r * V;
+    EXPECT_EQ(std::max_element(w, w + V) - w, std::max_element(g, g + V) - g) << "row " << r;
+  }
+}
+
+TEST(SessionState, Q8RoundTripIsCloseAndSmaller) {
+  auto m = tiny_model("state-q8.gguf");
+  ASSERT_TRUE(m);
+  SessionParams dense = params(256, nullptr);
+  dense.dsa.mode = AttentionMode::kDense;
+  expect_q8_round_trip(*m, dense, 75);
+  auto ix = Indexer::calibrate(*m, tokens(300, m->config().n_vocab, 3), 8, 2);
+  ASSERT_TRUE(ix.ok());
+  expect_q8_round_trip(*m, params(400, ix->get()), 250);
+}
+
 TEST(SessionState, HoldsOnlyTheTokensRead) {
   auto m = tiny_model("state-size.gguf");
   ASSERT_TRUE(m);
@@ -176,6 +230,12 @@ TEST(SessionState, RefusesOtherSettingsAndDamagedBytes) {
   std::vector<uint8_t> bad = state;
   bad[0] ^= 1;
   refused(a, bad, ErrorCode::kCorrupt);
+  std::vector<uint8_t> unknown_kv = state;
+  unknown_kv[12] = 7;  // the KV element type after magic and version
+  refused(a, unknown_kv, ErrorCode::kUnsupported);
+  std::vector<uint8_t> wrong_kv = state;
+  wrong_kv[12] = 2;  // says 8-bit but holds f16 bytes: the sizes disagree
+  refused(a, wrong_kv, ErrorCode::kCorrupt);
 }
 
 }  // namespace

@@ -33,7 +33,10 @@ Result<SessionParams> make_session_params(const Model& model, const AttentionOpt
     sp.rope_factor = o.rope_factor;
   }
   const bool sparse = sp.dsa.mode == AttentionMode::kDsa && n_ctx > sp.dsa.top_k;
-  if (sparse || observe_k > 0) {
+  if ((sparse || observe_k > 0) && o.indexer && o.indexer->rank() == o.rank) {
+    sp.indexer = o.indexer.get();
+    if (!sparse) sp.observe_k = observe_k;
+  } else if (sparse || observe_k > 0) {
     if (!holder || holder->rank() != o.rank) {
       const std::string path = Indexer::default_path(model, o.rank);
       if (!std::filesystem::exists(path)) {

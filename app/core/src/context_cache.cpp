@@ -242,9 +242,23 @@ std::string format_bytes(uint64_t bytes) {
   return b;
 }
 
+std::string cache_budget_text(uint64_t bytes) {
+  static const std::pair<uint64_t, const char*> units[] = {
+      {1000ull * 1000 * 1000 * 1000, "T"}, {1000ull * 1000 * 1000, "G"}, {1000ull * 1000, "M"}, {1000ull, "K"}};
+  for (const auto& [u, name] : units)
+    if (bytes >= u && bytes % u == 0) return std::to_string(bytes / u) + name;
+  return std::to_string(bytes);
+}
+
+Result<KvStorage> parse_kv_storage(const std::string& text) {
+  if (text == "f16") return KvStorage::kF16;
+  if (text == "q8") return KvStorage::kQ8;
+  return make_error(ErrorCode::kInvalidArgument, "stored KV type '" + text + "' is not f16 or q8");
+}
+
 std::string ContextCache::default_dir() { return xdg_cache_home() + "/docdsa/contexts"; }
 
-ContextCache::ContextCache(std::string dir, uint64_t budget) : dir_(std::move(dir)), budget_(budget) {}
+ContextCache::ContextCache(std::string dir, uint64_t budget, KvStorage kv) : dir_(std::move(dir)), budget_(budget), kv_(kv) {}
 
 std::string ContextCache::path_of(const std::string& key) const {
   return (fs::path(dir_) / (key + kExt)).string();
@@ -282,8 +296,9 @@ std::optional<nlohmann::json> ContextCache::load(const std::string& key, Session
 
 Status ContextCache::store(const std::string& key, const Session& s, nlohmann::json meta) const {
   meta["key"] = key;
+  meta["kv"] = kv_storage_name(kv_);
   const std::string meta_text = meta.dump();
-  const uint64_t state_bytes = session_state_bytes(s);
+  const uint64_t state_bytes = session_state_bytes(s, kv_);
   const uint64_t total = sizeof(Header) + meta_text.size() + state_bytes;
   if (total > budget_) {
     spdlog::info("context of {} not stored: larger than the cache budget ({})", format_bytes(total), format_bytes(budget_));
@@ -315,7 +330,7 @@ Status ContextCache::store(const std::string& key, const Session& s, nlohmann::j
     return {};
   };
   bool ok = std::fwrite(&h, sizeof(h), 1, f) == 1 && write(meta_text.data(), meta_text.size()).ok();
-  if (ok) ok = save_session_state(s, write).ok();
+  if (ok) ok = save_session_state(s, write, kv_).ok();
   h.checksum = XXH3_64bits_digest(x);
   XXH3_freeState(x);
   if (!ok) return fail("write failed (disk full?)");
@@ -334,7 +349,7 @@ Status ContextCache::store(const std::string& key, const Session& s, nlohmann::j
   return {};
 }
 
-std::vector<ContextEntry> ContextCache::list() const {
+std::vector<ContextEntry> ContextCache::list(bool with_meta) const {
   std::vector<ContextEntry> out;
   std::error_code ec;
   for (fs::directory_iterator it(dir_, ec), end; !ec && it != end; it.increment(ec)) {
@@ -344,7 +359,9 @@ std::vector<ContextEntry> ContextCache::list() const {
     e.key = it->path().stem().string();
     e.bytes = it->file_size(ec);
     e.last_used = mtime_of(*it);
-    if (auto m = read_meta(e.path); m.ok()) e.meta = *m;
+    if (with_meta) {
+      if (auto m = read_meta(e.path); m.ok()) e.meta = *m;
+    }
     out.push_back(std::move(e));
   }
   std::sort(out.begin(), out.end(), [](const ContextEntry& a, const ContextEntry& b) {
@@ -359,7 +376,7 @@ int ContextCache::evict(uint64_t incoming) const {
   const auto now = fs::file_time_type::clock::now();
   for (fs::directory_iterator it(dir_, ec), end; !ec && it != end; it.increment(ec))
     if (is_temp(it->path()) && now - it->last_write_time(ec) > std::chrono::hours(1)) fs::remove(it->path(), ec);
-  auto entries = list();
+  auto entries = list(false);  // sizes and dates are all eviction needs
   uint64_t total = incoming;
   for (const auto& e : entries) total += e.bytes;
   int removed = 0;
@@ -376,15 +393,19 @@ int ContextCache::evict(uint64_t incoming) const {
   return removed;
 }
 
-uint64_t ContextCache::clear() const {
+uint64_t ContextCache::clear(size_t* removed) const {
   uint64_t freed = 0;
+  if (removed) *removed = 0;
   std::error_code ec;
   std::vector<fs::path> doomed;
   for (fs::directory_iterator it(dir_, ec), end; !ec && it != end; it.increment(ec))
     if (it->is_regular_file(ec) && (is_entry(it->path()) || is_temp(it->path()))) doomed.push_back(it->path());
   for (const auto& p : doomed) {
     const uint64_t n = fs::file_size(p, ec);
-    if (fs::remove(p, ec)) freed += ec ? 0 : n;
+    if (fs::remove(p, ec)) {
+      freed += ec ? 0 : n;
+      if (removed && is_entry(p)) ++*removed;
+    }
   }
   return freed;
 }

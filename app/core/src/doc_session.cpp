@@ -92,7 +92,7 @@ Result<std::unique_ptr<DocSession>> DocSession::open(const Model& model, const s
   std::optional<ContextCache> cache;
   std::string key;
   if (opts.cache_budget > 0) {
-    cache.emplace(opts.cache_dir.empty() ? ContextCache::default_dir() : opts.cache_dir, opts.cache_budget);
+    cache.emplace(opts.cache_dir.empty() ? ContextCache::default_dir() : opts.cache_dir, opts.cache_budget, opts.cache_kv);
     key = context_key(model, *d->session_, row.content_hash, d->prefix_ids_);
     const auto t0 = std::chrono::steady_clock::now();
     if (auto meta = cache->load(key, *d->session_)) {

@@ -25,6 +25,9 @@ struct AttentionOptions {
   int extend_group = -1;
   int extend_window = 0;
   std::string device = "auto";  // "auto", "cpu" or "cuda" (device.h)
+  // The indexer already loaded for this model (the CLI's prepare step), used instead of loading
+  // it again; null (or another rank): make_session_params loads it when needed.
+  std::shared_ptr<const Indexer> indexer;
 };
 
 // Session parameters for a context of n_ctx tokens; loads (or calibrates on first use) the

@@ -23,10 +23,14 @@
 #include "docdsa/engine/model.h"
 #include "docdsa/engine/result.h"
 #include "docdsa/engine/session.h"
+#include "docdsa/engine/session_state.h"
 
 namespace docdsa::app {
 
 inline constexpr uint64_t kDefaultCacheBudget = 20ull * 1000 * 1000 * 1000;  // 20 GB
+// How stored contexts keep K and V (session_state.h). f16 loads bit-exact; q8 halves the
+// disk but was measured to move answers (README, "Read once"), so f16 stays the default.
+inline constexpr KvStorage kDefaultKvStorage = KvStorage::kF16;
 
 // Identity of a model file without reading its gigabyte of weights: its size, the first MiB
 // (GGUF header, metadata, tensor table) and the first and last bytes of every tensor.
@@ -40,6 +44,10 @@ std::string context_key(const Model& model, const Session& s, std::string_view c
 // "20G", "500M", "1.5G", "0" (no caching), plain bytes; K/M/G/T are powers of 1000.
 Result<uint64_t> parse_cache_budget(const std::string& text);
 std::string format_bytes(uint64_t bytes);
+// A budget as parse_cache_budget reads it back, in the largest exact unit ("20G").
+std::string cache_budget_text(uint64_t bytes);
+// "f16" or "q8".
+Result<KvStorage> parse_kv_storage(const std::string& text);
 
 struct ContextEntry {
   std::string key, path;
@@ -51,10 +59,12 @@ struct ContextEntry {
 class ContextCache {
  public:
   static std::string default_dir();
-  explicit ContextCache(std::string dir = default_dir(), uint64_t budget = kDefaultCacheBudget);
+  explicit ContextCache(std::string dir = default_dir(), uint64_t budget = kDefaultCacheBudget,
+                        KvStorage kv = kDefaultKvStorage);
 
   const std::string& dir() const { return dir_; }
   uint64_t budget() const { return budget_; }
+  KvStorage kv_storage() const { return kv_; }  // how store() writes K and V (load reads either)
 
   // Loads the entry for `key` into `s` and returns its metadata; nullopt when there is none,
   // or when it is damaged, partial or made for other settings (then with a warning naming the
@@ -64,13 +74,15 @@ class ContextCache {
   // Stores s's state under `key` with `meta`, then evicts least recently used entries down to
   // the budget. An entry larger than the whole budget is not stored (Ok, nothing written).
   Status store(const std::string& key, const Session& s, nlohmann::json meta) const;
-  // All entries, most recently used first (damaged ones are listed with empty meta).
-  std::vector<ContextEntry> list() const;
+  // All entries, most recently used first (damaged ones are listed with empty meta). Without
+  // `with_meta` only names, sizes and dates: no entry is opened.
+  std::vector<ContextEntry> list(bool with_meta = true) const;
   // Removes least recently used entries until the total plus `incoming` bytes fits the budget;
   // returns the number removed.
   int evict(uint64_t incoming = 0) const;
-  // Removes every entry (and leftover temporary files); returns the bytes freed.
-  uint64_t clear() const;
+  // Removes every entry (and leftover temporary files); returns the bytes freed and, in
+  // `removed`, how many entries were removed.
+  uint64_t clear(size_t* removed = nullptr) const;
   // Content hashes of the documents with a stored context for this model (any settings).
   std::set<std::string> documents(const Model& model) const;
 
@@ -78,6 +90,7 @@ class ContextCache {
   std::string path_of(const std::string& key) const;
   std::string dir_;
   uint64_t budget_;
+  KvStorage kv_;
 };
 
 }  // namespace docdsa::app

@@ -39,6 +39,7 @@ struct DocSessionOptions {
   // Read documents kept on disk (context_cache.h): a budget of 0 neither loads nor stores.
   uint64_t cache_budget = kDefaultCacheBudget;
   std::string cache_dir;  // empty: ContextCache::default_dir()
+  KvStorage cache_kv = kDefaultKvStorage;  // how a new reading is stored (either loads)
 };
 
 struct Answer {

@@ -1,12 +1,14 @@
 // docdsa eval qa: multiple-choice reading questions answered by the likelihood of each option's
 // letter at the answer position (the first token of the assistant's turn), not by parsing
 // generated text. Each article is read once; every question then truncates back to the read
-// article and is scored with DSA and with dense attention over the same caches.
+// article and is scored with DSA and with dense attention over the same caches, by default
+// with its options in every cyclic order so that a favourite letter cancels (QaDebias).
 #pragma once
 
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,6 +16,7 @@
 #include "docdsa/app/qa_dataset.h"
 #include "docdsa/engine/model.h"
 #include "docdsa/engine/session.h"
+#include "docdsa/engine/session_state.h"
 
 namespace docdsa::app {
 
@@ -34,7 +37,23 @@ struct LetterScore {
 LetterScore score_letters(const float* logits, int n_vocab, const LetterTokens& letters);
 
 // The question with its options as the user sees it: "…\n\nA. …\nB. …\n\nAnswer with …".
-std::string render_question(const QaQuestion& q);
+// `order[j]` is the option shown under letter j (empty: the dataset's order).
+std::string render_question(const QaQuestion& q, const std::vector<int>& order = {});
+
+// How the model's preference for a letter, whatever its option says, is taken out of the score.
+// kNone: the options in the dataset's order, scored once. kCyclic: the options are shown in
+// each of the n cyclic rotations (so each option appears once under each letter) and an
+// option's score is the mean of its letter's log-probabilities over the rotations. A
+// letter prior that multiplies the probabilities (log p = prior[letter] + content) adds the
+// same sum to every option and cancels exactly; n times the question's scoring cost, not
+// the article's, whose read is reused.
+enum class QaDebias { kNone, kCyclic };
+const char* qa_debias_name(QaDebias d);
+// Rotation k: letter j shows option (j + k) % n.
+std::vector<int> cyclic_order(int n, int k);
+// The per-option mean over orders: scores[k].logp[j] is the letter j's score under orders[k],
+// which showed option orders[k][j] there. mass is the mean of the masses.
+LetterScore average_over_orders(const std::vector<LetterScore>& scores, const std::vector<std::vector<int>>& orders);
 
 struct QaOptions {
   AttentionOptions attn;  // mode is ignored: both are measured
@@ -42,12 +61,17 @@ struct QaOptions {
   // ways over its caches. true: a dense read and a DSA read, each question scored under its
   // own read's attention (twice the reading time; dense is then dense throughout).
   bool separate_reads = false;
+  QaDebias debias = QaDebias::kCyclic;
+  // Set: each read's caches are saved in this form and loaded back before the questions, as a
+  // stored context would reload them (f16 is exact; q8 measures 8-bit storage).
+  std::optional<KvStorage> stored_kv;
   int threads = 0;
 };
 
 struct QaQuestionResult {
   int answer = 0;
-  LetterScore dense, dsa;
+  LetterScore dense, dsa;          // the scores the choice is made by (debiased when asked)
+  LetterScore dense_raw, dsa_raw;  // the dataset's order alone (the same as above with kNone)
   int question_tokens = 0;
 };
 
