@@ -9,8 +9,7 @@
 namespace docdsa::gui {
 
 QFuture<IngestEvent> start_ingest(const QStringList& inputs, const QString& library, ModelPtr model,
-                                  const QMap<QString, QString>& passwords) {
-  const GuiSettings settings = GuiSettings::load();  // here, on the UI thread
+                                  const QMap<QString, QString>& passwords, const GuiSettings& settings) {
   ingest::OcrOptions ocr;
   ocr.enabled = settings.ocr;
   ocr.languages = settings.ocr_languages.trimmed().toStdString();

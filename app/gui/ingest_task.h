@@ -11,6 +11,7 @@
 #include <QStringList>
 
 #include "engine_worker.h"
+#include "settings.h"
 
 namespace docdsa::gui {
 
@@ -25,10 +26,11 @@ struct IngestEvent {
 
 // Files and folders (folders recursively; unsupported files skipped) into the library at
 // `library`. `passwords` maps a PDF path to the password to try. Scanned PDF pages are read by
-// OCR as the settings say (GuiSettings::ocr, ocr_languages), on all cores, with kPage events
-// per OCR page (message "OCR"); cancelling stops within a page and stores nothing of that file.
+// OCR as `settings` say (the ones the window applied: GuiSettings::ocr, ocr_languages), on all
+// cores, with kPage events per OCR page (message "OCR"); cancelling stops within a page and
+// stores nothing of that file.
 QFuture<IngestEvent> start_ingest(const QStringList& inputs, const QString& library, ModelPtr model,
-                                  const QMap<QString, QString>& passwords);
+                                  const QMap<QString, QString>& passwords, const GuiSettings& settings);
 
 }  // namespace docdsa::gui
 

@@ -52,7 +52,7 @@ QColor heat_colour(float t) {  // t in 0..1
 }
 
 // The words of a page that a rubber band touches, in reading order, one line per line.
-QString words_in(const std::vector<std::pair<QRectF, QString>>& words, const QRectF& band) {
+QString words_in(const PageWords& words, const QRectF& band) {
   QString out;
   double last_y = -1, last_h = 0;
   for (const auto& [box, text] : words) {
@@ -81,7 +81,8 @@ struct PageRender {
   QImage image;
   QSizeF points;
   std::vector<std::pair<QRectF, float>> marks;
-  std::vector<std::pair<QRectF, QString>> words;
+  std::shared_ptr<const PageWords> words;      // Poppler's text boxes, or the OCR words
+  std::shared_ptr<const PageWords> ocr_words;  // the OCR words when this job loaded them (for the reader to keep)
   int highlights = 0;
 };
 
@@ -106,10 +107,12 @@ OpenResult open_pdf(const QString& path, const QString& password) {
 }
 
 // Renders one page at `scale` (0: fit `width` pixels) and finds the source passages on it.
-// A scanned page has no text boxes: the words OCR read there (`ocr_words`) stand in for them.
+// A scanned page has no text boxes: the words OCR read there stand in for them (`ocr_words`
+// when the reader has them, else loaded here with `load_ocr`, off the UI thread).
 PageRender render_pdf_page(const std::shared_ptr<PdfHandle>& pdf, quint64 gen,
                            const std::shared_ptr<std::atomic<quint64>>& newest, int page_no, double scale, int width, double dpr,
-                           const nlohmann::json& sources, const std::vector<std::pair<QRectF, QString>>& ocr_words) {
+                           const nlohmann::json& sources, std::shared_ptr<const PageWords> ocr_words,
+                           const Reader::OcrWordsLoader& load_ocr) {
   PageRender out;
   if (newest->load() != gen) return out;  // superseded while it waited
   std::lock_guard lock(pdf->m);
@@ -124,10 +127,21 @@ PageRender render_pdf_page(const std::shared_ptr<PdfHandle>& pdf, quint64 gen,
   const double dpi = 72.0 * scale * dpr;
   out.image = page->renderToImage(dpi, dpi);
   out.image.setDevicePixelRatio(dpr);
-  for (const auto& b : page->textList()) out.words.emplace_back(b->boundingBox(), b->text());
-  if (out.words.empty()) out.words = ocr_words;
+  auto text = std::make_shared<PageWords>();
+  for (const auto& b : page->textList()) text->emplace_back(b->boundingBox(), b->text());
+  out.words = std::move(text);
+  if (out.words->empty() && (ocr_words || load_ocr)) {
+    if (!ocr_words) {
+      auto loaded = std::make_shared<PageWords>();
+      for (const auto& w : load_ocr(page_no))
+        loaded->emplace_back(QRectF(QPointF(w.x0, w.y0), QPointF(w.x1, w.y1)), QString::fromStdString(w.text));
+      ocr_words = out.ocr_words = std::move(loaded);
+    }
+    out.words = ocr_words;
+  }
+  const PageWords& words = *out.words;
   std::vector<QString> got;  // the page's words, normalised
-  for (const auto& w : out.words) got.push_back(norm_word(w.second));
+  for (const auto& w : words) got.push_back(norm_word(w.second));
   for (const auto& s : sources) {
     if (app::json_int(s, "page", -1) != page_no) continue;
     const QStringList want = words_of(QString::fromStdString(app::json_string(s, "passage")));
@@ -140,7 +154,7 @@ PageRender render_pdf_page(const std::shared_ptr<PdfHandle>& pdf, quint64 gen,
       if (!match) continue;
       const float w = static_cast<float>(app::json_number(s, "weight", 0.5));
       for (size_t k = i; k < std::min(got.size(), i + static_cast<size_t>(want.size())); ++k)
-        out.marks.emplace_back(out.words[k].first, std::clamp(0.4f + w, 0.0f, 1.0f));
+        out.marks.emplace_back(words[k].first, std::clamp(0.4f + w, 0.0f, 1.0f));
       ++out.highlights;
       break;
     }
@@ -346,6 +360,7 @@ void Reader::clear() {
   doc_ = {};
   segs_.clear();
   ocr_words_.clear();
+  ocr_loader_ = {};
   sizes_.clear();
   heat_.clear();
   sources_ = nlohmann::json::array();
@@ -353,7 +368,7 @@ void Reader::clear() {
   n_pages_ = 0;
   newest_->fetch_add(1);  // whatever is in flight is for another document
   opened_gen_ = 0, pending_ = 0, opening_ = false, shown_page_ = 0;
-  words_.clear();
+  words_.reset();
   title_->setText(tr("Open a document from the library."));
   pdf_bar_->hide();
   text_->clear();
@@ -362,11 +377,10 @@ void Reader::clear() {
 }
 
 void Reader::show_document(const storage::DocumentRow& doc, std::vector<storage::SegmentRow> segs, const QString& password,
-                           const std::vector<storage::OcrWordRow>& ocr_words) {
+                           OcrWordsLoader ocr_words) {
   doc_ = doc;
   ocr_words_.clear();
-  for (const auto& w : ocr_words)
-    ocr_words_[w.page].emplace_back(QRectF(QPointF(w.x0, w.y0), QPointF(w.x1, w.y1)), QString::fromStdString(w.text));
+  ocr_loader_ = std::move(ocr_words);
   segs_ = std::move(segs);
   sizes_.clear();
   for (const auto& seg : segs_) sizes_.push_back(static_cast<float>(std::max<size_t>(seg.text.size(), 1)));
@@ -375,7 +389,7 @@ void Reader::show_document(const storage::DocumentRow& doc, std::vector<storage:
   pdf_.reset();
   n_pages_ = 0;
   pending_ = 0, shown_page_ = 0;
-  words_.clear();
+  words_.reset();
   page_ = 1;
   const QString path = QString::fromStdString(doc.path);
   QString title = doc.title.empty() ? QFileInfo(path).fileName() : QString::fromStdString(doc.title);
@@ -454,8 +468,10 @@ void Reader::render_page() {
   pending_ = gen;
   const auto ocr = ocr_words_.find(page_);
   when_done(QtConcurrent::run(&pool_, render_pdf_page, pdf_, gen, newest_, page_, zoom_, rendered_for_width_, devicePixelRatioF(),
-                              sources_, ocr == ocr_words_.end() ? std::vector<std::pair<QRectF, QString>>{} : ocr->second),
-            this, [this](const PageRender& r) {
+                              sources_, ocr == ocr_words_.end() ? nullptr : ocr->second, ocr_loader_),
+            this, [this, opened = opened_gen_](const PageRender& r) {
+              // Words loaded for this document are kept, even when a newer request superseded the render.
+              if (r.ocr_words && opened == opened_gen_) ocr_words_[r.page] = r.ocr_words;
               if (r.gen == 0 || r.gen != pending_) return;  // skipped, or a newer request is in flight
               show_rendered(r);
             });
@@ -470,7 +486,7 @@ void Reader::show_rendered(const PageRender& r) {
   shown_page_ = r.page;
   n_highlights_ = r.highlights;
   words_ = r.words;
-  page_view_->set_text_source([this](const QRectF& band) { return words_in(words_, band); });
+  page_view_->set_text_source([words = words_](const QRectF& band) { return words ? words_in(*words, band) : QString(); });
   page_view_->set_page(r.image, r.points, r.marks);
   page_view_->setFixedSize(r.image.size() / r.image.devicePixelRatio());
   // Page tint by the page's share of selections; the strip marks the first segment of this page.

@@ -8,6 +8,7 @@
 #include <QThreadPool>
 #include <QWidget>
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <vector>
@@ -27,6 +28,7 @@ class QToolButton;
 namespace docdsa::gui {
 
 class HeatStrip;
+using PageWords = std::vector<std::pair<QRectF, QString>>;  // a page's words and their boxes (points)
 struct PdfHandle;   // the open Poppler document, shared with the render jobs
 struct PageRender;  // one rendered page, as a render job returns it
 
@@ -68,10 +70,13 @@ class Reader : public QWidget {
   ~Reader() override;
   // Opens a stored document. PDFs are rendered from the file (with `password` if encrypted);
   // when the file is gone, its stored text is shown instead.
-  // `ocr_words`: the words OCR read on its scanned pages (Library::ocr_words), marked on those
-  // pages like Poppler's text boxes on a text page.
+  // `ocr_words`: loads the words OCR read on one scanned page (Library::ocr_words(doc, page)),
+  // marked on it like Poppler's text boxes on a text page. Called on the reader's render thread,
+  // only for a page without a text layer, once per page: the words are kept and shared by later
+  // renders, not copied.
+  using OcrWordsLoader = std::function<std::vector<storage::OcrWordRow>(int page)>;
   void show_document(const storage::DocumentRow& doc, std::vector<storage::SegmentRow> segs, const QString& password = {},
-                     const std::vector<storage::OcrWordRow>& ocr_words = {});
+                     OcrWordsLoader ocr_words = {});
   void clear();
   // The answer's attention: share per stored segment, and its top sources (with passages).
   void show_attention(const std::vector<float>& heat, const nlohmann::json& sources);
@@ -114,8 +119,9 @@ class Reader : public QWidget {
   quint64 pending_ = 0;     // the render request in flight (0: none)
   bool opening_ = false;
   int shown_page_ = 0;
-  std::vector<std::pair<QRectF, QString>> words_;  // the shown page's words, for selection
-  std::map<int, std::vector<std::pair<QRectF, QString>>> ocr_words_;  // scanned pages: page -> OCR words (points)
+  std::shared_ptr<const PageWords> words_;  // the shown page's words, for selection
+  OcrWordsLoader ocr_loader_;
+  std::map<int, std::shared_ptr<const PageWords>> ocr_words_;  // scanned pages loaded so far: page -> OCR words (points)
   int page_ = 1;       // 1-based
   double zoom_ = 1.0;  // 0: fit width
   int n_highlights_ = 0;

@@ -468,6 +468,23 @@ class GuiModelTest : public WindowFixture {
     QVERIFY(r->highlight_count() >= 1);
   }
 
+  // An ingest reads scanned pages as the window's applied settings say, not as the stored ones
+  // (QSettings, here the defaults: OCR on). Applied without OCR, a scan is refused as before.
+  void ingestTakesTheSettingsTheWindowApplied() {
+    QVERIFY(GuiSettings::load().ocr);
+    GuiSettings s = settings_;
+    s.ocr = false;
+    w_->apply_settings(s);
+    QTRY_VERIFY_WITH_TIMEOUT(w_->model_loaded() && !w_->busy(), kLong);
+    const QString scan = kCorpus + QStringLiteral("/pdf/scanned/ocrmypdf__skew.pdf");
+    wait_ingest({scan});
+    const QString status = status_of(scan);
+    w_->apply_settings(settings_);
+    QTRY_VERIFY_WITH_TIMEOUT(w_->model_loaded() && !w_->busy(), kLong);
+    QVERIFY2(status.startsWith(QStringLiteral("failed")) && status.contains(QStringLiteral("no text layer")),
+             qPrintable(status));
+  }
+
   // A scanned PDF (no text layer) is read by OCR off the UI thread, its row says so, and an
   // answer's attended words are marked on the page image from the stored OCR word boxes.
   void scannedPdfAnswerMarksWordsOnThePageImage() {

@@ -10,6 +10,7 @@
 #include <QDropEvent>
 #include <QLabel>
 #include <QMimeData>
+#include <QMutex>
 #include <QPushButton>
 #include <QListWidget>
 #include <QSemaphore>
@@ -341,6 +342,54 @@ class GuiUnitTest : public QObject {
     QVERIFY(!gone.at(0).at(0).toBool());
     QCOMPARE(r.page_count(), 0);
     QVERIFY(r.transcript_view()->isVisible());
+  }
+
+  void readerLoadsOcrWordsPerPageOffTheUiThread() {
+    // A scanned PDF of four pages: the reader asks for a page's OCR words when it first renders
+    // that page, on its render thread, and keeps them for later renders (zoom, coming back).
+    Reader r;
+    r.resize(600, 800);
+    r.show();
+    storage::DocumentRow d;
+    d.id = 1, d.kind = "pdf", d.path = DOCDSA_CORPUS "/pdf/scanned/ocrmypdf__cardinal.pdf";
+    std::vector<storage::SegmentRow> segs(4);
+    for (int i = 0; i < 4; ++i) segs[static_cast<size_t>(i)].page = i + 1, segs[static_cast<size_t>(i)].text = "text";
+    struct Calls {
+      QMutex m;
+      std::vector<int> pages;
+      bool on_ui_thread = false;
+    };
+    auto calls = std::make_shared<Calls>();
+    QThread* ui = QThread::currentThread();
+    r.show_document(d, segs, {}, [calls, ui](int page) {
+      const QMutexLocker lock(&calls->m);
+      calls->pages.push_back(page);
+      calls->on_ui_thread |= QThread::currentThread() == ui;
+      storage::OcrWordRow w;
+      w.page = page, w.x0 = 72, w.y0 = 72, w.x1 = 500, w.y1 = 700, w.text = "page" + std::to_string(page);
+      return std::vector<storage::OcrWordRow>{w};
+    });
+    QTRY_VERIFY_WITH_TIMEOUT(r.page_count() == 4 && !r.rendering() && r.shown_page() == 1, 30000);
+    const auto select_all = [&r] {
+      PdfPageView* v = r.page_view();
+      QTest::mousePress(v, Qt::LeftButton, {}, QPoint(2, 2));
+      QTest::mouseMove(v, QPoint(v->width() - 2, v->height() - 2));
+      QTest::mouseRelease(v, Qt::LeftButton, {}, QPoint(v->width() - 2, v->height() - 2));
+      return v->selected_text();
+    };
+    QCOMPARE(select_all(), QStringLiteral("page1"));  // the loaded words are the page's text
+    r.go_to_segment(2);
+    QTRY_VERIFY(!r.rendering() && r.shown_page() == 3);
+    QCOMPARE(select_all(), QStringLiteral("page3"));
+    r.go_to_segment(0);  // back to page 1, then a re-render at another width: loaded already
+    QTRY_VERIFY(!r.rendering() && r.shown_page() == 1);
+    r.resize(700, 800);
+    QTest::qWait(100);
+    QTRY_VERIFY(!r.rendering());
+    QCOMPARE(select_all(), QStringLiteral("page1"));
+    const QMutexLocker lock(&calls->m);
+    QCOMPARE(calls->pages, (std::vector<int>{1, 3}));
+    QVERIFY(!calls->on_ui_thread);
   }
 
   void historyIsReadOffTheUiThread() {
