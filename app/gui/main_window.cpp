@@ -49,13 +49,6 @@ QString clean_path(const QString& p) {
 QString q(const std::string& s) {
   return QString::fromStdString(s);
 }
-// Marks the documents whose reading is stored for this model (context_cache.h): they answer at once.
-void mark_instant(LibraryModel* table, const Model* model, int budget_gb) {
-  QSet<QString> hashes;
-  if (model && budget_gb > 0)
-    for (const auto& h : app::ContextCache().documents(*model)) hashes.insert(QString::fromStdString(h));
-  table->set_instant(hashes);
-}
 void accumulate(std::optional<CostReport>& total, const CostReport& c) {
   if (total)
     total->add(c);
@@ -351,6 +344,7 @@ void MainWindow::apply_settings(const GuiSettings& s) {
     show_banner(tr("<b>Price table not loaded:</b> %1").arg(q(prices.error().message).toHtmlEscaped()), true);
   cost_->set_prices(prices_);
   open_library();
+  refresh_instant();  // the budget may have changed (0: nothing is kept)
   worker_->settings_coming();
   QMetaObject::invokeMethod(
       worker_, [w = worker_, s] { w->configure(s); }, Qt::QueuedConnection);
@@ -387,8 +381,7 @@ void MainWindow::refresh_library() {
     return;
   }
   const qint64 keep = current_doc_;
-  model_table_->set_documents(*docs);
-  mark_instant(model_table_, model_.get(), settings_.cache_budget_gb);
+  model_table_->set_documents(*docs);  // the "answers at once" marks are kept (by content hash)
   if (keep) {
     const int r = model_table_->row_of_doc(keep);
     if (r >= 0) {
@@ -411,9 +404,28 @@ void MainWindow::on_model(ModelPtr m, const QString& description, const QString&
     statusBar()->showMessage(tr("Model: %1").arg(description), 8000);
     cost_->set_model(model_.get(), settings_.top_k, Indexer::kDefaultRank);
   }
-  mark_instant(model_table_, model_.get(), settings_.cache_budget_gb);
+  refresh_instant();
   update_actions();
   emit model_ready(model_ != nullptr);
+}
+
+// Marks the documents whose reading is stored for this model (context_cache.h): they answer at
+// once. Only when that can change (a reading stored, another model or budget); the scan of
+// the stored entries runs on a pool thread, and the newest request wins.
+void MainWindow::refresh_instant() {
+  const quint64 gen = ++instant_gen_;
+  if (!model_ || settings_.cache_budget_gb <= 0) {
+    model_table_->set_instant({});
+    return;
+  }
+  when_done(QtConcurrent::run([m = model_] {
+              QSet<QString> hashes;
+              for (const auto& h : app::ContextCache().documents(*m)) hashes.insert(QString::fromStdString(h));
+              return hashes;
+            }),
+            this, [this, gen](const QSet<QString>& hashes) {
+              if (gen == instant_gen_) model_table_->set_instant(hashes);
+            });
 }
 
 void MainWindow::update_actions() {
@@ -445,7 +457,7 @@ void MainWindow::add_paths(const QStringList& paths) {
   if (batch.isEmpty()) return;
   ingest_bar_->setRange(0, 0);
   ingest_bar_->show(), ingest_cancel_->show();
-  ingest_.setFuture(start_ingest(batch, settings_.library_path(), model_, passwords_));
+  ingest_.setFuture(start_ingest(batch, settings_.library_path(), model_, passwords_, settings_));
 }
 
 void MainWindow::cancel_ingest() {
@@ -614,10 +626,19 @@ bool MainWindow::select_document(qint64 id) {
     table_->selectRow(r);
   }
   if (id != reader_->document_id()) part_->clear();
-  std::vector<storage::OcrWordRow> ocr_words;  // scanned pages: the words OCR read, for the marks
+  // Scanned pages: the words OCR read there, for the marks, loaded a page at a time by the
+  // reader's render thread on a connection of its own (opened on first use).
+  Reader::OcrWordsLoader ocr_words;
   if (row->ocr_pages > 0)
-    if (auto w = lib_->ocr_words(id); w.ok()) ocr_words = std::move(*w);
-  reader_->show_document(*row, std::move(*segs), passwords_.value(q(row->path)), ocr_words);
+    ocr_words = [db = settings_.library_path().toStdString(), id,
+                 conn = std::make_shared<std::unique_ptr<storage::Library>>()](int page) {
+      if (!*conn)
+        if (auto lib = app::open_library_at(db); lib.ok()) *conn = std::move(*lib);
+      if (!*conn) return std::vector<storage::OcrWordRow>{};
+      auto w = (*conn)->ocr_words(id, page);
+      return w.ok() ? std::move(*w) : std::vector<storage::OcrWordRow>{};
+    };
+  reader_->show_document(*row, std::move(*segs), passwords_.value(q(row->path)), std::move(ocr_words));
   answer_->clear();
   sources_->clear();
   last_answer_.reset();
@@ -791,7 +812,7 @@ void MainWindow::set_busy(bool on) {
 }
 
 void MainWindow::on_finished(const AnswerView& v) {
-  if (!v.summary) mark_instant(model_table_, model_.get(), settings_.cache_budget_gb);  // this document's reading is now stored
+  if (!v.summary) refresh_instant();  // this document's reading is now stored
   accumulate(session_cost_, v.cost);
   if (v.saved) accumulate(library_cost_, v.cost);
   const bool here = v.doc_id == current_doc_;

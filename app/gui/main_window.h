@@ -94,6 +94,7 @@ class MainWindow : public QMainWindow {
   void build_ui();
   void open_library();
   void refresh_library();
+  void refresh_instant();
   // Reads the current document's history off the UI thread; `then(current)` runs when it is
   // shown (current) or was superseded by a newer read or another document (not current).
   void refresh_history(std::function<void(bool current)> then = {});
@@ -136,6 +137,7 @@ class MainWindow : public QMainWindow {
   QThreadPool history_pool_;
   std::shared_ptr<HistoryDb> history_db_;  // used on history_pool_ only
   quint64 history_gen_ = 0;
+  quint64 instant_gen_ = 0;  // refresh_instant: the newest scan wins
   std::optional<CostReport> session_cost_;
   std::optional<CostReport> library_cost_;  // every stored run; read when the library opens, then kept up to date
   void load_library_cost();
