@@ -19,7 +19,39 @@ namespace docdsa {
 namespace {
 constexpr int kQueryTokens = 16;  // query tokens per task (dense)
 constexpr int kMinKeysPerSplit = 512;
+
+// Key splits per (head, token block) task: more than one only when there are fewer tasks
+// than a few per thread (decode), and never below kMinKeysPerSplit keys a part.
+int choose_split(int base_tasks, int n_threads, int n_keys_max) {
+  if (base_tasks >= 2 * n_threads) return 1;
+  return std::max(1, std::min((2 * n_threads + base_tasks - 1) / base_tasks, n_keys_max / kMinKeysPerSplit));
+}
 }  // namespace
+
+// Merges the n_split partial results of every (head, token block) task into dst. Partials are
+// laid out per task slot as rows (token, head in group) of head_dim, with one log-sum-exp each.
+void CpuBackend::merge_splits(int base_tasks, int n_split, int n_tblk, int first_block, int qtok, int n, float* dst,
+                              int64_t dst_stride) {
+  const int hd = c_.head_dim, group = c_.n_head / c_.n_head_kv;
+  const size_t rows_per_task = static_cast<size_t>(qtok) * group;
+  pool_.run(base_tasks, [&](int bt, int) {
+    const int g = bt / n_tblk;
+    const int t0 = (first_block + bt % n_tblk) * qtok;
+    const int nt = std::min(qtok, n - t0);
+    thread_local std::vector<const float*> outs, lses;
+    outs.resize(static_cast<size_t>(n_split));
+    lses.resize(static_cast<size_t>(n_split));
+    // Per token, the group's heads are adjacent both in the partials and in the output.
+    for (int t = 0; t < nt; ++t) {
+      for (int s = 0; s < n_split; ++s) {
+        const size_t slot = static_cast<size_t>(bt) * n_split + s;
+        outs[static_cast<size_t>(s)] = attn_part_.data() + (slot * rows_per_task + static_cast<size_t>(t) * group) * hd;
+        lses[static_cast<size_t>(s)] = attn_lse_.data() + slot * rows_per_task + static_cast<size_t>(t) * group;
+      }
+      kernels::merge_partials(n_split, outs.data(), lses.data(), group, hd, hd, dst + (t0 + t) * dst_stride + g * group * hd, hd);
+    }
+  });
+}
 
 void CpuBackend::attention(int il, Tensor qt, Tensor out, int n, int p0, bool sparse) {
   if (sparse) {
@@ -40,11 +72,8 @@ void CpuBackend::attention(int il, Tensor qt, Tensor out, int n, int p0, bool sp
   const int n_tblk = (n + qtok - 1) / qtok;
   const int n_keys_max = p0 + n;
   // Split keys when there are fewer (head, token block) tasks than a few per thread.
-  int n_split = 1;
   const int base_tasks = n_kv * n_tblk;
-  if (base_tasks < 2 * pool_.size() && !cfg_.exact_attention) {
-    n_split = std::max(1, std::min((2 * pool_.size() + base_tasks - 1) / base_tasks, n_keys_max / kMinKeysPerSplit));
-  }
+  const int n_split = cfg_.exact_attention ? 1 : choose_split(base_tasks, pool_.size(), n_keys_max);
   int split_len = (n_keys_max + n_split - 1) / n_split;
   split_len = (split_len + kernels::kKeyBlock - 1) / kernels::kKeyBlock * kernels::kKeyBlock;
   const size_t rows_per_task = static_cast<size_t>(qtok) * group;
@@ -105,25 +134,7 @@ void CpuBackend::attention(int il, Tensor qt, Tensor out, int n, int p0, bool sp
     a.lse = attn_lse_.data() + slot * rows_per_task;
     kernels::attention(a);
   });
-  if (n_split == 1) return;
-  pool_.run(base_tasks, [&](int bt, int) {
-    const int g = bt / n_tblk;
-    const int t0 = (bt % n_tblk) * qtok;
-    const int nt = std::min(qtok, n - t0);
-    thread_local std::vector<const float*> outs, lses;
-    outs.resize(static_cast<size_t>(n_split));
-    lses.resize(static_cast<size_t>(n_split));
-    // Per token, the group's heads are adjacent both in the partials and in the output.
-    for (int t = 0; t < nt; ++t) {
-      for (int s = 0; s < n_split; ++s) {
-        const size_t slot = static_cast<size_t>(bt) * n_split + s;
-        outs[static_cast<size_t>(s)] = attn_part_.data() + (slot * rows_per_task + static_cast<size_t>(t) * group) * hd;
-        lses[static_cast<size_t>(s)] = attn_lse_.data() + slot * rows_per_task + static_cast<size_t>(t) * group;
-      }
-      kernels::merge_partials(n_split, outs.data(), lses.data(), group, hd, hd, attn + (t0 + t) * out.stride + g * group * hd,
-                              hd);
-    }
-  });
+  if (n_split > 1) merge_splits(base_tasks, n_split, n_tblk, 0, qtok, n, attn, out.stride);
 }
 
 void CpuBackend::attention_sparse(int il, Tensor qt, Tensor out, int n, int first_block) {
@@ -137,10 +148,8 @@ void CpuBackend::attention_sparse(int il, Tensor qt, Tensor out, int n, int firs
   int n_keys_max = 0;
   for (int b = first_block; b < first_block + n_tblk; ++b) n_keys_max = std::max(n_keys_max, static_cast<int>(qblocks_[static_cast<size_t>(b)].keys.size()));
   // Split the list when there are fewer (head, block) tasks than a few per thread (decode).
-  int n_split = 1;
   const int base_tasks = n_kv * n_tblk;
-  if (base_tasks < 2 * pool_.size())
-    n_split = std::max(1, std::min((2 * pool_.size() + base_tasks - 1) / base_tasks, n_keys_max / kMinKeysPerSplit));
+  const int n_split = choose_split(base_tasks, pool_.size(), n_keys_max);
   int split_len = (n_keys_max + n_split - 1) / n_split;
   split_len = (split_len + 15) / 16 * 16;
   const size_t rows_per_task = static_cast<size_t>(qtok) * group;
@@ -194,24 +203,7 @@ void CpuBackend::attention_sparse(int il, Tensor qt, Tensor out, int n, int firs
     a.lse = attn_lse_.data() + slot * rows_per_task;
     kernels::attention_sparse(a);
   });
-  if (n_split == 1) return;
-  pool_.run(base_tasks, [&](int bt, int) {
-    const int g = bt / n_tblk;
-    const int t0 = (first_block + bt % n_tblk) * qtok;
-    const int nt = std::min(qtok, n - t0);
-    thread_local std::vector<const float*> outs, lses;
-    outs.resize(static_cast<size_t>(n_split));
-    lses.resize(static_cast<size_t>(n_split));
-    for (int t = 0; t < nt; ++t) {
-      for (int s = 0; s < n_split; ++s) {
-        const size_t slot = static_cast<size_t>(bt) * n_split + s;
-        outs[static_cast<size_t>(s)] = attn_part_.data() + (slot * rows_per_task + static_cast<size_t>(t) * group) * hd;
-        lses[static_cast<size_t>(s)] = attn_lse_.data() + slot * rows_per_task + static_cast<size_t>(t) * group;
-      }
-      kernels::merge_partials(n_split, outs.data(), lses.data(), group, hd, hd, out.data + (t0 + t) * out.stride + g * group * hd,
-                              hd);
-    }
-  });
+  if (n_split > 1) merge_splits(base_tasks, n_split, n_tblk, first_block, qtok, n, out.data, out.stride);
 }
 
 void CpuBackend::sync_key_rows(int il, int head, uint64_t offset, uint64_t bytes) {

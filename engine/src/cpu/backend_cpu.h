@@ -66,6 +66,7 @@ class CpuBackend final : public Backend {
   void build_union(QueryBlock& qb, int t0, int nt, int p0);
   // Sparse attention of the query blocks from first_block on (attention.cpp).
   void attention_sparse(int il, Tensor q, Tensor out, int n, int first_block);
+  void merge_splits(int base_tasks, int n_split, int n_tblk, int first_block, int qtok, int n, float* dst, int64_t dst_stride);
   uint8_t* cache_part(int il, CachePart part, int head) const;
   // DSA: refreshes the row-major K copy from the blocked K cache for the positions a
   // cache_write of [offset, offset + bytes) into head's blocked keys touched.
