@@ -35,7 +35,8 @@ Result<GenerateResult> generate(Session& s, const std::vector<TokenId>& prompt, 
 
   // Repetition control sees only the generated tokens (see SamplerParams).
   const bool repetition = p.sampler.dry_multiplier > 0.0f || p.sampler.ngram_size > 0;
-  Sampler sampler(p.sampler, repetition ? token_classes(tok, p.sampler.dry_breakers) : std::vector<uint8_t>{});
+  Sampler sampler(p.sampler, repetition ? token_classes(tok, p.sampler.dry_breakers) : std::vector<uint8_t>{},
+                  p.sampler.ngram_size > 0 ? token_forms(tok) : std::vector<TokenId>{});
   r.stop_reason = "max_tokens";
   size_t streamed = 0;  // r.text[0, streamed) went to on_token: whole characters only
   for (int i = 0; i < p.max_tokens; ++i) {

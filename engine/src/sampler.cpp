@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cmath>
 #include <limits>
+#include <string>
 #include <unordered_map>
 
 namespace docdsa {
@@ -41,6 +42,18 @@ std::vector<uint8_t> token_classes(const Tokenizer& tok, std::string_view breake
   return out;
 }
 
+std::vector<TokenId> token_forms(const Tokenizer& tok) {
+  std::vector<TokenId> out(static_cast<size_t>(tok.n_vocab()));
+  std::unordered_map<std::string, TokenId> first;  // normalised text -> lowest id
+  for (TokenId t = 0; t < tok.n_vocab(); ++t) {
+    std::string piece = tok.token_to_piece(t, false);
+    piece.erase(0, piece.find_first_not_of(' '));
+    for (char& c : piece) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    out[static_cast<size_t>(t)] = piece.empty() ? t : first.try_emplace(std::move(piece), t).first->second;
+  }
+  return out;
+}
+
 TokenId argmax(const float* logits, int n_vocab) {
   int best = 0;
   for (int i = 1; i < n_vocab; ++i)
@@ -48,7 +61,12 @@ TokenId argmax(const float* logits, int n_vocab) {
   return best;
 }
 
-Sampler::Sampler(SamplerParams p, std::vector<uint8_t> classes) : p_(std::move(p)), classes_(std::move(classes)), rng_(p_.seed) {}
+Sampler::Sampler(SamplerParams p, std::vector<uint8_t> classes, std::vector<TokenId> forms)
+    : p_(std::move(p)), classes_(std::move(classes)), forms_(std::move(forms)), rng_(p_.seed) {}
+
+TokenId Sampler::form(TokenId t) const {
+  return t >= 0 && static_cast<size_t>(t) < forms_.size() ? forms_[static_cast<size_t>(t)] : t;
+}
 
 bool Sampler::has(TokenId t, uint8_t flag) const {
   return t >= 0 && static_cast<size_t>(t) < classes_.size() && (classes_[static_cast<size_t>(t)] & flag) != 0;
@@ -110,17 +128,28 @@ void Sampler::penalize(float* logits, int n_vocab, const std::vector<TokenId>& g
     }
   }
 
-  // N-gram block: count what followed each earlier occurrence of the last ngram_size-1 tokens.
+  // N-gram block: count (by form) what followed each earlier occurrence of the last
+  // ngram_size-1 tokens' forms; every token of a form seen ngram_max times is blocked.
   const int N = p_.ngram_size;
   if (N > 0 && p_.ngram_max > 0 && n >= N - 1) {
     std::unordered_map<TokenId, int> count;
     for (int j = N - 1; j < n; ++j) {
       bool same = true;
-      for (int m = 1; m < N && same; ++m) same = g[static_cast<size_t>(j - m)] == g[static_cast<size_t>(n - m)];
-      if (same) ++count[g[static_cast<size_t>(j)]];
+      for (int m = 1; m < N && same; ++m) same = form(g[static_cast<size_t>(j - m)]) == form(g[static_cast<size_t>(n - m)]);
+      if (same) ++count[form(g[static_cast<size_t>(j)])];
     }
-    for (const auto& [t, c] : count)
-      if (c >= p_.ngram_max && valid(t) && !finishes_word(t)) logits[t] = -std::numeric_limits<float>::infinity();
+    auto block = [&](TokenId t) {
+      if (valid(t) && !finishes_word(t)) logits[t] = -std::numeric_limits<float>::infinity();
+    };
+    for (const auto& [f, c] : count) {
+      if (c < p_.ngram_max) continue;
+      if (forms_.empty()) {
+        block(f);
+      } else {
+        for (TokenId t = 0; t < std::min<TokenId>(n_vocab, static_cast<TokenId>(forms_.size())); ++t)
+          if (forms_[static_cast<size_t>(t)] == f) block(t);
+      }
+    }
   }
 }
 

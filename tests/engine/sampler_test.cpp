@@ -191,6 +191,29 @@ TEST(Repetition, NgramBlockCapsOccurrences) {
   EXPECT_EQ(s.sample(flat.data(), 5, {1, 2, 3, 1, 2, 3, 1, 2}), 4);  // greedy takes the next best
 }
 
+// Forms: token 7 is token 1 with a capital ("The" / " the"); the block counts them as one.
+TEST(Repetition, NgramBlockCountsTokensOfOneFormAlike) {
+  SamplerParams p = plain_greedy();
+  p.ngram_size = 4;
+  p.ngram_max = 2;
+  std::vector<TokenId> forms(16);
+  for (TokenId t = 0; t < 16; ++t) forms[static_cast<size_t>(t)] = t;
+  forms[7] = 1;
+  Sampler by_form(p, {}, forms), by_token(p);
+  auto blocked = [&](const Sampler& s, const std::vector<TokenId>& gen, TokenId t) {
+    std::vector<float> l(16, 1.0f);
+    s.penalize(l.data(), 16, gen);
+    return std::isinf(l[static_cast<size_t>(t)]);
+  };
+  const std::vector<TokenId> gen = {1, 2, 3, 4, 5, 7, 2, 3, 4, 6, 1, 2, 3};
+  EXPECT_TRUE(blocked(by_form, gen, 4));    // "the court in dothard" twice: not a third time
+  EXPECT_FALSE(blocked(by_token, gen, 4));  // token ids alone miss the capitalised copy
+  // A follower's other forms are blocked too: after "... 2 3" twice followed by 4, 4 is the form.
+  forms[9] = 4;
+  Sampler by_form2(p, {}, forms);
+  EXPECT_TRUE(blocked(by_form2, gen, 9));
+}
+
 TEST(Repetition, TheRestOfAWordIsNeverCut) {
   // " The", " Doth", "ard", " case", " is" (the word pieces of "The Dothard case is"), "1" a digit.
   std::vector<uint8_t> cls(16, kWordEnd);  // ids 0-15: " word" pieces: start with a space

@@ -54,11 +54,16 @@ enum TokenClass : uint8_t {
 };
 // Per token id, its TokenClass flags; `breakers`: the characters that make a DRY breaker.
 std::vector<uint8_t> token_classes(const Tokenizer& tok, std::string_view breakers);
+// Per token id, the lowest id with the same text once ASCII case and leading spaces are ignored
+// ("The", " the" and " THE" are one form): the n-gram block counts forms, so a loop that
+// restarts a sentence with a capital ("The Court in ... the court in ...") is still one n-gram.
+std::vector<TokenId> token_forms(const Tokenizer& tok);
 
 class Sampler {
  public:
   // `classes`: see token_classes(); empty: no breakers, and every token starts a word.
-  explicit Sampler(SamplerParams p, std::vector<uint8_t> classes = {});
+  // `forms`: see token_forms(); empty: each token is its own form.
+  explicit Sampler(SamplerParams p, std::vector<uint8_t> classes = {}, std::vector<TokenId> forms = {});
   // `generated`: the tokens generated so far (not the prompt), for repetition control.
   TokenId sample(const float* logits, int n_vocab, const std::vector<TokenId>& generated);
   // Repetition control applied to `logits` in place (a blocked token gets -infinity).
@@ -68,9 +73,11 @@ class Sampler {
  private:
   bool has(TokenId t, uint8_t flag) const;
   bool word_open(const std::vector<TokenId>& g) const;
+  TokenId form(TokenId t) const;
 
   SamplerParams p_;
   std::vector<uint8_t> classes_;
+  std::vector<TokenId> forms_;
   std::mt19937_64 rng_;
   std::vector<float> work_;
   std::vector<std::pair<float, TokenId>> cand_;
