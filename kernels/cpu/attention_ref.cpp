@@ -8,6 +8,23 @@
 #include "docdsa/kernels/fp16.h"
 
 namespace docdsa::kernels {
+
+namespace {
+// Re-rotates one key (floats) by `shift` positions: the rotary pairs are (r, r + P) in the NeoX
+// layout, (2r, 2r + 1) otherwise. Both the dense and the sparse reference take their
+// extension shifts through it.
+template <class Args>
+void shift_key(const Args& a, float* key, int32_t shift) {
+  const float* c = a.rot_cos + static_cast<int64_t>(shift) * a.rot_pairs;
+  const float* sn = a.rot_sin + static_cast<int64_t>(shift) * a.rot_pairs;
+  for (int r = 0; r < a.rot_pairs; ++r) {
+    const int ia = a.rot_neox ? r : 2 * r, ib = a.rot_neox ? r + a.rot_pairs : 2 * r + 1;
+    const float x0 = key[ia], x1 = key[ib];
+    key[ia] = x0 * c[r] - x1 * sn[r];
+    key[ib] = x0 * sn[r] + x1 * c[r];
+  }
+}
+}  // namespace
 namespace detail {
 namespace avx2 {
 void attention_impl(const AttentionArgs& a);
@@ -34,16 +51,7 @@ void attention_sparse_ref(const SparseAttentionArgs& a) {
       float* key = &keys[i * static_cast<size_t>(d)];
       const int64_t pos = a.positions[j];
       for (int dd = 0; dd < d; ++dd) key[dd] = fp16_to_fp32(a.k[pos * a.k_stride + dd]);
-      if (a.key_shift && a.key_shift[j] != 0) {
-        const float* c = a.rot_cos + static_cast<int64_t>(a.key_shift[j]) * a.rot_pairs;
-        const float* sn = a.rot_sin + static_cast<int64_t>(a.key_shift[j]) * a.rot_pairs;
-        for (int r = 0; r < a.rot_pairs; ++r) {
-          const int ia = a.rot_neox ? r : 2 * r, ib = a.rot_neox ? r + a.rot_pairs : 2 * r + 1;
-          const float x0 = key[ia], x1 = key[ib];
-          key[ia] = x0 * c[r] - x1 * sn[r];
-          key[ib] = x0 * sn[r] + x1 * c[r];
-        }
-      }
+      if (a.key_shift && a.key_shift[j] != 0) shift_key(a, key, a.key_shift[j]);
     }
     for (int h = 0; h < a.n_heads; ++h) {
       const float* q = a.q + t * a.q_stride + static_cast<int64_t>(h) * d;
@@ -95,16 +103,7 @@ void attention_ref(const AttentionArgs& a) {
       const int64_t pos = a.positions ? a.positions[j] : j;
       float key[256];
       for (int dd = 0; dd < a.head_dim; ++dd) key[dd] = fp16_to_fp32(a.k[k_offset(pos, dd, a.head_dim)]);
-      if (a.key_shift && a.key_shift[j] != 0) {
-        const float* c = a.rot_cos + static_cast<int64_t>(a.key_shift[j]) * a.rot_pairs;
-        const float* sn = a.rot_sin + static_cast<int64_t>(a.key_shift[j]) * a.rot_pairs;
-        for (int r = 0; r < a.rot_pairs; ++r) {
-          const int ia = a.rot_neox ? r : 2 * r, ib = a.rot_neox ? r + a.rot_pairs : 2 * r + 1;
-          const float x0 = key[ia], x1 = key[ib];
-          key[ia] = x0 * c[r] - x1 * sn[r];
-          key[ib] = x0 * sn[r] + x1 * c[r];
-        }
-      }
+      if (a.key_shift && a.key_shift[j] != 0) shift_key(a, key, a.key_shift[j]);
       float dot = 0.0f;
       for (int dd = 0; dd < a.head_dim; ++dd) dot += q[dd] * key[dd];
       s[j - begin] = mask_bit(a, i, j) ? dot * a.scale : -INFINITY;

@@ -81,6 +81,31 @@ class CpuBackend final : public Backend {
   std::vector<std::vector<uint16_t>> kr_cache_;  // DSA: [layer][n_ctx * kv_dim] f16, K row-major for gathers
   std::vector<uint8_t> act_;                    // activations quantised for the matmuls
   std::vector<uint8_t> aux_;                    // their block sums for the packed kernels
+  // matmul()'s per-call lists (cpu/matmul.cpp), kept so a call allocates nothing: one quantised
+  // copy per distinct (input, vec-dot type), block sums per (copy, packed weight type) (Q/K/V and
+  // gate/up share them), each job's indices into both, and the row chunks of all jobs.
+  struct MatQuantised {
+    const float* x;
+    int64_t x_stride, n_in;
+    kernels::DType type;
+    size_t offset, stride;
+  };
+  struct MatSums {
+    size_t q;
+    kernels::DType wtype;
+    size_t offset;
+  };
+  struct MatChunk {
+    const MatJob* job;
+    const MatQuantised* q;
+    const void* pw;  // the kernels::PackedWeight, or null
+    const uint8_t* aux;
+    int64_t r0, r1;
+  };
+  std::vector<MatQuantised> mm_qs_;
+  std::vector<MatSums> mm_sums_;
+  std::vector<size_t> mm_job_q_, mm_job_sums_;
+  std::vector<MatChunk> mm_chunks_;
   std::vector<float> attn_part_, attn_lse_;     // split-K partial results
   // DSA: indexer cache per layer (kernels/indexer.h layout) and key scales, the batch's
   // indexer queries, selections and per-query-block unions with token masks.

@@ -82,21 +82,16 @@ Status CpuBackend::prepare(const Model& m) {
 
 void CpuBackend::matmul(std::span<const MatJob> jobs, int n_tok) {
   // One quantised copy per distinct (input, vec-dot type); each job points at its copy.
-  struct Quantised {
-    const float* x;
-    int64_t x_stride, n_in;
-    DType type;
-    size_t offset, stride;
-  };
-  // Block sums of one quantised copy for one packed weight type (Q/K/V, gate/up share them).
-  struct Sums {
-    size_t q;
-    DType wtype;
-    size_t offset;
-  };
-  std::vector<Quantised> qs;
-  std::vector<Sums> sums;
-  std::vector<size_t> job_q, job_sums;
+  using Quantised = MatQuantised;
+  using Sums = MatSums;
+  // The backend's lists, cleared: a matmul runs per layer per token and allocates nothing.
+  std::vector<Quantised>& qs = mm_qs_;
+  std::vector<Sums>& sums = mm_sums_;
+  std::vector<size_t>&job_q = mm_job_q_, &job_sums = mm_job_sums_;
+  qs.clear();
+  sums.clear();
+  job_q.clear();
+  job_sums.clear();
   size_t used = 0, aux_used = 0;
   for (const MatJob& j : jobs) {
     const DType vt = kernels::info(j.w->type).vec_dot_type;
@@ -133,14 +128,9 @@ void CpuBackend::matmul(std::span<const MatJob> jobs, int n_tok) {
                                 aux_.data() + s.offset + kernels::gemm_aux_bytes(s.wtype, t, q.n_in));
   });
   // Row chunks of every job.
-  struct Chunk {
-    const MatJob* job;
-    const Quantised* q;
-    const kernels::PackedWeight* pw;
-    const uint8_t* aux;
-    int64_t r0, r1;
-  };
-  std::vector<Chunk> chunks;
+  using Chunk = MatChunk;
+  std::vector<Chunk>& chunks = mm_chunks_;
+  chunks.clear();
   const int64_t target_tasks = static_cast<int64_t>(pool_.size()) * 8;
   for (size_t ji = 0; ji < jobs.size(); ++ji) {
     const MatJob& j = jobs[ji];
@@ -154,7 +144,7 @@ void CpuBackend::matmul(std::span<const MatJob> jobs, int n_tok) {
   }
   pool_.run(static_cast<int>(chunks.size()), [&](int task, int) {
     const Chunk& c = chunks[static_cast<size_t>(task)];
-    matmul_rows(*c.job->w, c.pw, act_.data() + c.q->offset, c.q->stride, c.aux, n_tok, c.job->y.data, c.job->y.stride, c.r0,
+    matmul_rows(*c.job->w, static_cast<const kernels::PackedWeight*>(c.pw), act_.data() + c.q->offset, c.q->stride, c.aux, n_tok, c.job->y.data, c.job->y.stride, c.r0,
                 c.r1);
   });
 }
