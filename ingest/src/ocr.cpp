@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 #include <QByteArray>
 #include <QImage>
+#include <QPainter>
 #include <QTransform>
 #include <algorithm>
 #include <atomic>
@@ -244,6 +245,111 @@ struct Reader {
   }
 };
 
+// Readers outlive a call, for the next file: loading the languages (TessBaseAPI::Init) costs each
+// worker 0.05 s of CPU for eng, 0.1 s for eng+fra and 0.04 s for orientation detection, a few
+// percent of a one-page scan's time, paid again for every file of a folder. At most one idle
+// reader per core is kept (a call uses no more workers by default), without its orientation
+// detection (27 MB, and only turned pages need it): 15 MB for eng, 40 MB with fra+eng.
+class ReaderPool {
+ public:
+  std::unique_ptr<Reader> take(const std::string& dir) {
+    {
+      std::lock_guard lock(m_);
+      for (auto it = idle_.begin(); it != idle_.end(); ++it) {
+        if ((*it)->dir != dir) continue;
+        std::unique_ptr<Reader> r = std::move(*it);
+        idle_.erase(it);
+        return r;
+      }
+    }
+    auto r = std::make_unique<Reader>();
+    r->dir = dir;
+    return r;
+  }
+  void give_back(std::unique_ptr<Reader> r) {
+    r->osd.reset();
+    r->osd_tried = false;
+    std::lock_guard lock(m_);
+    if (idle_.size() < static_cast<size_t>(std::max(1, available_cpus()))) idle_.push_back(std::move(r));
+  }
+
+ private:
+  std::mutex m_;
+  std::vector<std::unique_ptr<Reader>> idle_;
+};
+
+// Never destroyed: at exit Tesseract's own static data may already be gone.
+ReaderPool& reader_pool() {
+  static ReaderPool* pool = new ReaderPool;
+  return *pool;
+}
+
+// A worker's reader, from the pool and back to it, unless something threw while it was in use
+// (then its Tesseract state is unknown, and it is dropped).
+class ReaderLease {
+ public:
+  explicit ReaderLease(const std::string& dir) : reader_(reader_pool().take(dir)) {}
+  ~ReaderLease() {
+    if (reader_) reader_pool().give_back(std::move(reader_));
+  }
+  ReaderLease(const ReaderLease&) = delete;
+  ReaderLease& operator=(const ReaderLease&) = delete;
+  Reader& operator*() { return *reader_; }
+  void drop() { reader_.reset(); }
+
+ private:
+  std::unique_ptr<Reader> reader_;
+};
+
+// A band of at least this share of its page's work holds enough words (20 on a dense page) to
+// tell a page upside down: see start_attempt.
+constexpr double kMinProbeBandWork = 0.05;
+
+// Every pixel of the page (sampled every 4th row and column) nearly the same grey.
+bool nearly_blank(const QImage& img) {
+  int lo = 255, hi = 0;
+  for (int y = 0; y < img.height() && hi - lo < 32; y += 4) {
+    const uchar* row = img.constScanLine(y);
+    for (int x = 0; x < img.width(); x += 4) lo = std::min<int>(lo, row[x]), hi = std::max<int>(hi, row[x]);
+  }
+  return hi - lo < 32;
+}
+
+// Page `index` (0-based) of `doc` as 8-bit grey at `dpi`; null when it cannot be rendered.
+// A plain scan (a page without fonts or annotations) is painted by Poppler's QPainter backend
+// straight into a grey image: Splash draws a 300 dpi scan through a bilinear rescale into an RGB
+// image that then needs converting, 0.24 s of CPU on a US letter page against 0.08 s here, on the
+// path of every one-page file (the other worker has nothing to read meanwhile), for the same
+// words. Smooth pixmap transforms keep a skewed scan's strokes whole (without them the skewed
+// corpus page's word error rate went from 4% to 11%). Splash draws the rest: the QPainter backend
+// draws glyphs with QRawFont, which crashes without a QGuiApplication (the CLI and the tests
+// have none), and an annotation may bring text that is not among the page's fonts (Poppler makes
+// a missing appearance when it draws it); and a page that the QPainter backend leaves blank (it
+// lacks a few of Splash's features).
+QImage render_gray(Poppler::Document& doc, const Poppler::Page& page, int index, int dpi) {
+  std::unique_ptr<Poppler::FontIterator> fonts = doc.newFontIterator(index);
+  const bool plain_scan = fonts && !(fonts->hasNext() && !fonts->next().isEmpty()) && page.annotations().empty();
+  const QSizeF pts = page.pageSizeF();
+  if (plain_scan) {
+    QImage img(static_cast<int>(std::lround(pts.width() * dpi / 72.0)), static_cast<int>(std::lround(pts.height() * dpi / 72.0)),
+               QImage::Format_Grayscale8);
+    if (!img.isNull()) {
+      img.fill(255);
+      doc.setRenderBackend(Poppler::Document::QPainterBackend);
+      bool painted = false;
+      {
+        QPainter painter(&img);
+        painter.setRenderHint(QPainter::SmoothPixmapTransform);
+        painted = page.renderToPainter(&painter, dpi, dpi);
+      }
+      if (painted && !nearly_blank(img)) return img;
+    }
+  }
+  doc.setRenderBackend(Poppler::Document::SplashBackend);
+  QImage img = page.renderToImage(dpi, dpi);
+  return img.isNull() ? img : img.convertToFormat(QImage::Format_Grayscale8);
+}
+
 // Words found times their mean confidence: how well a reading went, to compare turns.
 double score(const OcrPage& p) {
   return p.words.empty() ? 0.0 : p.mean_confidence * static_cast<double>(p.words.size());
@@ -263,6 +369,7 @@ struct PageJob {
   std::vector<std::string> warnings;
   OcrPage best;
   std::string langs;               // the language order its attempts are read with (its own language first, once known)
+  bool reread = false;             // read again with its own language first (once at most)
   bool orientation_known = false;  // orientation detection has run (its answer is in turns_left)
   std::vector<int> turns_left;     // the turns still to try
 };
@@ -393,12 +500,26 @@ Result<std::vector<OcrPage>> ocr_pdf_pages(const std::string& bytes, const std::
   // page reads the same on any number of cores.
   const int pieces = threads > 1 ? kOcrBandsPerPage : 1;
 
+  // The order that reads a page in `own` best: its language first (the first pass alone for the
+  // first listed language).
+  const auto order_for = [&](const std::string& own) {
+    if (own == lang_list.front()) return first_pass;
+    std::string order = own;
+    for (const auto& l : lang_list)
+      if (l != own) order += "+" + l;
+    return order;
+  };
+
   std::atomic<bool> stop{false};
   const StopFlag stop_flag{&stop, &options.cancelled};
   std::mutex m;  // guards everything below, and on_page
   std::condition_variable cv;
   std::deque<Task> tasks;
   size_t next_page = 0;
+  // The order a page starts with: the first pass until a page reads as another language, then
+  // the latest such page's order. A French document's pages are then read once each, instead of
+  // once in English and again in French (1.8 times the work of one reading).
+  std::string doc_langs = first_pass;
   int done = 0;
   std::optional<Error> error;
   using clock = std::chrono::steady_clock;
@@ -464,6 +585,16 @@ Result<std::vector<OcrPage>> ocr_pdf_pages(const std::string& bytes, const std::
     std::vector<size_t> order(a->bands.size());
     for (size_t i = 0; i < order.size(); ++i) order[i] = i;
     std::stable_sort(order.begin(), order.end(), [&](size_t x, size_t y) { return a->bands[x].work > a->bands[y].work; });
+    if (a->may_abandon) {
+      // Probes first: one small band per worker (yet big enough to hold the 20 words that judge
+      // it), so that a page upside down is given up after a tenth of its work, not after its
+      // largest bands (half of it on the cardinal page). The rest stays largest first, which
+      // balances the workers about as well.
+      const auto probe_end =
+          std::stable_partition(order.begin(), order.end(), [&](size_t i) { return a->bands[i].work >= kMinProbeBandWork; });
+      const size_t n_probes = std::min<size_t>(static_cast<size_t>(threads), static_cast<size_t>(probe_end - order.begin()));
+      std::rotate(order.begin(), probe_end - static_cast<std::ptrdiff_t>(n_probes), probe_end);
+    }
     std::lock_guard lock(m);
     for (size_t i : order) tasks.push_back({a, i});
     cv.notify_all();
@@ -501,16 +632,23 @@ Result<std::vector<OcrPage>> ocr_pdf_pages(const std::string& bytes, const std::
       }
       return start_attempt(reader, a.page, 0);  // upright after all (or unsure): read it whole
     }
-    // A page that reads as another listed language than the first is read again with that one
-    // first: the first language's model drops the others' accents ("garçon" -> "garcon").
-    if (lang_list.size() > 1 && job.langs == first_pass) {
+    // A page that reads as another listed language than the one its reading tried first is read
+    // again with its own first: the first language's model drops the others' accents ("garçon"
+    // -> "garcon"). The pages that start after it start with its order.
+    if (lang_list.size() > 1 && !job.reread) {
       const std::string own = ocr_text_language(p.text, lang_list);
-      if (!own.empty() && own != lang_list.front()) {
-        job.langs = own;
-        for (const auto& l : lang_list)
-          if (l != own) job.langs += "+" + l;
-        spdlog::debug("ocr page {}: reads as '{}', read again as {}", job.number, own, job.langs);
-        return start_attempt(reader, a.page, a.rotation);
+      if (!own.empty()) {
+        const std::string order = order_for(own);
+        {
+          std::lock_guard lock(m);
+          doc_langs = order;
+        }
+        if (job.langs.substr(0, job.langs.find('+')) != own) {
+          job.langs = order;
+          job.reread = true;
+          spdlog::debug("ocr page {}: reads as '{}', read again as {}", job.number, own, job.langs);
+          return start_attempt(reader, a.page, a.rotation);
+        }
       }
     }
     if (a.rotation == 0) {
@@ -577,7 +715,10 @@ Result<std::vector<OcrPage>> ocr_pdf_pages(const std::string& bytes, const std::
     auto job = std::make_shared<PageJob>();
     job->index = i;
     job->number = pages[i];
-    job->langs = first_pass;
+    {
+      std::lock_guard lock(m);
+      job->langs = doc_langs;
+    }
     const std::string page_name = "page " + std::to_string(job->number);
     std::unique_ptr<Poppler::Page> pp = doc.page(job->number - 1);
     if (!pp) {
@@ -592,21 +733,15 @@ Result<std::vector<OcrPage>> ocr_pdf_pages(const std::string& bytes, const std::
                               std::to_string(job->dpi) + " dpi" +
                               (job->dpi < kMinUsefulOcrDpi ? " (small text may be lost)" : ""));
     const auto t0 = clock::now();
-    job->img = pp->renderToImage(job->dpi, job->dpi);
+    job->img = render_gray(doc, *pp, job->number - 1, job->dpi);
     if (job->img.isNull()) {
       job->warnings.push_back(page_name + ": could not be rendered for OCR");
       finish_page(*job, {});
       return;
     }
-    job->img = job->img.convertToFormat(QImage::Format_Grayscale8);
     spdlog::debug("ocr page {}: {} dpi, rendered in {} ms", job->number, job->dpi, ms(clock::now() - t0));
     // A blank page (every pixel nearly the same) stays empty without asking Tesseract.
-    int lo = 255, hi = 0;
-    for (int y = 0; y < job->img.height() && hi - lo < 32; y += 4) {
-      const uchar* row = job->img.constScanLine(y);
-      for (int x = 0; x < job->img.width(); x += 4) lo = std::min<int>(lo, row[x]), hi = std::max<int>(hi, row[x]);
-    }
-    if (hi - lo < 32) {
+    if (nearly_blank(job->img)) {
       job->warnings.clear();  // an empty page is not a problem
       finish_page(*job, {});
       return;
@@ -625,9 +760,9 @@ Result<std::vector<OcrPage>> ocr_pdf_pages(const std::string& bytes, const std::
         spdlog::debug("ocr worker: {:.0f} ms of CPU", ts.tv_sec * 1e3 + ts.tv_nsec / 1e6);
       }
     } cpu_log;
+    ReaderLease lease(dir);
     try {
-      Reader reader;
-      reader.dir = dir;
+      Reader& reader = *lease;
       std::unique_ptr<Poppler::Document> doc;
       bool warmed = false;
       for (;;) {
@@ -678,6 +813,7 @@ Result<std::vector<OcrPage>> ocr_pdf_pages(const std::string& bytes, const std::
         prepare_page(reader, *doc, page);
       }
     } catch (const std::exception& e) {  // out of memory in Qt or Tesseract: this file fails, the batch goes on
+      lease.drop();
       fail(make_error(ErrorCode::kIo, name + ": OCR failed: " + e.what()));
     }
   };

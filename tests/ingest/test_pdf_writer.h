@@ -125,9 +125,11 @@ inline std::string write(const std::vector<Page>& pages, const std::string& user
       content += " ET";
     }
     if (encrypt) content = rc4(obj_key(content_no), content);
+    // A scanned page has no fonts, as a scanner's PDF (its OCR renders it as one, ocr.cpp).
     objs.push_back("<< /Type /Page /Parent 2 0 R /MediaBox " + std::string(box) + " /Contents " + std::to_string(content_no) +
-                   " 0 R /Resources << /Font << /F1 3 0 R >> " +
-                   (image.empty() ? "" : "/XObject << /Im0 " + std::to_string(image_no) + " 0 R >> ") + ">> >>");
+                   " 0 R /Resources << " +
+                   (image.empty() ? "/Font << /F1 3 0 R >> " : "/XObject << /Im0 " + std::to_string(image_no) + " 0 R >> ") +
+                   ">> >>");
     objs.push_back("<< /Length " + std::to_string(content.size()) + " >>\nstream\n" + content + "\nendstream");
     objs.push_back(image.empty() ? "null" : image);
   }

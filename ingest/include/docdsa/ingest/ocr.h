@@ -89,7 +89,8 @@ Result<std::string> check_ocr_languages(const std::string& languages);
 // model reads "garçon" as "garcon" confidently enough that it never asks the French one. When
 // every listed language can be told this way, the first reading uses the first language alone
 // (English pages: a fifth less time than "eng+fra", the same words), and a French page is read
-// again as "fra+eng".
+// again as "fra+eng"; the pages of the file that start after it start as "fra+eng" (a French
+// file's pages are read once each), until one reads as English again.
 std::string ocr_text_language(const std::string& text, const std::vector<std::string>& candidates);
 
 // Reads the pages `pages` (1-based) of the PDF in `bytes` (opened with `password`), in parallel.
