@@ -13,6 +13,8 @@
 
 namespace sparse {
 
+typedef float v8f __attribute__((vector_size(32)));
+
 #define DOCDSA_PACK(...) __VA_ARGS__
 // Swaps the off-diagonal b x b blocks of 16 rows: four passes (b = 8, 4, 2, 1) transpose a
 // 16 x 16 tile held as 16 row vectors.
@@ -54,11 +56,13 @@ inline void rotate_row(const docdsa::kernels::SparseAttentionArgs& a, v16f* row,
   }
   if (!a.rot_neox && P % 8 == 0 && 2 * P <= 16 * nv) {
     for (int i = 0; i < P / 8; ++i) {  // vector i holds pairs 8i .. 8i+7
-      v16f c8{}, s8{};
+      // Eight-float loads widened by shuffles: filling half of a zeroed 16-float vector went
+      // through the stack, and the full-width reload stalled on store forwarding for every key.
+      v8f c8, s8;
       std::memcpy(&c8, c + 8 * i, 32);
       std::memcpy(&s8, s + 8 * i, 32);
       const v16f cd = __builtin_shufflevector(c8, c8, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
-      const v16f sd = __builtin_shufflevector(s8, -s8, 16, 0, 17, 1, 18, 2, 19, 3, 20, 4, 21, 5, 22, 6, 23, 7);
+      const v16f sd = __builtin_shufflevector(s8, -s8, 8, 0, 9, 1, 10, 2, 11, 3, 12, 4, 13, 5, 14, 6, 15, 7);
       const v16f x = row[i];
       const v16f sw = __builtin_shufflevector(x, x, 1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14);
       row[i] = x * cd + sw * sd;
@@ -99,6 +103,10 @@ void qk_chunk(const docdsa::kernels::SparseAttentionArgs& a, const v16f* kt, int
               float* const* s, float* mx) {
   constexpr int D = NV * 16;
   const v16f ninf = v_splat(-std::numeric_limits<float>::infinity());
+  // Lane-wise maxima, reduced across lanes once per chunk rather than once per tile (max is
+  // exact in any order, so the result is the same).
+  v16f vmax[HB];
+  for (int h = 0; h < HB; ++h) vmax[h] = v_splat(mx[h]);
   for (int tile = 0; tile < n_tiles; ++tile) {
     const uint32_t live = bits[tile];
     if (live == 0) continue;
@@ -120,10 +128,11 @@ void qk_chunk(const docdsa::kernels::SparseAttentionArgs& a, const v16f* kt, int
     const v16f on = lane_mask(live);
     for (int h = 0; h < HB; ++h) {
       const v16f sc = select_bits(on, (s0[h] + s1[h]) * a.scale, ninf);
-      mx[h] = std::max(mx[h], v_hmax(sc));
+      vmax[h] = vmax[h] > sc ? vmax[h] : sc;
       std::memcpy(s[h] + 16 * tile, &sc, 64);
     }
   }
+  for (int h = 0; h < HB; ++h) mx[h] = v_hmax(vmax[h]);
 }
 
 // Pass 2, the same heads over one chunk: p = exp(s - max) on its entries, summed and
@@ -208,7 +217,15 @@ void run(const docdsa::kernels::SparseAttentionArgs& a) {
     for (int tile = 0; tile < n_tiles_all; ++tile) {
       const int32_t e0 = begin + tile * 16;
       uint32_t b = 0xFFFFu;
-      if (a.mask) b = (a.mask[t * a.mask_stride + e0 / 32] >> (e0 % 32)) & 0xFFFFu;
+      if (a.mask) {
+        // A tile starting past bit 16 of a mask word (entry_begin not a multiple of 16) takes
+        // its upper bits from the next word.
+        const uint32_t* mw = a.mask + t * a.mask_stride;
+        const int64_t w = e0 / 32, sh = e0 % 32;
+        uint64_t x = mw[w];
+        if (sh > 16 && w + 1 < a.mask_stride) x |= static_cast<uint64_t>(mw[w + 1]) << 32;
+        b = static_cast<uint32_t>(x >> sh) & 0xFFFFu;
+      }
       if (tile == n_tiles_all - 1) b &= tail;
       bits_buf[static_cast<size_t>(t) * n_tiles_all + tile] = b;
     }

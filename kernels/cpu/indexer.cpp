@@ -58,51 +58,52 @@ void scores_scalar(const IndexQuery& q, const uint8_t* cache, const float* kscal
   }
 }
 
-__attribute__((target("avx512f,avx512bw,avx512vnni"))) void scores_vnni(const IndexQuery& q, const uint8_t* cache,
-                                                                          const float* kscale, int dim, int64_t s0,
-                                                                          int64_t s1, float* out) {
-  constexpr int kMaxHeads = 64, kMaxWords = 64;
-  const int words = q.head_dim / 4;
-  int32_t qw[kMaxHeads][kMaxWords];
-  int32_t corr[kMaxHeads];
-  for (int h = 0; h < q.n_heads; ++h) {
-    int32_t sum = 0;
-    for (int w = 0; w < words; ++w) std::memcpy(&qw[h][w], q.q + h * q.head_dim + 4 * w, 4);
-    for (int i = 0; i < q.head_dim; ++i) sum += q.q[h * q.head_dim + i];
-    corr[h] = 128 * sum;  // the keys are stored +128
-  }
+// Rows of a query block against the cache, kSuper 16-key blocks at a time: those blocks'
+// bytes stay in L1 for every row and head (per row, the whole cache would stream through once
+// per row), and each head's query words are broadcast once per kSuper blocks instead of once
+// per block, so the loop is the dot products themselves (a load folded into each VPDPBUSD)
+// plus one convert, scale and combine per head and block. The accumulators start at -corr
+// (the +128 key bias) instead of subtracting it afterwards: the same int32 result, so the
+// scores equal the one-row kernel's bit for bit.
+template <int NB>
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) inline void score_row_blocks(const int32_t (*qw)[64], const int32_t* corr,
+                                                                                    const IndexQuery& q, int words,
+                                                                                    const uint8_t* blk0, int dim,
+                                                                                    const float* ks0, int64_t n_valid,
+                                                                                    float* out) {
   const __m512 zero = _mm512_setzero_ps();
   const bool use_max = q.combine == IndexCombine::kMax;
-  for (int64_t b = s0; b < s1; b += kIndexBlock) {
-    const uint8_t* blk = cache + (b / kIndexBlock) * dim * kIndexBlock;
-    __m512 acc = use_max ? _mm512_set1_ps(-INFINITY) : zero;
-    for (int h = 0; h < q.n_heads; ++h) {
-      const uint8_t* kb = blk + (q.offset[h] / 4) * 64;
-      __m512i d0 = _mm512_setzero_si512(), d1 = _mm512_setzero_si512();
-      int w = 0;
-      for (; w + 1 < words; w += 2) {
-        d0 = _mm512_dpbusd_epi32(d0, _mm512_loadu_si512(kb + w * 64), _mm512_set1_epi32(qw[h][w]));
-        d1 = _mm512_dpbusd_epi32(d1, _mm512_loadu_si512(kb + (w + 1) * 64), _mm512_set1_epi32(qw[h][w + 1]));
-      }
-      if (w < words) d0 = _mm512_dpbusd_epi32(d0, _mm512_loadu_si512(kb + w * 64), _mm512_set1_epi32(qw[h][w]));
-      const __m512i dot = _mm512_sub_epi32(_mm512_add_epi32(d0, d1), _mm512_set1_epi32(corr[h]));
-      const __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(dot), _mm512_set1_ps(q.qscale[h]));
-      acc = use_max ? _mm512_max_ps(acc, v) : _mm512_add_ps(acc, _mm512_max_ps(v, zero));
+  const int64_t bstride = static_cast<int64_t>(dim) * kIndexBlock;
+  __m512 acc[NB];
+  for (int i = 0; i < NB; ++i) acc[i] = use_max ? _mm512_set1_ps(-INFINITY) : zero;
+  for (int h = 0; h < q.n_heads; ++h) {
+    const uint8_t* kb = blk0 + (q.offset[h] / 4) * 64;
+    __m512i d[NB];
+    const __m512i c = _mm512_set1_epi32(-corr[h]);
+    for (int i = 0; i < NB; ++i) d[i] = c;
+    for (int w = 0; w < words; ++w) {
+      const __m512i qv = _mm512_set1_epi32(qw[h][w]);
+      for (int i = 0; i < NB; ++i) d[i] = _mm512_dpbusd_epi32(d[i], _mm512_loadu_si512(kb + i * bstride + w * 64), qv);
     }
-    const int64_t nb = std::min<int64_t>(kIndexBlock, s1 - b);
+    const __m512 s = _mm512_set1_ps(q.qscale[h]);
+    for (int i = 0; i < NB; ++i) {
+      const __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(d[i]), s);
+      acc[i] = use_max ? _mm512_max_ps(acc[i], v) : _mm512_add_ps(acc[i], _mm512_max_ps(v, zero));
+    }
+  }
+  for (int i = 0; i < NB; ++i) {
+    const int64_t nb = std::min<int64_t>(kIndexBlock, n_valid - i * kIndexBlock);
     const __mmask16 m = static_cast<__mmask16>((1u << nb) - 1u);
-    const __m512 ks = _mm512_maskz_loadu_ps(m, kscale + b);
-    _mm512_mask_storeu_ps(out + (b - s0), m, _mm512_mul_ps(acc, ks));
+    const __m512 ks = _mm512_maskz_loadu_ps(m, ks0 + i * kIndexBlock);
+    _mm512_mask_storeu_ps(out + i * kIndexBlock, m, _mm512_mul_ps(acc[i], ks));
   }
 }
 
-// Rows of a query block against each 16-key block in turn: the block's bytes stay in L1 for
-// every row and head (per row, the whole cache would stream through once per row).
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) void scores_block_vnni(const IndexQuery* qs, int n_rows,
                                                                                 const uint8_t* cache, const float* kscale,
                                                                                 int dim, int64_t s0, int64_t s1, float* out,
                                                                                 int64_t out_stride) {
-  constexpr int kMaxHeads = 64, kMaxWords = 64, kMaxRows = 16;
+  constexpr int kMaxHeads = 64, kMaxWords = 64, kMaxRows = 16, kSuper = 8;
   const int words = qs[0].head_dim / 4;
   struct Row {
     int32_t qw[kMaxHeads][kMaxWords];
@@ -110,7 +111,6 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void scores_block_vnni(co
   };
   thread_local std::vector<Row> rows;
   rows.resize(kMaxRows);
-  const __m512 zero = _mm512_setzero_ps();
   for (int r0 = 0; r0 < n_rows; r0 += kMaxRows) {
     const int nr = std::min(kMaxRows, n_rows - r0);
     for (int r = 0; r < nr; ++r) {
@@ -122,33 +122,27 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void scores_block_vnni(co
         rows[r].corr[h] = 128 * sum;  // the keys are stored +128
       }
     }
-    for (int64_t b = s0; b < s1; b += kIndexBlock) {
+    for (int64_t b = s0; b < s1;) {
+      const int64_t n_blocks = (s1 - b + kIndexBlock - 1) / kIndexBlock;
       const uint8_t* blk = cache + (b / kIndexBlock) * dim * kIndexBlock;
-      const int64_t nb = std::min<int64_t>(kIndexBlock, s1 - b);
-      const __mmask16 m = static_cast<__mmask16>((1u << nb) - 1u);
-      const __m512 ks = _mm512_maskz_loadu_ps(m, kscale + b);
+      const int step = n_blocks >= kSuper ? kSuper : 1;
       for (int r = 0; r < nr; ++r) {
-        const IndexQuery& q = qs[r0 + r];
-        const Row& row = rows[r];
-        const bool use_max = q.combine == IndexCombine::kMax;
-        __m512 acc = use_max ? _mm512_set1_ps(-INFINITY) : zero;
-        for (int h = 0; h < q.n_heads; ++h) {
-          const uint8_t* kb = blk + (q.offset[h] / 4) * 64;
-          __m512i d0 = _mm512_setzero_si512(), d1 = _mm512_setzero_si512();
-          int w = 0;
-          for (; w + 1 < words; w += 2) {
-            d0 = _mm512_dpbusd_epi32(d0, _mm512_loadu_si512(kb + w * 64), _mm512_set1_epi32(row.qw[h][w]));
-            d1 = _mm512_dpbusd_epi32(d1, _mm512_loadu_si512(kb + (w + 1) * 64), _mm512_set1_epi32(row.qw[h][w + 1]));
-          }
-          if (w < words) d0 = _mm512_dpbusd_epi32(d0, _mm512_loadu_si512(kb + w * 64), _mm512_set1_epi32(row.qw[h][w]));
-          const __m512i dot = _mm512_sub_epi32(_mm512_add_epi32(d0, d1), _mm512_set1_epi32(row.corr[h]));
-          const __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(dot), _mm512_set1_ps(q.qscale[h]));
-          acc = use_max ? _mm512_max_ps(acc, v) : _mm512_add_ps(acc, _mm512_max_ps(v, zero));
-        }
-        _mm512_mask_storeu_ps(out + (r0 + r) * out_stride + (b - s0), m, _mm512_mul_ps(acc, ks));
+        float* o = out + (r0 + r) * out_stride + (b - s0);
+        if (step == kSuper)
+          score_row_blocks<kSuper>(rows[r].qw, rows[r].corr, qs[r0 + r], words, blk, dim, kscale + b, s1 - b, o);
+        else
+          score_row_blocks<1>(rows[r].qw, rows[r].corr, qs[r0 + r], words, blk, dim, kscale + b, s1 - b, o);
       }
+      b += static_cast<int64_t>(step) * kIndexBlock;
     }
   }
+}
+
+// One query row (decode, and the reference shape for the block kernel above).
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) void scores_vnni(const IndexQuery& q, const uint8_t* cache,
+                                                                          const float* kscale, int dim, int64_t s0,
+                                                                          int64_t s1, float* out) {
+  scores_block_vnni(&q, 1, cache, kscale, dim, s0, s1, out, 0);
 }
 
 // Maps a float to an unsigned key with the same order (negative floats reversed).
@@ -224,11 +218,72 @@ __attribute__((target("avx512f,avx512bw"))) size_t filter_avx512(const float* sc
   return m;
 }
 
+// The entries of radix bucket b ((key - lo) >> shift == b) in index order, into (ok, oi), which
+// may be (keys, idx) themselves: the writes never pass the reads. Returns how many.
+size_t keep_bucket(const uint32_t* keys, const int32_t* idx, size_t m, uint32_t lo, int shift, uint32_t b, uint32_t* ok,
+                   int32_t* oi) {
+  size_t n = 0;
+  for (size_t i = 0; i < m; ++i) {
+    ok[n] = keys[i];
+    oi[n] = idx[i];
+    n += ((keys[i] - lo) >> shift) == b;
+  }
+  return n;
+}
+
+// The same with a compress per 16 entries: the scalar loop's data-dependent branch
+// mispredicted on about every other entry. A full 16-lane store at n <= i only overwrites
+// entries already read.
+__attribute__((target("avx512f,avx512bw"))) size_t keep_bucket_avx512(const uint32_t* keys, const int32_t* idx, size_t m,
+                                                                      uint32_t lo, int shift, uint32_t b, uint32_t* ok,
+                                                                      int32_t* oi) {
+  const __m512i vlo = _mm512_set1_epi32(static_cast<int32_t>(lo));
+  const __m512i vb = _mm512_set1_epi32(static_cast<int32_t>(b));
+  const __m128i sh = _mm_cvtsi32_si128(shift);
+  size_t n = 0, i = 0;
+  for (; i + 16 <= m; i += 16) {
+    const __m512i kv = _mm512_loadu_si512(keys + i);
+    const __m512i iv = _mm512_loadu_si512(idx + i);
+    const __mmask16 keep = _mm512_cmpeq_epi32_mask(_mm512_srl_epi32(_mm512_sub_epi32(kv, vlo), sh), vb);
+    _mm512_storeu_si512(ok + n, _mm512_maskz_compress_epi32(keep, kv));
+    _mm512_storeu_si512(oi + n, _mm512_maskz_compress_epi32(keep, iv));
+    n += static_cast<size_t>(__builtin_popcount(keep));
+  }
+  return n + keep_bucket(keys + i, idx + i, m - i, lo, shift, b, ok + n, oi + n);
+}
+
+// Emits base + idx[i] for the candidates at or above the k-th largest (kk, ki) — keys[i] > kk,
+// or equal with idx[i] >= ki — in index order. dst has room for 16 entries past the last.
+int32_t* emit_at_least(const uint32_t* keys, const int32_t* idx, size_t m, uint32_t kk, int32_t ki, int32_t base, int32_t* dst) {
+  for (size_t i = 0; i < m; ++i) {
+    *dst = base + idx[i];
+    dst += keys[i] > kk || (keys[i] == kk && idx[i] >= ki);
+  }
+  return dst;
+}
+
+__attribute__((target("avx512f,avx512bw"))) int32_t* emit_at_least_avx512(const uint32_t* keys, const int32_t* idx, size_t m,
+                                                                          uint32_t kk, int32_t ki, int32_t base, int32_t* dst) {
+  const __m512i vkk = _mm512_set1_epi32(static_cast<int32_t>(kk));
+  const __m512i vki = _mm512_set1_epi32(ki);
+  const __m512i vbase = _mm512_set1_epi32(base);
+  size_t i = 0;
+  for (; i + 16 <= m; i += 16) {
+    const __m512i kv = _mm512_loadu_si512(keys + i);
+    const __m512i iv = _mm512_loadu_si512(idx + i);
+    const __mmask16 keep = _mm512_cmpgt_epu32_mask(kv, vkk) |
+                           (_mm512_cmpeq_epi32_mask(kv, vkk) & _mm512_cmpge_epi32_mask(iv, vki));
+    _mm512_storeu_si512(dst, _mm512_maskz_compress_epi32(keep, _mm512_add_epi32(iv, vbase)));
+    dst += __builtin_popcount(keep);
+  }
+  return emit_at_least(keys + i, idx + i, m - i, kk, ki, base, dst);
+}
+
 // The k-th largest (key, index) pair among m candidates (keys[i], idx[i]) in index order,
 // k <= m: radix passes over the key range narrow the bucket holding it; among equal keys the
 // later index ranks higher. Returns it as (key << 32 | index).
 uint64_t kth_largest(const uint32_t* keys, const int32_t* idx, size_t m, int64_t k, std::vector<uint32_t>& sub_k,
-                     std::vector<int32_t>& sub_i) {
+                     std::vector<int32_t>& sub_i, bool simd) {
   constexpr int kBits = 11;
   std::array<uint32_t, (1u << kBits)> hist;
   sub_k.resize(m);
@@ -254,13 +309,7 @@ uint64_t kth_largest(const uint32_t* keys, const int32_t* idx, size_t m, int64_t
     while (above + hist[b] < k) above += hist[b--];
     // Keep only bucket b (in index order; written in place, never ahead of the reads) and
     // look for the (k - above)-th largest in it.
-    size_t n = 0;
-    for (size_t i = 0; i < m; ++i)
-      if (((keys[i] - lo) >> shift) == b) {
-        bk[n] = keys[i];
-        bi[n] = idx[i];
-        ++n;
-      }
+    const size_t n = simd ? keep_bucket_avx512(keys, idx, m, lo, shift, b, bk, bi) : keep_bucket(keys, idx, m, lo, shift, b, bk, bi);
     k -= above;
     m = n;
     keys = bk;
@@ -277,18 +326,16 @@ bool select_above(const float* scores, int64_t n, int64_t k, uint32_t thr, int32
   idx_buf.resize(static_cast<size_t>(n) + 16);
   uint32_t* keys = keys_buf.data();
   int32_t* idx = idx_buf.data();
-  const size_t m = active_isa() == Isa::kAvx512 ? filter_avx512(scores, n, thr, keys, idx) : filter_scalar(scores, n, thr, keys, idx);
+  const bool simd = active_isa() == Isa::kAvx512;
+  const size_t m = simd ? filter_avx512(scores, n, thr, keys, idx) : filter_scalar(scores, n, thr, keys, idx);
   if (static_cast<int64_t>(m) < k) return false;
-  const uint64_t kth = kth_largest(keys, idx, m, k, sub_k, sub_i);
+  const uint64_t kth = kth_largest(keys, idx, m, k, sub_k, sub_i, simd);
   const uint32_t kk = static_cast<uint32_t>(kth >> 32);
   const int32_t ki = static_cast<int32_t>(kth & 0xFFFFFFFFu);
   const size_t before = out.size();
-  out.resize(before + static_cast<size_t>(k) + 1);  // branch-free writes: one slot past the last
+  out.resize(before + static_cast<size_t>(k) + 16);  // branch-free writes: 16 slots past the last
   int32_t* dst = out.data() + before;
-  for (size_t i = 0; i < m; ++i) {
-    *dst = base + idx[i];
-    dst += keys[i] > kk || (keys[i] == kk && idx[i] >= ki);
-  }
+  dst = simd ? emit_at_least_avx512(keys, idx, m, kk, ki, base, dst) : emit_at_least(keys, idx, m, kk, ki, base, dst);
   out.resize(before + static_cast<size_t>(k));
   return true;
 }

@@ -129,6 +129,59 @@ TEST(Indexer, BlockScoresEqualEachRowAlone) {
   }
 }
 
+// The SIMD scorers take eight 16-key blocks at a time with one-block tails: key widths of
+// one, three and five words per head, one to a dozen heads, ranges from inside one block to
+// past several eight-block groups, starting on any block and ending inside one, each row
+// equal to the scalar reference bit for bit (one row alone and in blocks of rows).
+TEST(Indexer, SimdScoresEqualScalarAtAwkwardShapes) {
+  std::mt19937 rng(29);
+  std::normal_distribution<float> nd(0, 1);
+  struct Shape {
+    int r, heads, groups;
+  };
+  for (Shape sh : {Shape{4, 1, 1}, Shape{12, 4, 2}, Shape{20, 12, 3}, Shape{16, 9, 3}}) {
+    const int dim = sh.groups * sh.r, n = 16 * 37 + 5;
+    std::vector<uint8_t> cache(static_cast<size_t>((n + 15) / 16 * 16) * dim, 128);
+    std::vector<float> kscale(static_cast<size_t>((n + 15) / 16 * 16), 0.0f);
+    for (int p = 0; p < n; ++p) {
+      std::vector<float> key(static_cast<size_t>(dim));
+      for (auto& x : key) x = nd(rng);
+      kscale[static_cast<size_t>(p)] = index_store_key(key.data(), dim, cache.data(), p);
+    }
+    std::vector<int32_t> off(static_cast<size_t>(sh.heads));
+    for (int h = 0; h < sh.heads; ++h) off[static_cast<size_t>(h)] = (h * sh.groups / sh.heads) * sh.r;
+    const int rows = 17;
+    std::vector<int8_t> q8(static_cast<size_t>(rows) * sh.heads * sh.r);
+    std::vector<float> qs(static_cast<size_t>(rows) * sh.heads);
+    for (int i = 0; i < rows; ++i) {
+      std::vector<float> qf(static_cast<size_t>(sh.heads) * sh.r);
+      for (auto& x : qf) x = nd(rng);
+      index_quantize_query(qf.data(), sh.heads, sh.r, nullptr, q8.data() + static_cast<size_t>(i) * sh.heads * sh.r,
+                           qs.data() + static_cast<size_t>(i) * sh.heads);
+    }
+    for (IndexCombine comb : {IndexCombine::kReluSum, IndexCombine::kMax}) {
+      std::vector<IndexQuery> iq;
+      for (int i = 0; i < rows; ++i)
+        iq.push_back({sh.heads, sh.r, q8.data() + static_cast<size_t>(i) * sh.heads * sh.r,
+                      qs.data() + static_cast<size_t>(i) * sh.heads, off.data(), comb});
+      for (auto [s0, s1] : {std::pair<int64_t, int64_t>{0, n}, {16, 16 * 9 + 1}, {48, 48 + 16 * 8}, {32, 47}, {0, 16 * 17 - 3}}) {
+        const int64_t len = s1 - s0;
+        std::vector<float> block(static_cast<size_t>(rows) * len, -1.0f);
+        index_scores_block(iq.data(), rows, cache.data(), kscale.data(), dim, s0, s1, block.data(), len, detected_isa());
+        for (int i = 0; i < rows; ++i) {
+          std::vector<float> want(static_cast<size_t>(len)), one(static_cast<size_t>(len));
+          index_scores(iq[static_cast<size_t>(i)], cache.data(), kscale.data(), dim, s0, s1, want.data(), Isa::kScalar);
+          index_scores(iq[static_cast<size_t>(i)], cache.data(), kscale.data(), dim, s0, s1, one.data(), detected_isa());
+          const std::string what = "r " + std::to_string(sh.r) + " heads " + std::to_string(sh.heads) + " row " +
+                                   std::to_string(i) + " range " + std::to_string(s0) + ".." + std::to_string(s1);
+          ASSERT_EQ(one, want) << what;
+          ASSERT_EQ(std::vector<float>(block.begin() + i * len, block.begin() + (i + 1) * len), want) << what;
+        }
+      }
+    }
+  }
+}
+
 TEST(Indexer, Int8ScoresTrackFloatDots) {
   std::mt19937 rng(5);
   std::normal_distribution<float> nd(0, 1);

@@ -144,6 +144,15 @@ void CpuBackend::select(int il, int n, int p0) {
     QueryBlock& qb = qblocks_[static_cast<size_t>(b)];
     const int t0 = b * qtok;
     const int nt = std::min(qtok, n - t0);
+    if (p0 + t0 + nt <= K) {
+      // Every row's context fits in k: attention() gives these rows the dense kernel and never
+      // reads the block's union, so none is built.
+      qb.keys.clear();
+      qb.mask.clear();
+      qb.shift.clear();
+      qb.words = 0;
+      return;
+    }
     if (nt == 1) {
       qb.keys = sel_[static_cast<size_t>(t0)];
       qb.words = 0;
@@ -166,24 +175,27 @@ void CpuBackend::select(int il, int n, int p0) {
 void CpuBackend::build_union(QueryBlock& qb, int t0, int nt, int p0) {
   const int max_pos = p0 + t0 + nt - 1;
   thread_local std::vector<uint64_t> bits;
-  thread_local std::vector<int32_t> index_of;
-  bits.assign(static_cast<size_t>(max_pos / 64 + 1), 0);
+  thread_local std::vector<int32_t> rank;  // [word]: union entries before the word's first position
+  const size_t n_words = static_cast<size_t>(max_pos / 64 + 1);
+  bits.assign(n_words, 0);
   for (int t = 0; t < nt; ++t)
     for (int32_t p : sel_[static_cast<size_t>(t0 + t)]) bits[static_cast<size_t>(p) >> 6] |= 1ull << (p & 63);
   qb.keys.clear();
-  index_of.resize(static_cast<size_t>(max_pos + 1));
-  for (size_t w = 0; w < bits.size(); ++w)
-    for (uint64_t x = bits[w]; x != 0; x &= x - 1) {
-      const int32_t p = static_cast<int32_t>(w * 64 + static_cast<size_t>(std::countr_zero(x)));
-      index_of[static_cast<size_t>(p)] = static_cast<int32_t>(qb.keys.size());
-      qb.keys.push_back(p);
-    }
+  rank.resize(n_words);
+  for (size_t w = 0; w < n_words; ++w) {
+    rank[w] = static_cast<int32_t>(qb.keys.size());
+    for (uint64_t x = bits[w]; x != 0; x &= x - 1)
+      qb.keys.push_back(static_cast<int32_t>(w * 64 + static_cast<size_t>(std::countr_zero(x))));
+  }
   qb.words = static_cast<int>((qb.keys.size() + 31) / 32);
   qb.mask.assign(static_cast<size_t>(nt) * qb.words, 0u);
+  // A position's union index from the bitmap's ranks (one small array, L1-resident) rather
+  // than a per-position table, which spans the whole context and misses cache at long ones.
   for (int t = 0; t < nt; ++t) {
     uint32_t* m0 = qb.mask.data() + static_cast<size_t>(t) * qb.words;
     for (int32_t p : sel_[static_cast<size_t>(t0 + t)]) {
-      const int32_t j = index_of[static_cast<size_t>(p)];
+      const size_t w = static_cast<size_t>(p) >> 6;
+      const int32_t j = rank[w] + std::popcount(bits[w] & ((1ull << (p & 63)) - 1));
       m0[j / 32] |= 1u << (j % 32);
     }
   }

@@ -93,7 +93,7 @@ struct SparseAttentionArgs {
   const uint16_t* v = nullptr;  // row-major f16 values of this head: (pos, d) at v[pos * v_stride + d]
   int64_t v_stride = 0;
   float scale = 1.0f;
-  int32_t entry_begin = 0;        // split-K: first entry (multiple of 16)
+  int32_t entry_begin = 0;        // split-K: first entry (any; the CPU backend's splits are multiples of 16)
   int32_t entry_end = INT32_MAX;  // one past the last
   float* out = nullptr;  // token t, head h at out + t * out_stride + h * head_dim (zero: no entries)
   int64_t out_stride = 0;
