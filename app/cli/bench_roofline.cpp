@@ -1,7 +1,8 @@
 // docdsa bench --roofline: this machine's measured limits (int8 VNNI and AMX, fp32 FMA, memory
 // read bandwidth; all threads), then the quantised GEMM (prefill, many tokens) and GEMV
 // (decode, one token) on the layer shapes of the models we run, each as a share of its limit
-// and against the previous kernel (matmul_tile) timed in the same run. Synthetic weights of
+// and against the previous kernel (matmul_tile) timed in the same run. F16/BF16 prefill rows
+// are shares of the fp32 FMA peak. Synthetic weights of
 // the real types and shapes; no model needed.
 #include <algorithm>
 #include <chrono>
@@ -69,6 +70,16 @@ struct Shape {
 std::vector<uint8_t> random_rows(kn::DType t, int64_t n_out, int64_t n_in, uint32_t seed) {
   const size_t rb = kn::row_bytes(t, n_in);
   std::vector<uint8_t> w(rb * static_cast<size_t>(n_out));
+  if (t == kn::DType::F16 || t == kn::DType::BF16) {  // real values: random bits would be subnormal or NaN
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> nd(0.0f, 0.02f);
+    std::vector<float> row(static_cast<size_t>(n_in));
+    for (int64_t r = 0; r < n_out; ++r) {
+      for (float& v : row) v = nd(rng);
+      kn::quantize_row(t, row.data(), w.data() + static_cast<size_t>(r) * rb, n_in);
+    }
+    return w;
+  }
   uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
   for (size_t i = 0; i + 8 <= w.size(); i += 8) {
     x ^= x << 13, x ^= x >> 7, x ^= x << 17;
@@ -206,7 +217,8 @@ int bench_roofline(int gemm_tokens, int reps, int threads, bool json) {
       {"qwen1.5b", "output", kn::DType::Q6_K, 151936, 1536}, {"smol135m", "attn_q/o", kn::DType::Q4_1, 576, 576},
       {"smol135m", "ffn_up", kn::DType::Q4_1, 1536, 576},    {"smol135m", "ffn_down", kn::DType::Q4_1, 576, 1536},
       {"-", "square", kn::DType::Q4_0, 1536, 1536},          {"-", "square", kn::DType::Q8_0, 1536, 1536},
-      {"-", "square", kn::DType::Q5_K, 1536, 1536},
+      {"-", "square", kn::DType::Q5_K, 1536, 1536},          {"smol135m", "ffn_up", kn::DType::F16, 1536, 576},
+      {"smol135m", "ffn_up", kn::DType::BF16, 1536, 576},
   };
   for (const Shape& s : shapes) {
     for (int n_tok : {gemm_tokens, 1}) {
@@ -218,15 +230,17 @@ int bench_roofline(int gemm_tokens, int reps, int threads, bool json) {
       nlohmann::json j{{"model", s.model}, {"layer", s.layer}, {"type", kn::info(s.type).name},
                        {"n_out", s.n_out}, {"n_in", s.n_in},   {"tokens", n_tok},
                        {"new_s", r.t_new}, {"old_s", r.t_old}, {"speedup", r.t_old / r.t_new}};
-      // Prefill is held to the int8 compute peak (operations), decode to the read bandwidth (weight bytes).
+      // Prefill is held to the int8 compute peak (operations; F16/BF16 to the fp32 FMA peak, which
+      // BF16 dot products may pass), decode to the read bandwidth (weight bytes).
       const bool prefill = n_tok > 1;
+      const bool half = s.type == kn::DType::F16 || s.type == kn::DType::BF16;
       const double work = prefill ? 2.0 * static_cast<double>(s.n_out) * static_cast<double>(s.n_in) * n_tok : wbytes;
-      const double limit = prefill ? int8_peak : bw;
+      const double limit = prefill ? (half ? fma : int8_peak) : bw;
       const double v_new = work / r.t_new / 1e9, v_old = work / r.t_old / 1e9;
       const double share_new = work / r.t_new / limit, share_old = work / r.t_old / limit;
       j[prefill ? "new_gops" : "new_gbps"] = v_new;
       j[prefill ? "old_gops" : "old_gbps"] = v_old;
-      j[prefill ? "share_of_int8_peak" : "share_of_bandwidth"] = share_new;
+      j[prefill ? (half ? "share_of_fp32_peak" : "share_of_int8_peak") : "share_of_bandwidth"] = share_new;
       rows.push_back(j);
       if (r.t_vnni > 0) {
         j["vnni_gops"] = work / r.t_vnni / 1e9;

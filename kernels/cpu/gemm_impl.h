@@ -105,6 +105,30 @@ inline size_t mn_pos(const Layout& l, int lane, int j) {
   return l.mn_off + 32 * static_cast<size_t>(j / 2) + 2 * static_cast<size_t>(lane) + j % 2;
 }
 
+// F16/BF16: a group keeps the file's 2-byte values, rearranged: F16 k-major (per k, 16 lanes of
+// 2 bytes: one VCVTPH2PS gives the group's 16 row values), BF16 in k-pairs (per pair, 16 lanes
+// of 4 bytes: one VDPBF16PS operand). Records of kHalfBlock k-values follow one another, so
+// half_pos() is a position within the group.
+constexpr int kHalfBlock = 32;
+constexpr size_t kHalfRecord = size_t{kGemmGroupRows} * kHalfBlock * 2;
+constexpr bool is_half(DType t) {
+  return t == DType::F16 || t == DType::BF16;
+}
+inline size_t half_pos(DType t, int lane, int64_t k) {
+  if (t == DType::F16) return 32 * static_cast<size_t>(k) + 2 * static_cast<size_t>(lane);
+  return 64 * static_cast<size_t>(k / 2) + 4 * static_cast<size_t>(lane) + 2 * static_cast<size_t>(k % 2);
+}
+// Scalar reference: per (row, token) one fused multiply-add chain in k order (BF16: within a
+// pair the odd value first, as VDPBF16PS accumulates; bf16 products are exact in fp32, so each
+// step rounds once either way). Activations in the vec-dot type (F16 or BF16 rows).
+void gemm_half_ref(const PackedWeight& w, const uint8_t* a, size_t a_stride, int n_tok, float* out, int64_t ldo, int64_t r0,
+                   int64_t r1);
+// AVX-512 (gemm_half.cpp), bit-exact with gemm_half_ref for normal numbers (VDPBF16PS treats
+// subnormal inputs and results as zero).
+// `bf16_dot`: BF16 with VDPBF16PS (the CPU must have AVX512_BF16), else with FMAs.
+void gemm_half(const PackedWeight& w, const uint8_t* a, size_t a_stride, int n_tok, float* out, int64_t ldo, int64_t r0, int64_t r1,
+               bool bf16_dot);
+
 // What the kernels broadcast per (token, block), built once per call from the activations.
 struct Aux {
   float d;        // activation scale
@@ -116,6 +140,9 @@ struct Aux {
 void build_aux(DType t, const uint8_t* a, size_t a_stride, int n_tok, int64_t n_blocks, Aux* out);
 // A thread-local buffer of at least `n` Aux (grows, never shrinks).
 Aux* aux_scratch(size_t n);
+// The same for floats. Both live in repack.cpp, built without AVX-512 flags: a template such as
+// std::vector's destructor instantiated in an AVX-512 file could be the copy the linker keeps.
+float* float_scratch(size_t n);
 
 // `tile_order`: Q4_0/Q4_1/Q8_0 in the AMX kernel's per-block float order (see gemm.h).
 void gemm_ref(const PackedWeight& w, const uint8_t* a, size_t a_stride, int n_tok, float* out, int64_t ldo, int64_t r0,

@@ -84,4 +84,26 @@ void gemm_ref(const PackedWeight& w, const uint8_t* a, size_t a_stride, int n_to
     for (int64_t r = r0; r < r1; ++r) out[t * ldo + r] = dot_row(w, l, r, a + static_cast<size_t>(t) * a_stride, tile_order);
 }
 
+void gemm_half_ref(const PackedWeight& w, const uint8_t* a, size_t a_stride, int n_tok, float* out, int64_t ldo, int64_t r0,
+                   int64_t r1) {
+  const bool f16 = w.type == DType::F16;
+  const auto value = [f16](const uint8_t* p) {
+    uint16_t h;
+    std::memcpy(&h, p, 2);
+    return f16 ? fp16_to_fp32(h) : bf16_to_fp32(h);
+  };
+  for (int t = 0; t < n_tok; ++t) {
+    const uint8_t* arow = a + static_cast<size_t>(t) * a_stride;
+    for (int64_t r = r0; r < r1; ++r) {
+      const uint8_t* grp = w.data.get() + static_cast<size_t>(r / kGemmGroupRows) * w.group_bytes();
+      const int lane = static_cast<int>(r % kGemmGroupRows);
+      float s = 0.0f;
+      for (int64_t k0 = 0; k0 < w.n_in; k0 += 2)
+        for (int64_t k : {f16 ? k0 : k0 + 1, f16 ? k0 + 1 : k0})
+          s = std::fma(value(grp + half_pos(w.type, lane, k)), value(arow + 2 * static_cast<size_t>(k)), s);
+      out[t * ldo + r] = s;
+    }
+  }
+}
+
 }  // namespace docdsa::kernels::detail::gemm

@@ -346,4 +346,39 @@ void quantize_q8_k(const float* x, BlockQ8_K* y, int64_t nb) {
   }
 }
 
+// The scalar quantize_q8_0/q8_1, 16 values at a time: amax ignoring NaN, d = amax / 127, the
+// values scaled by 127 / amax, NaN to 0, clamped to [-128, 127] and rounded to nearest even; Q8_1
+// also stores d times the integer sum. The same float operations, so the bytes are identical.
+// These are the activations of every Q4_0/Q8_0 (Q8_0) and Q4_1 (Q8_1) product.
+template <bool kSum>
+inline void quantize_q8_32(const float* x, int8_t* qs, uint16_t* d_out, uint16_t* s_out) {
+  const __m512 abs_mask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7FFFFFFF));
+  const __m512 v0 = _mm512_loadu_ps(x), v1 = _mm512_loadu_ps(x + 16);
+  const __m512 m = _mm512_max_ps(_mm512_and_ps(v1, abs_mask), _mm512_max_ps(_mm512_and_ps(v0, abs_mask), _mm512_setzero_ps()));
+  const float amax = _mm512_reduce_max_ps(m);
+  const float d = amax / 127.0f;
+  const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+  const __m512 vid = _mm512_set1_ps(id), lo = _mm512_set1_ps(-128.0f), hi = _mm512_set1_ps(127.0f);
+  int32_t sum = 0;
+  for (int j = 0; j < 2; ++j) {
+    const __m512 f = _mm512_mul_ps(j ? v1 : v0, vid);
+    const __mmask16 ordered = _mm512_cmp_ps_mask(f, f, _CMP_ORD_Q);
+    const __m512 c = _mm512_min_ps(_mm512_max_ps(f, lo), hi);
+    const __m512i q =
+        _mm512_maskz_mov_epi32(ordered, _mm512_cvtps_epi32(_mm512_roundscale_ps(c, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(qs + 16 * j), _mm512_cvtepi32_epi8(q));
+    if constexpr (kSum) sum += _mm512_reduce_add_epi32(q);
+  }
+  *d_out = fp32_to_fp16(d);
+  if constexpr (kSum) *s_out = fp32_to_fp16(d * static_cast<float>(sum));
+}
+
+void quantize_q8_0(const float* x, BlockQ8_0* y, int64_t nb) {
+  for (int64_t i = 0; i < nb; ++i, x += kQK) quantize_q8_32<false>(x, y[i].qs, &y[i].d, nullptr);
+}
+
+void quantize_q8_1(const float* x, BlockQ8_1* y, int64_t nb) {
+  for (int64_t i = 0; i < nb; ++i, x += kQK) quantize_q8_32<true>(x, y[i].qs, &y[i].d, &y[i].s);
+}
+
 }  // namespace docdsa::kernels::detail::avx512

@@ -11,6 +11,11 @@
 
 namespace docdsa::kernels::detail {
 
+// The helpers below are static: this header is included by files built with AVX2 and AVX-512
+// flags, and an inline function with external linkage that the compiler did not inline would be
+// one weak symbol whose copy the linker picks at random, maybe an AVX-512 one called on a CPU
+// without it.
+
 // Unpacked K-quant block: q holds the 256 integer weights as unsigned values (Q6_K's are
 // stored +32, so 0..63, and `offset` records it), sc/mn the integer scale and min of each
 // sub-block. Unsigned weights let SIMD use u8 x s8 multiply-adds directly.
@@ -24,7 +29,7 @@ struct KBlock {
   int offset;   // 32 for Q6_K: the real weight is q - offset
 };
 
-inline void k4_scale_min(int j, const uint8_t* q, int32_t* d, int32_t* m) {
+static inline void k4_scale_min(int j, const uint8_t* q, int32_t* d, int32_t* m) {
   if (j < 4) {
     *d = q[j] & 63;
     *m = q[j + 4] & 63;
@@ -34,7 +39,7 @@ inline void k4_scale_min(int j, const uint8_t* q, int32_t* d, int32_t* m) {
   }
 }
 
-inline void unpack_q4_k(const BlockQ4_K& b, KBlock* k) {
+static inline void unpack_q4_k(const BlockQ4_K& b, KBlock* k) {
   k->n_sub = 8;
   k->offset = 0;
   k->d = fp16_to_fp32(b.d);
@@ -51,7 +56,7 @@ inline void unpack_q4_k(const BlockQ4_K& b, KBlock* k) {
   }
 }
 
-inline void unpack_q5_k(const BlockQ5_K& b, KBlock* k) {
+static inline void unpack_q5_k(const BlockQ5_K& b, KBlock* k) {
   k->n_sub = 8;
   k->offset = 0;
   k->d = fp16_to_fp32(b.d);
@@ -71,7 +76,7 @@ inline void unpack_q5_k(const BlockQ5_K& b, KBlock* k) {
   }
 }
 
-inline void unpack_q6_k(const BlockQ6_K& b, KBlock* k) {
+static inline void unpack_q6_k(const BlockQ6_K& b, KBlock* k) {
   k->n_sub = 16;
   k->offset = 32;
   k->d = fp16_to_fp32(b.d);
@@ -95,7 +100,7 @@ inline void unpack_q6_k(const BlockQ6_K& b, KBlock* k) {
   }
 }
 
-inline void unpack_k(DType t, const void* block, KBlock* k) {
+static inline void unpack_k(DType t, const void* block, KBlock* k) {
   switch (t) {
     case DType::Q4_K: unpack_q4_k(*static_cast<const BlockQ4_K*>(block), k); break;
     case DType::Q5_K: unpack_q5_k(*static_cast<const BlockQ5_K*>(block), k); break;
@@ -104,7 +109,7 @@ inline void unpack_k(DType t, const void* block, KBlock* k) {
 }
 
 // Combines per-sub-block integer sums (sums[j] = Σ q*a over sub-block j) into the block's dot.
-inline float k_block_finish(const KBlock& k, const BlockQ8_K& a, const int32_t* sums) {
+static inline float k_block_finish(const KBlock& k, const BlockQ8_K& a, const int32_t* sums) {
   int32_t sumi = 0;
   if (k.offset != 0) {
     for (int j = 0; j < k.n_sub; ++j) sumi += k.sc[j] * (sums[j] - k.offset * a.bsums[j]);
@@ -136,6 +141,9 @@ float vec_dot(DType w, int64_t n, const void* wrow, const void* arow);
 void matmul_tile(const MatmulArgs& args, int64_t r0, int64_t r1);
 // Bit-identical to the scalar quantize_row(Q8_K): the activations of every K-quant product.
 void quantize_q8_k(const float* x, BlockQ8_K* y, int64_t nb);
+// Bit-identical to the scalar quantize_row(Q8_0 / Q8_1): Q4_0/Q8_0 and Q4_1 products' activations.
+void quantize_q8_0(const float* x, BlockQ8_0* y, int64_t nb);
+void quantize_q8_1(const float* x, BlockQ8_1* y, int64_t nb);
 }  // namespace avx512
 
 }  // namespace docdsa::kernels::detail

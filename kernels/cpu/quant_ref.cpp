@@ -380,8 +380,19 @@ void quantize_row(DType t, const float* x, void* dst, int64_t n) {
       for (int64_t i = 0; i < n; ++i) y[i] = fp32_to_bf16(x[i]);
       return;
     }
-    case DType::Q8_0: quantize_q8_0(x, static_cast<BlockQ8_0*>(dst), n / kQK); return;
-    case DType::Q8_1: quantize_q8_1(x, static_cast<BlockQ8_1*>(dst), n / kQK); return;
+    // Activations of every legacy-quant product, like Q8_K below (7% of a 16K SmolLM2 prefill scalar).
+    case DType::Q8_0:
+      if (active_isa() == Isa::kAvx512)
+        detail::avx512::quantize_q8_0(x, static_cast<BlockQ8_0*>(dst), n / kQK);
+      else
+        quantize_q8_0(x, static_cast<BlockQ8_0*>(dst), n / kQK);
+      return;
+    case DType::Q8_1:
+      if (active_isa() == Isa::kAvx512)
+        detail::avx512::quantize_q8_1(x, static_cast<BlockQ8_1*>(dst), n / kQK);
+      else
+        quantize_q8_1(x, static_cast<BlockQ8_1*>(dst), n / kQK);
+      return;
     case DType::Q8_K:
       // Every K-quant product quantises its activations to Q8_K: a measurable share of prefill.
       if (active_isa() == Isa::kAvx512)

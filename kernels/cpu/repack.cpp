@@ -13,11 +13,14 @@
 namespace docdsa::kernels {
 
 using detail::gemm::Aux;
+using detail::gemm::is_half;
+using detail::gemm::kHalfBlock;
+using detail::gemm::kHalfRecord;
 using detail::gemm::Layout;
 using detail::gemm::layout_of;
 
 bool gemm_packable(DType t) {
-  return layout_of(t).ok;
+  return layout_of(t).ok || is_half(t);
 }
 
 bool gemm_should_pack(DType t) {
@@ -112,9 +115,10 @@ PackedWeight pack_alloc(DType t, const uint8_t* rows, int64_t n_out, int64_t n_i
   w.rows = rows;
   w.row_stride = row_stride;
   const Layout l = layout_of(t);
-  if (!l.ok || (!force && !gemm_should_pack(t)) || n_in % l.block != 0 || n_out <= 0) return w;
-  w.record_bytes = l.record;
-  w.n_blocks = n_in / l.block;
+  const int block = is_half(t) ? kHalfBlock : l.block;
+  if (!gemm_packable(t) || (!force && !gemm_should_pack(t)) || n_in % block != 0 || n_out <= 0) return w;
+  w.record_bytes = is_half(t) ? kHalfRecord : l.record;
+  w.n_blocks = n_in / block;
   const size_t total = w.group_bytes() * static_cast<size_t>(w.n_groups());
   auto* mem = static_cast<uint8_t*>(std::aligned_alloc(64, (total + 63) / 64 * 64));
   if (!mem) return w;
@@ -125,6 +129,16 @@ PackedWeight pack_alloc(DType t, const uint8_t* rows, int64_t n_out, int64_t n_i
 
 void pack_fill(PackedWeight& w, int64_t g0, int64_t g1) {
   if (!w.packed()) return;
+  if (is_half(w.type)) {
+    const int64_t r_end = std::min(w.n_out, g1 * kGemmGroupRows);
+    for (int64_t r = g0 * kGemmGroupRows; r < r_end; ++r) {
+      const int lane = static_cast<int>(r % kGemmGroupRows);
+      uint8_t* grp = w.data.get() + static_cast<size_t>(r / kGemmGroupRows) * w.group_bytes();
+      const uint8_t* row = w.rows + static_cast<size_t>(r) * w.row_stride;
+      for (int64_t k = 0; k < w.n_in; ++k) std::memcpy(grp + detail::gemm::half_pos(w.type, lane, k), row + 2 * k, 2);
+    }
+    return;
+  }
   const Layout l = layout_of(w.type);
   const size_t bb = info(w.type).block_bytes;
   const int64_t r_end = std::min(w.n_out, g1 * kGemmGroupRows);
@@ -152,6 +166,22 @@ void quantize_activations(DType wtype, const float* x, int64_t ldx, int n_tok, i
   for (int t = 0; t < n_tok; ++t) quantize_row(vt, x + t * ldx, dst + static_cast<size_t>(t) * dst_stride, n_in);
 }
 
+bool gemm_bf16_dot_supported() {
+  static const bool ok = detected_isa() == Isa::kAvx512 && __builtin_cpu_supports("avx512bf16");
+  return ok;
+}
+
+namespace {
+std::atomic<bool>& bf16_dot_switch() {
+  static std::atomic<bool> on{gemm_bf16_dot_supported()};
+  return on;
+}
+}  // namespace
+
+void set_gemm_bf16_dot(bool on) {
+  bf16_dot_switch().store(on && gemm_bf16_dot_supported(), std::memory_order_relaxed);
+}
+
 void gemm(const PackedWeight& w, const uint8_t* a, size_t a_stride, int n_tok, float* out, int64_t ldo, int64_t r0, int64_t r1,
           Isa isa, const void* aux) {
   if (r1 <= r0 || n_tok <= 0) return;
@@ -161,7 +191,12 @@ void gemm(const PackedWeight& w, const uint8_t* a, size_t a_stride, int n_tok, f
     return;
   }
   if (isa != Isa::kAvx512 || detected_isa() != Isa::kAvx512) {
-    detail::gemm::gemm_ref(w, a, a_stride, n_tok, out, ldo, r0, r1);
+    if (is_half(w.type)) detail::gemm::gemm_half_ref(w, a, a_stride, n_tok, out, ldo, r0, r1);
+    else detail::gemm::gemm_ref(w, a, a_stride, n_tok, out, ldo, r0, r1);
+    return;
+  }
+  if (is_half(w.type)) {
+    detail::gemm::gemm_half(w, a, a_stride, n_tok, out, ldo, r0, r1, bf16_dot_switch().load(std::memory_order_relaxed));
     return;
   }
   const Aux* ax = static_cast<const Aux*>(aux);
@@ -241,6 +276,12 @@ namespace detail::gemm {
 
 Aux* aux_scratch(size_t n) {
   thread_local std::vector<Aux> buf;
+  if (buf.size() < n) buf.resize(n);
+  return buf.data();
+}
+
+float* float_scratch(size_t n) {
+  thread_local std::vector<float> buf;
   if (buf.size() < n) buf.resize(n);
   return buf.data();
 }

@@ -147,6 +147,63 @@ TEST(Gemm, PackedMatchesVecDotBitExact) {
   }
 }
 
+// Chooses BF16's kernel for one scope (VDPBF16PS where the CPU has it, or the FMA kernel).
+struct Bf16DotSwitch {
+  explicit Bf16DotSwitch(bool on) { set_gemm_bf16_dot(on); }
+  ~Bf16DotSwitch() { set_gemm_bf16_dot(true); }
+};
+
+// F16/BF16: the packed kernels (and BF16's FMA kernel where the CPU has VDPBF16PS too) equal
+// the scalar reference on the packed layout bit for bit, whatever the batch size, row range or
+// tile; both stay within float rounding of vec_dot on the file's rows. Nothing is written
+// outside [r0, r1).
+TEST(Gemm, HalfPackedMatchesReference) {
+  uint32_t seed = 100;
+  for (DType t : {DType::F16, DType::BF16}) {
+    for (int64_t n_in : {32, 96, 576}) {
+      for (int64_t n_out : {1, 15, 17, 45, 63, 64, 65, 150}) {
+        const size_t w_stride = row_bytes(t, n_in) + 6;
+        const auto w = make_weights(t, n_out, n_in, w_stride, seed++, /*from_floats=*/true);
+        const PackedWeight pw = pack_weight(t, w.data(), n_out, n_in, w_stride, /*force=*/true);
+        ASSERT_TRUE(pw.packed()) << info(t).name;
+        for (int n_tok : {1, 2, 3, 8, 9, 13, 17}) {
+          const size_t a_stride = activation_row_bytes(t, n_in) + 4;
+          const auto a = make_acts(t, n_tok, n_in, a_stride, seed++);
+          const int64_t ldo = n_out + 3;
+          const float sentinel = -12345.5f;
+          std::vector<float> ref(static_cast<size_t>(ldo * n_tok), sentinel);
+          gemm(pw, a.data(), a_stride, n_tok, ref.data(), ldo, 0, n_out, Isa::kScalar);
+          for (int tok = 0; tok < n_tok; ++tok)
+            for (int64_t r = 0; r < n_out; ++r) {
+              const float dot = vec_dot(t, n_in, w.data() + static_cast<size_t>(r) * w_stride,
+                                        a.data() + static_cast<size_t>(tok) * a_stride, Isa::kScalar);
+              ASSERT_NEAR(ref[static_cast<size_t>(tok * ldo + r)], dot, 1e-4f * (1.0f + std::fabs(dot))) << info(t).name;
+            }
+          if (detected_isa() < Isa::kAvx512) continue;
+          for (bool dot_instr : {true, false}) {
+            if (dot_instr && t == DType::BF16 && !gemm_bf16_dot_supported()) continue;
+            const Bf16DotSwitch guard(dot_instr);
+            // Whole groups and cut ones, up to 8 groups per one-token tile and its tails.
+            for (auto [r0, r1] : {std::pair<int64_t, int64_t>{0, n_out}, {n_out / 3, n_out - n_out / 4}, {5, n_out - 4}}) {
+              if (r1 <= r0) continue;
+              std::vector<float> got(ref.size(), sentinel);
+              gemm(pw, a.data(), a_stride, n_tok, got.data(), ldo, r0, r1, Isa::kAvx512);
+              for (int tok = 0; tok < n_tok; ++tok)
+                for (int64_t r = 0; r < ldo; ++r) {
+                  const size_t i = static_cast<size_t>(tok * ldo + r);
+                  const float want = r >= r0 && r < r1 ? ref[i] : sentinel;
+                  ASSERT_EQ(bits(got[i]), bits(want)) << info(t).name << (dot_instr ? " VDPBF16PS" : " FMA") << " n_in " << n_in
+                                                      << " n_out " << n_out << " n_tok " << n_tok << " rows [" << r0 << ", " << r1
+                                                      << ") row " << r << " tok " << tok << ": " << got[i] << " vs " << want;
+                }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
 // Largest quants and activations everywhere: the int32 sums reach their extremes.
 TEST(Gemm, ExtremeValuesStayExact) {
   for (DType t : kPacked) {
@@ -351,8 +408,9 @@ TEST(Gemm, PrebuiltAuxIsUsed) {
 
 // Types without a packed kernel, and CPUs without VNNI, keep matmul_tile over the original rows.
 TEST(Gemm, UnpackedFallsBackToMatmulTile) {
-  for (DType t : {DType::F32, DType::F16, DType::BF16}) {
-    const int64_t n_in = 64, n_out = 19;
+  // F32 has no packed kernel; F16/BF16 rows of a length that is no multiple of 32 stay unpacked.
+  for (auto [t, n_in] : {std::pair<DType, int64_t>{DType::F32, 64}, {DType::F16, 40}, {DType::BF16, 40}}) {
+    const int64_t n_out = 19;
     const auto w = make_weights(t, n_out, n_in, row_bytes(t, n_in), 9, true);
     const size_t a_stride = activation_row_bytes(t, n_in);
     const auto a = make_acts(t, 3, n_in, a_stride, 10);

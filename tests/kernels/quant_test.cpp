@@ -174,7 +174,8 @@ namespace {
 
 // Q8_K activations: the AVX-512 quantiser writes the scalar one's bytes, edge values included
 // (ties for the largest magnitude, both signs, NaN, infinities, zero blocks, halves).
-TEST(Quant, Q8KQuantiserIsBitIdenticalAcrossIsas) {
+// The activation quantisers (Q8_K, Q8_0, Q8_1) give the same bytes on every ISA.
+TEST(Quant, ActivationQuantisersAreBitIdenticalAcrossIsas) {
   if (detected_isa() < Isa::kAvx512) GTEST_SKIP() << "needs AVX-512";
   const Isa saved = active_isa();
   for (int seed = 0; seed < 40; ++seed) {
@@ -196,11 +197,13 @@ TEST(Quant, Q8KQuantiserIsBitIdenticalAcrossIsas) {
     if (seed % 9 == 0) {  // exact halves after scaling
       for (int64_t i = 0; i < n; ++i) x[static_cast<size_t>(i)] = 0.5f * static_cast<float>(i % 9) - 2.0f;
     }
-    set_active_isa(Isa::kScalar);
-    const auto ref = quantize(DType::Q8_K, x);
-    set_active_isa(Isa::kAvx512);
-    const auto simd = quantize(DType::Q8_K, x);
-    EXPECT_EQ(ref, simd) << "seed " << seed;
+    for (DType t : {DType::Q8_K, DType::Q8_0, DType::Q8_1}) {
+      set_active_isa(Isa::kScalar);
+      const auto ref = quantize(t, x);
+      set_active_isa(Isa::kAvx512);
+      const auto simd = quantize(t, x);
+      EXPECT_EQ(ref, simd) << info(t).name << " seed " << seed;
+    }
   }
   set_active_isa(saved);
 }

@@ -9,6 +9,12 @@
 // (K-quant sub-block scales/mins as small integers, block scales as float). The last group is
 // padded with zero rows. Records of a group are contiguous, so a row range streams linearly.
 //
+// F16 and BF16 weights keep their values, regrouped the same way (16 rows per register, see
+// detail::gemm::half_pos): fp32 FMAs on converted F16, VDPBF16PS on BF16 pairs where the CPU has
+// AVX512_BF16. Their sums run in k order per (row, token), not matmul_tile's 16-lane partial
+// sums, so they differ from vec_dot by float rounding; they match their scalar reference bit
+// for bit and do not depend on the batch size.
+//
 // Activations are the rows the existing matmul_tile takes: each token quantised once per
 // layer to info(type).vec_dot_type (Q8_0, Q8_1 or Q8_K); quantize_activations() does that.
 //
@@ -39,7 +45,7 @@ struct PackedWeight {
   int64_t n_out = 0;
   int64_t n_in = 0;
   // Packed form (owned), or null: then gemm() runs matmul_tile over the original rows, which
-  // must outlive this object (types without a packed kernel: F32, F16, BF16).
+  // must outlive this object (F32, the one type without a packed kernel).
   std::unique_ptr<uint8_t, void (*)(void*)> data{nullptr, [](void*) {}};
   size_t record_bytes = 0;  // one block of one group
   int64_t n_blocks = 0;     // blocks per row
@@ -52,7 +58,7 @@ struct PackedWeight {
   size_t packed_bytes() const { return packed() ? group_bytes() * static_cast<size_t>(n_groups()) : 0; }
 };
 
-// True when `t` has a packed kernel (Q4_0, Q4_1, Q8_0, Q4_K, Q5_K, Q6_K).
+// True when `t` has a packed kernel (Q4_0, Q4_1, Q8_0, Q4_K, Q5_K, Q6_K, F16, BF16).
 bool gemm_packable(DType t);
 // True when packing pays on this CPU: the type is packable and AVX-512 VNNI is active.
 // (Without it the packed form would only run the scalar reference; keep matmul_tile then.)
@@ -102,6 +108,10 @@ void set_gemm_amx(bool on);  // clamps to gemm_amx_supported()
 void set_gemm_amx_legacy(bool on);
 // Whether a batch of >= kGemmAmxMinTokens tokens on weights of type t runs AMX tiles now.
 bool gemm_amx_applies(DType t);
+// BF16 weights use VDPBF16PS where cpuid reports AVX512_BF16; set_gemm_bf16_dot(false) runs
+// the FMA kernel instead (tests; same results), true clamps to what the CPU has.
+bool gemm_bf16_dot_supported();
+void set_gemm_bf16_dot(bool on);
 void gemm_ref_tile_order(const PackedWeight& w, const uint8_t* a, size_t a_stride, int n_tok, float* out, int64_t ldo, int64_t r0,
                          int64_t r1);
 
