@@ -1,7 +1,7 @@
 // docdsa calibrate: fits and saves the training-free DSA indexer for a model file.
 // docdsa eval fidelity: DSA vs dense on real text (top-1 agreement, KL, attention-mass recall).
 // docdsa eval passkey: retrieval accuracy by context length and depth, dense and DSA side by
-// side, in llama.cpp's passkey format and RULER's niah_single format.
+// side, in llama.cpp's passkey format and RULER's niah_single and niah_multikey formats.
 // docdsa eval qa: see cmd_eval_qa.cpp.
 #include <spdlog/spdlog.h>
 
@@ -213,47 +213,92 @@ struct PasskeyOpts {
 };
 
 struct Needle {
-  std::string prefix, junk, needle, question, answer;
+  std::string needle, question, answer;
 };
 
-// llama.cpp's examples/passkey and RULER's niah_single_1 (noise haystack, 7-digit number).
-Needle make_needle(const std::string& format, std::mt19937& rng) {
+struct Haystack {
+  std::string prefix, junk;
+};
+
+// llama.cpp's examples/passkey; RULER's niah_single_1 (noise haystack, 7-digit number) and
+// niah_multikey_1 (several such needles, each under its own word, one asked at a time).
+Haystack haystack_for(const std::string& format) {
   const std::string junk = " The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again.";
+  if (format == "llama")
+    return {"There is an important info hidden inside a lot of irrelevant text. Find it and memorize them. I will quiz you about the important information there.",
+            junk};
+  return {"Some special magic numbers are hidden within the following text. Make sure to memorize it. I will quiz you about the numbers afterwards.\n",
+          junk};
+}
+
+constexpr const char* kWords[] = {"apple", "harbor", "violet", "granite", "meadow", "lantern", "copper", "orchid", "falcon", "ember"};
+constexpr int kMaxMultikeyDepths = static_cast<int>(std::size(kWords));
+
+Needle make_needle(const std::string& format, std::mt19937& rng, const std::string& word) {
   if (format == "llama") {
     const std::string key = std::to_string(std::uniform_int_distribution<int>(1, 50000)(rng));
-    return {"There is an important info hidden inside a lot of irrelevant text. Find it and memorize them. I will quiz you about the important information there.",
-            junk, " The pass key is " + key + ". Remember it. " + key + " is the pass key.",
-            " What is the pass key? The pass key is", key};
+    return {" The pass key is " + key + ". Remember it. " + key + " is the pass key.", " What is the pass key? The pass key is", key};
   }
-  static const char* words[] = {"apple", "harbor", "violet", "granite", "meadow", "lantern", "copper", "orchid", "falcon", "ember"};
-  const std::string word = words[std::uniform_int_distribution<int>(0, 9)(rng)];
   const std::string value = std::to_string(std::uniform_int_distribution<int>(1000000, 9999999)(rng));
-  return {"Some special magic numbers are hidden within the following text. Make sure to memorize it. I will quiz you about the numbers afterwards.\n",
-          junk, " One of the special magic numbers for " + word + " is: " + value + ".",
+  return {" One of the special magic numbers for " + word + " is: " + value + ".",
           "\nWhat are all the special magic numbers for " + word + " mentioned in the provided text? The special magic numbers for " +
               word + " mentioned in the provided text are",
           value};
 }
 
-// A prompt of about `length` tokens with the needle at `depth` percent of the haystack.
-std::vector<TokenId> build_prompt(const Tokenizer& tok, const Needle& n, int length, int depth) {
+// A prompt of about `length` tokens: the haystack with each needle at its depth (percent of
+// the haystack), then `question`.
+std::vector<TokenId> build_prompt(const Tokenizer& tok, const Haystack& h, const std::vector<std::pair<int, const Needle*>>& needles,
+                                  const std::string& question, int length) {
   const auto count = [&](const std::string& s) { return static_cast<int>(tok.encode(s, false).size()); };
-  const int fixed = count(n.prefix) + count(n.needle) + count(n.question) + 1;
-  const int per = count(n.junk);
+  int fixed = count(h.prefix) + count(question) + 1;
+  for (const auto& [depth, n] : needles) fixed += count(n->needle);
+  const int per = count(h.junk);
   const int reps = std::max(0, (length - fixed) / per);
-  const int at = reps * depth / 100;
-  std::string text = n.prefix;
-  for (int i = 0; i < reps; ++i) {
-    if (i == at) text += n.needle;
-    text += n.junk;
+  std::string text = h.prefix;
+  for (int i = 0; i <= reps; ++i) {
+    for (const auto& [depth, n] : needles)
+      if (i == std::min(reps, reps * depth / 100)) text += n->needle;
+    if (i < reps) text += h.junk;
   }
-  if (at >= reps) text += n.needle;
-  text += n.question;
+  text += question;
   return tok.encode(text, true);
+}
+
+struct PasskeyCase {
+  int depth = 0;
+  Needle needle;
+  std::vector<TokenId> prompt;
+};
+
+// One trial's cases, deepest first. Each prompt reuses the prefix it shares with the one before:
+// for the single-needle formats the haystack before the shallower needle, for the multi-key
+// format all of the haystack (only the question differs).
+std::vector<PasskeyCase> make_cases(const Tokenizer& tok, const std::string& format, std::vector<int> depths, int length,
+                                    std::mt19937& rng) {
+  std::sort(depths.rbegin(), depths.rend());
+  const Haystack h = haystack_for(format);
+  std::vector<std::string> words(std::begin(kWords), std::end(kWords));
+  std::shuffle(words.begin(), words.end(), rng);
+  std::vector<PasskeyCase> cases;
+  for (size_t i = 0; i < depths.size(); ++i)
+    cases.push_back({depths[i], make_needle(format, rng, words[i % words.size()]), {}});
+  if (format == "multikey") {
+    std::vector<std::pair<int, const Needle*>> all;
+    for (const PasskeyCase& c : cases) all.emplace_back(c.depth, &c.needle);
+    for (PasskeyCase& c : cases) c.prompt = build_prompt(tok, h, all, c.needle.question, length);
+  } else {
+    for (PasskeyCase& c : cases) c.prompt = build_prompt(tok, h, {{c.depth, &c.needle}}, c.needle.question, length);
+  }
+  return cases;
 }
 
 int run_passkey(const PasskeyOpts& o) {
   int rc = kOk;
+  if (std::find(o.formats.begin(), o.formats.end(), "multikey") != o.formats.end() &&
+      static_cast<int>(o.depths.size()) > kMaxMultikeyDepths)
+    return report(make_error(ErrorCode::kInvalidArgument, "--formats multikey takes at most " + std::to_string(kMaxMultikeyDepths) +
+                                                              " depths (one needle per depth, each under its own word)"));
   auto model = load_model_or_report(&rc);
   if (!model) return rc;
   std::signal(SIGINT, on_sigint);
@@ -262,58 +307,71 @@ int run_passkey(const PasskeyOpts& o) {
   const int n_cases = static_cast<int>(o.lengths.size() * o.formats.size() * o.depths.size()) * o.trials;
   ProgressBar bar("passkey", n_cases * static_cast<int>(o.modes.size()), !globals().json);
   int done = 0;
-  if (!globals().json) std::printf("%-8s %-6s %-6s %9s %9s %10s\n", "length", "format", "mode", "accuracy", "correct", "prefill_s");
+  if (!globals().json)
+    std::printf("%-8s %-8s %-6s %9s %9s %10s %10s\n", "length", "format", "mode", "accuracy", "correct", "prefill_s", "prefilled");
   for (int length : o.lengths)
-    for (const std::string& format : o.formats)
+    for (const std::string& format : o.formats) {
+      std::mt19937 rng(o.seed + static_cast<unsigned>(length));
+      std::vector<PasskeyCase> cases;
+      for (int trial = 0; trial < o.trials; ++trial)
+        for (PasskeyCase& c : make_cases(model->tokenizer(), format, o.depths, length, rng)) cases.push_back(std::move(c));
+      size_t longest = 0;
+      for (const PasskeyCase& c : cases) longest = std::max(longest, c.prompt.size());
+      const int max_tokens = format == "llama" ? 8 : 12;
       for (const std::string& mode : o.modes) {
-        std::mt19937 rng(o.seed + static_cast<unsigned>(length));
+        AttentionOptions ao = o.attn;
+        ao.mode = mode;
+        // One session per length, format and mode: each prompt prefills only what follows the
+        // prefix it shares with the previous one (the rest of the caches are kept).
+        auto sp = session_params(*model, ao, static_cast<int>(longest) + 16, indexer);
+        if (!sp.ok()) return report(sp.error());
+        auto s = Session::create(*model, *sp);
+        if (!s.ok()) return report(s.error());
+        std::vector<TokenId> held;
         int correct = 0, total = 0;
+        int64_t prefilled = 0;
         double prefill = 0;
-        CostReport cost;
-        bool first_cost = true;
-        nlohmann::json cases = nlohmann::json::array();
-        nlohmann::json position;  // the RoPE scaling and context extension the sessions ran with
-        for (int trial = 0; trial < o.trials; ++trial)
-          for (int depth : o.depths) {
-            if (g_stop.load()) return kInterrupted;
-            const Needle nd = make_needle(format, rng);
-            const auto prompt = build_prompt(model->tokenizer(), nd, length, depth);
-            AttentionOptions ao = o.attn;
-            ao.mode = mode;
-            auto sp = session_params(*model, ao, static_cast<int>(prompt.size()) + 16, indexer);
-            if (!sp.ok()) return report(sp.error());
-            auto s = Session::create(*model, *sp);
-            if (!s.ok()) return report(s.error());
-            GenerateParams gp;
-            gp.max_tokens = format == "llama" ? 8 : 12;
-            gp.sampler.greedy = true;
-            gp.cancel = &g_stop;
-            auto r = generate(**s, prompt, gp);
-            if (!r.ok()) return report(r.error());
-            const bool ok = r->text.find(nd.answer) != std::string::npos;
-            if (first_cost) {
-              position = {{"rope_scaling", rope_scaling_name((*s)->rope_scaling())},
-                          {"rope_factor", (*s)->rope_factor()},
-                          {"extend_group", (*s)->extend_group()},
-                          {"extend_window", (*s)->extend_window()}};
-            }
-            if (first_cost) cost = (*s)->cost(), first_cost = false;
-            else cost.add((*s)->cost());
-            correct += ok;
-            ++total;
-            prefill += r->prefill_ms / 1000.0;
-            cases.push_back({{"depth", depth}, {"answer", nd.answer}, {"output", r->text}, {"correct", ok},
-                             {"prompt_tokens", prompt.size()}});
-            bar.update(++done);
-          }
+        nlohmann::json results = nlohmann::json::array();
+        for (const PasskeyCase& c : cases) {
+          if (g_stop.load()) return kInterrupted;
+          const size_t common = std::min(c.prompt.size() - 1,
+                                         static_cast<size_t>(std::mismatch(held.begin(), held.end(), c.prompt.begin(), c.prompt.end()).first -
+                                                             held.begin()));
+          (*s)->truncate(static_cast<int>(common));
+          GenerateParams gp;
+          gp.max_tokens = max_tokens;
+          gp.sampler.greedy = true;
+          gp.cancel = &g_stop;
+          auto r = generate(**s, std::vector<TokenId>(c.prompt.begin() + static_cast<std::ptrdiff_t>(common), c.prompt.end()), gp);
+          if (!r.ok()) return report(r.error());
+          if (r->stop_reason == "cancelled") return kInterrupted;
+          held = c.prompt;
+          const bool ok = r->text.find(c.needle.answer) != std::string::npos;
+          correct += ok;
+          ++total;
+          prefill += r->prefill_ms / 1000.0;
+          prefilled += static_cast<int64_t>(c.prompt.size() - common);
+          results.push_back({{"depth", c.depth}, {"answer", c.needle.answer}, {"output", r->text}, {"correct", ok},
+                             {"prompt_tokens", c.prompt.size()}, {"prefilled_tokens", c.prompt.size() - common},
+                             {"prefill_seconds", r->prefill_ms / 1000.0}});
+          bar.update(++done);
+        }
         const double acc = total ? static_cast<double>(correct) / total : 0.0;
+        const nlohmann::json position = {{"rope_scaling", rope_scaling_name((*s)->rope_scaling())},
+                                         {"rope_factor", (*s)->rope_factor()},
+                                         {"extend_group", (*s)->extend_group()},
+                                         {"extend_window", (*s)->extend_window()}};
         rows.push_back({{"length", length}, {"format", format}, {"mode", mode}, {"accuracy", acc}, {"correct", correct},
-                        {"total", total}, {"prefill_seconds", prefill}, {"cost", cost_json(cost)}, {"position", position}, {"cases", cases}});
+                        {"total", total}, {"prefill_seconds", prefill}, {"prefilled_tokens", prefilled},
+                        {"cost", cost_json((*s)->cost())}, {"position", position}, {"cases", results}});
         if (!globals().json) {
           bar.clear();
-          std::printf("%-8d %-6s %-6s %9.2f %6d/%-3d %10.1f\n", length, format.c_str(), mode.c_str(), acc, correct, total, prefill);
+          std::printf("%-8d %-8s %-6s %9.2f %6d/%-3d %10.1f %10lld\n", length, format.c_str(), mode.c_str(), acc, correct, total, prefill,
+                      static_cast<long long>(prefilled));
+          std::fflush(stdout);
         }
       }
+    }
   bar.finish();
   if (globals().json) print_json({{"passkey", rows}, {"top_k", o.attn.dsa.top_k}});
   return kOk;
@@ -402,8 +460,10 @@ void register_eval(CLI::App& app) {
   pk->add_option("--lengths", p.lengths, "Prompt lengths in tokens")->delimiter(',')->capture_default_str();
   pk->add_option("--depths", p.depths, "Needle depths in percent")->delimiter(',')->capture_default_str()->check(CLI::Range(0, 100));
   pk->add_option("--trials", p.trials, "Needles per length and depth")->capture_default_str()->check(CLI::PositiveNumber);
-  pk->add_option("--formats", p.formats, "llama (llama.cpp passkey), ruler (RULER niah_single)")
-      ->delimiter(',')->capture_default_str()->check(CLI::IsMember({"llama", "ruler"}));
+  pk->add_option("--formats", p.formats,
+                 "llama (llama.cpp passkey), ruler (RULER niah_single), multikey (RULER niah_multikey: one needle per depth, "
+                 "all in one haystack, each asked in turn; the haystack is read once)")
+      ->delimiter(',')->capture_default_str()->check(CLI::IsMember({"llama", "ruler", "multikey"}));
   pk->add_option("--modes", p.modes, "Attention modes to compare")->delimiter(',')->capture_default_str()->check(CLI::IsMember({"dense", "dsa"}));
   pk->add_option("--seed", p.seed, "Seed for the needles")->capture_default_str();
   add_attention_options(pk, p.attn);

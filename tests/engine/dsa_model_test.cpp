@@ -147,5 +147,35 @@ TEST(DsaModel, PasskeyFoundByDenseIsFoundBySparse) {
   EXPECT_NE(outs[1].find("68301"), std::string::npos) << "DSA missed the passkey: " << outs[1];
 }
 
+// Rewinding a DSA session and reading something else after the kept prefix (follow-up
+// questions, eval passkey's shared haystacks) gives the same logits as a session that never
+// read what was dropped: nothing of the dropped tokens survives in the KV, key copies or
+// indexer caches. The tail is long enough that the prefix is read sparsely.
+TEST(DsaModel, RewindThenReadMatchesAFreshRead) {
+  const auto toks = essay_tokens(2048);
+  // Cut at 1203, inside a 16-token block: a partly filled block of stale keys would show.
+  const std::vector<TokenId> a(toks.begin(), toks.begin() + 1203), dropped(toks.begin() + 1203, toks.begin() + 1700),
+      tail(toks.begin() + 1700, toks.end());
+  const int V = model().config().n_vocab;
+  std::vector<float> logits[2];
+  for (int rewound = 0; rewound < 2; ++rewound) {
+    auto s = Session::create(model(), params(AttentionMode::kDsa, 2048));
+    ASSERT_TRUE(s.ok());
+    ASSERT_TRUE((*s)->decode(a).ok());
+    if (rewound) {
+      ASSERT_TRUE((*s)->decode(dropped).ok());
+      (*s)->truncate(static_cast<int>(a.size()));
+    }
+    (*s)->reset_cost();
+    ASSERT_TRUE((*s)->decode(tail, Logits::kAll).ok());
+    EXPECT_GT((*s)->cost().sparse_rows, 0) << "the tail must read sparsely";
+    for (size_t i = 0; i < tail.size(); ++i) logits[rewound].insert(logits[rewound].end(), (*s)->logits_at(static_cast<int>(i)), (*s)->logits_at(static_cast<int>(i)) + V);
+  }
+  ASSERT_EQ(logits[0].size(), logits[1].size());
+  size_t differ = 0;
+  for (size_t i = 0; i < logits[0].size(); ++i) differ += logits[0][i] != logits[1][i];
+  EXPECT_EQ(differ, 0u) << "of " << logits[0].size() << " logits";
+}
+
 }  // namespace
 }  // namespace docdsa
