@@ -468,6 +468,19 @@ Status Library::remove(int64_t doc_id) {
   return {};
 }
 
+Status Library::move_path(int64_t doc_id, const std::string& new_path) {
+  // Only onto a path no other document has: a file moved over another one's place leaves that
+  // document's row to the next ingest of its path (the same path with new content replaces it).
+  Stmt s(db_, "UPDATE documents SET path = ?1, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE id = ?2 "
+              "AND NOT EXISTS (SELECT 1 FROM documents WHERE path = ?1 AND id <> ?2)");
+  if (!s.ok()) return sql_error(db_, path_, "updating the document's path");
+  s.bind(1, new_path).bind(2, doc_id);
+  if (s.step() != SQLITE_DONE) return sql_error(db_, path_, "updating the document's path");
+  if (sqlite3_changes(db_) == 0)
+    return make_error(ErrorCode::kNotFound, "no document " + std::to_string(doc_id) + ", or another document is stored under " + new_path);
+  return {};
+}
+
 namespace {
 Result<int64_t> insert_run(sqlite3* db, const std::string& path, int64_t doc_id, const RunRecord& run) {
   Stmt r(db, "INSERT INTO runs (doc_id, kind, status, attention, model, cost_report, attention_map, finished_at) "

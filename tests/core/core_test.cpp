@@ -20,6 +20,7 @@
 #include "docdsa/app/sidecar.h"
 #include "docdsa/engine/model.h"
 #include "docdsa/engine/utf8.h"
+#include "docdsa/storage/library.h"
 #include "gguf_writer.h"
 
 namespace docdsa::app {
@@ -166,12 +167,11 @@ TEST(Device, ResolvesOrRefusesWithAClearMessage) {
   EXPECT_FALSE(*cpu);  // empty factory: the engine's CPU backend
   EXPECT_EQ(resolve_device("tpu").error().code, ErrorCode::kInvalidArgument);
   EXPECT_TRUE(resolve_device("auto").ok());  // auto never fails: the CPU when there is no GPU
-  std::string why;
-  const bool gpu = cuda_built() && [&] {
-    auto r = resolve_device("cuda");
-    why = r.ok() ? "" : r.error().message;
-    return r.ok();
-  }();
+  // Asked in every build: one without CUDA must refuse with the message too.
+  auto cuda = resolve_device("cuda");
+  const bool gpu = cuda.ok();
+  const std::string why = gpu ? "" : cuda.error().message;
+  EXPECT_TRUE(cuda_built() || !gpu);
   if (!gpu) {
     EXPECT_EQ(why.rfind("--device cuda: ", 0), 0u) << why;
     if (!cuda_built()) {
@@ -254,6 +254,45 @@ TEST_F(TinyModel, PreparedIndexerIsUsedInsteadOfLoadingItAgain) {
   EXPECT_EQ(dense_sources->indexer, o.indexer.get());
   EXPECT_EQ(dense_sources->observe_k, 4);
   EXPECT_FALSE(holder);
+}
+
+// A stored file that was moved is found by its content and keeps its document under the new
+// path; a copy of it elsewhere, with the original still in place, leaves the stored path alone.
+TEST_F(TinyModel, MovedFileKeepsItsDocumentUnderTheNewPath) {
+  const fs::path d = tmp_dir("moved");
+  write(d / "a/notes.txt", "Minutes of the harbour board.\nThe ferry runs at nine.\n");
+  auto lib = storage::Library::open((d / "library.db").string());
+  ASSERT_TRUE(lib.ok()) << lib.error().message;
+  auto first = ingest_one(**lib, model_->tokenizer(), (d / "a/notes.txt").string(), "", 64, {});
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  fs::create_directories(d / "copy");
+  fs::copy_file(d / "a/notes.txt", d / "copy/notes.txt");
+  auto copy = ingest_one(**lib, model_->tokenizer(), (d / "copy/notes.txt").string(), "", 64, {});
+  ASSERT_TRUE(copy.ok()) << copy.error().message;
+  EXPECT_EQ(copy->outcome, storage::StoreOutcome::kUnchanged);
+  EXPECT_EQ(copy->row.path, (d / "a/notes.txt").string()) << "the original is still there";
+  fs::create_directories(d / "b");
+  fs::rename(d / "a/notes.txt", d / "b/renamed.txt");
+  auto moved = ingest_one(**lib, model_->tokenizer(), (d / "b/renamed.txt").string(), "", 64, {});
+  ASSERT_TRUE(moved.ok()) << moved.error().message;
+  EXPECT_EQ(moved->outcome, storage::StoreOutcome::kUnchanged);
+  EXPECT_EQ(moved->id, first->id);
+  EXPECT_EQ(moved->row.path, (d / "b/renamed.txt").string());
+  auto stored = (*lib)->find(std::to_string(first->id));
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->path, (d / "b/renamed.txt").string());
+  // Moved over another stored document's file: that path stays the other document's.
+  write(d / "c.txt", "A different note about the lighthouse.\n");
+  auto other = ingest_one(**lib, model_->tokenizer(), (d / "c.txt").string(), "", 64, {});
+  ASSERT_TRUE(other.ok()) << other.error().message;
+  fs::rename(d / "b/renamed.txt", d / "c.txt");
+  auto over = ingest_one(**lib, model_->tokenizer(), (d / "c.txt").string(), "", 64, {});
+  ASSERT_TRUE(over.ok()) << over.error().message;
+  EXPECT_EQ(over->id, first->id);
+  EXPECT_EQ(over->row.path, (d / "b/renamed.txt").string());
+  auto by_path = (*lib)->find((d / "c.txt").string());
+  ASSERT_TRUE(by_path.ok());
+  EXPECT_EQ(by_path->id, other->id);
 }
 
 const PromptTemplate kTemplate{"You answer questions.", "Title: {title}\nDocument:\n{document}\n\nQuestion: {question}"};

@@ -5,6 +5,8 @@
 #include <optional>
 #include <set>
 
+#include <spdlog/spdlog.h>
+
 #include "docdsa/ingest/document.h"
 
 namespace docdsa::app {
@@ -121,6 +123,17 @@ Result<IngestResult> ingest_one(storage::Library& lib, const Tokenizer& tok, con
   if (lookup_error) return make_error(lookup_error->code, f + ": " + lookup_error->message);
   if (doc.known) {
     TRY(storage::DocumentRow row, lib.find(std::to_string(known_id)));
+    // The same content from another path: a file that was moved or renamed keeps its document
+    // (and answers, summaries, caches), now under the path it has; a copy beside the original
+    // leaves the stored path alone.
+    // (A stored path on a drive that is not mounted now reads as moved too.)
+    std::error_code ec;
+    const std::string here = fs::absolute(f, ec).lexically_normal().string();
+    if (!ec && row.path != here && !fs::exists(row.path, ec) && !ec) {
+      const Status moved = lib.move_path(known_id, here);
+      if (moved.ok()) row.path = here;
+      else spdlog::warn("{}: the stored document keeps its old path: {}", f, moved.error().message);
+    }
     IngestResult r;
     r.id = known_id;
     r.outcome = storage::StoreOutcome::kUnchanged;

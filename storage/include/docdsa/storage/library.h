@@ -99,6 +99,9 @@ class Library {
   // The same with the words OCR read on its scanned pages (stored in the same transaction).
   Result<std::pair<int64_t, StoreOutcome>> store(DocumentRow doc, const std::vector<SegmentRow>& segments,
                                                  const std::vector<ChunkRow>& chunks, const std::vector<OcrWordRow>& ocr_words);
+  // Records that a stored document's file now lives at `new_path` (it was moved or renamed);
+  // refused (kNotFound) when another document is stored under that path.
+  Status move_path(int64_t doc_id, const std::string& new_path);
   // The id of the document with this content (SHA-256 hex), 0 when none.
   Result<int64_t> find_by_hash(const std::string& content_hash) const;
   // The OCR words of one page (page > 0) or of every page (page 0), in reading order.
