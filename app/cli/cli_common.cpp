@@ -91,14 +91,16 @@ void add_attention_options(CLI::App* sub, AttentionOptions& o) {
       ->check(CLI::IsMember({"query", "group"}))->capture_default_str()->group("Attention");
   sub->add_option("--indexer-score", o.combine, "Combine head scores by max (default, measured best) or relu (sum of ReLU, DeepSeek's formula)")
       ->check(CLI::IsMember({"relu", "max"}))->capture_default_str()->group("Attention");
-  sub->add_option("--rope-scaling", o.rope_scaling, "RoPE scaling beyond the trained context: none, linear, ntk, yarn (default: the model file's)")
+  sub->add_option("--rope-scaling", o.rope_scaling, "RoPE scaling beyond the trained context: none, linear, ntk, yarn (default: the model file's; "
+                  "a Qwen2 file without one: yarn x4 past its trained context)")
       ->check(CLI::IsMember({"none", "linear", "ntk", "yarn"}))->group("Attention");
   sub->add_option("--extend-group", o.extend_group,
-                  "DSA context extension past the trained length: -1 auto (default), 0 off, G >= 2 fixed grouping")
+                  "DSA context extension past the trained length: -1 auto (default: on where no RoPE scaling applies), 0 off, "
+                  "G >= 2 fixed grouping")
       ->capture_default_str()->group("Attention");
   sub->add_option("--extend-window", o.extend_window, "Distances kept exact by the extension (default: half the trained context)")
       ->group("Attention");
-  sub->add_option("--rope-factor", o.rope_factor, "RoPE scaling factor (default: context / trained context)")->group("Attention");
+  sub->add_option("--rope-factor", o.rope_factor, "RoPE scaling factor (default: context / trained context; Qwen2's yarn: at least 4)")->group("Attention");
 }
 
 Result<SessionParams> session_params(const Model& model, const AttentionOptions& o, int n_ctx,

@@ -6,9 +6,11 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 #include <unistd.h>
 
+#include "docdsa/engine/dsa.h"
 #include "docdsa/engine/generate.h"
 #include "docdsa/engine/model.h"
 #include "docdsa/engine/session.h"
@@ -75,6 +77,49 @@ TEST(TinyModel, BatchedPrefillMatchesIncrementalDecode) {
     // Same math in a different order (tiles, split-K merge): float reassociation only.
     EXPECT_LT(max_diff, 2e-3) << kernels::info(wt).name;
   }
+}
+
+// Past the trained context a qwen2 model whose file names no RoPE scaling gets Qwen's recipe,
+// YaRN x4 (the DSA context extension stays off under it); within it, nothing changes; a llama
+// model keeps the extension; an explicit choice wins.
+TEST(TinyModel, QwenPastItsTrainedContextDefaultsToYarn) {
+  testing::TinyModelOptions o;
+  o.arch = "qwen2";
+  o.n_ctx_train = 512;
+  auto qwen = tiny(o, "yarn-qwen2.gguf");
+  o.arch = "llama";
+  auto llama = tiny(o, "yarn-llama.gguf");
+  ASSERT_TRUE(qwen && llama);
+  std::vector<TokenId> calib = some_tokens(300, qwen->config().n_vocab);
+  auto ix_q = Indexer::calibrate(*qwen, calib, 8, 1);
+  auto ix_l = Indexer::calibrate(*llama, calib, 8, 1);
+  ASSERT_TRUE(ix_q.ok() && ix_l.ok());
+  const auto make = [](const Model& m, const Indexer& ix, int n_ctx, std::optional<RopeScaling> rs = std::nullopt) {
+    SessionParams sp;
+    sp.n_ctx = n_ctx;
+    sp.dsa.top_k = 64;
+    sp.dsa.sinks = 8;
+    sp.dsa.window = 16;
+    sp.indexer = &ix;
+    sp.rope_scaling = rs;
+    auto s = Session::create(m, sp);
+    EXPECT_TRUE(s.ok()) << (s.ok() ? "" : s.error().message);
+    return std::move(*s);
+  };
+  const auto long_qwen = make(*qwen, **ix_q, 1500);
+  EXPECT_EQ(long_qwen->rope_scaling(), RopeScaling::kYarn);
+  EXPECT_FLOAT_EQ(long_qwen->rope_factor(), 4.0f);
+  EXPECT_EQ(long_qwen->extend_group(), 0);
+  const auto longer_qwen = make(*qwen, **ix_q, 2560);  // past 4x the trained context: n_ctx / trained
+  EXPECT_FLOAT_EQ(longer_qwen->rope_factor(), 5.0f);
+  const auto short_qwen = make(*qwen, **ix_q, 500);
+  EXPECT_EQ(short_qwen->rope_scaling(), RopeScaling::kNone);
+  const auto chosen = make(*qwen, **ix_q, 1500, RopeScaling::kNone);
+  EXPECT_EQ(chosen->rope_scaling(), RopeScaling::kNone);
+  EXPECT_GE(chosen->extend_group(), 2);
+  const auto long_llama = make(*llama, **ix_l, 1500);
+  EXPECT_EQ(long_llama->rope_scaling(), RopeScaling::kNone);
+  EXPECT_GE(long_llama->extend_group(), 2);
 }
 
 TEST(TinyModel, ThreadCountDoesNotChangeResults) {

@@ -35,13 +35,16 @@ struct SessionParams {
   // top_k needs an indexer (Indexer::load_or_calibrate); with n_ctx <= top_k it is dense.
   DsaParams dsa;
   const Indexer* indexer = nullptr;  // not owned; must outlive the session
-  // RoPE scaling: the model file's unless set here. factor 0: n_ctx / trained context.
+  // RoPE scaling: the model file's unless set here. factor 0: n_ctx / trained context. A qwen2
+  // file that names none gets Qwen's recipe past its trained context: YaRN, factor
+  // max(4, n_ctx / trained) (chosen by eval passkey at 64K over the extension below).
   std::optional<RopeScaling> rope_scaling;
   float rope_factor = 0.0f;
   // Context extension for DSA beyond the trained length (Self-Extend-style, applied to the
   // gathered keys only): keys farther than extend_window from the query are re-positioned so
   // that distance d reads as extend_window + (d - extend_window) / G. extend_group: 0 off,
-  // -1 auto (on when n_ctx exceeds the trained context; G fits n_ctx into it), or G >= 2.
+  // -1 auto (on when n_ctx exceeds the trained context and no RoPE scaling applies; G fits
+  // n_ctx into it), or G >= 2.
   int extend_group = -1;
   int extend_window = 0;  // 0: half the trained context
   // Observers (may be empty). qk_tap: post-RoPE queries [n, q_dim] and keys [n, kv_dim] of
