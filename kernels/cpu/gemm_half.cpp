@@ -51,13 +51,23 @@ inline void store(const HalfCtx& c, int64_t g0, __m512 (&acc)[G][T]) {
   }
 }
 
+// A tile's accumulators, zeroed, and its groups' packed rows.
+template <int G, int T>
+struct Acc {
+  __m512 acc[G][T];
+  const uint8_t* grp[G];
+  Acc(const HalfCtx& c, int64_t g0) {
+    for (auto& row : acc)
+      for (auto& x : row) x = _mm512_setzero_ps();
+    for (int g = 0; g < G; ++g) grp[g] = c.w + static_cast<size_t>(g0 + g) * c.group_bytes;
+  }
+};
+
 template <int G, int T>
 void tile_f16(const HalfCtx& c, int64_t g0) {
-  __m512 acc[G][T];
-  for (auto& row : acc)
-    for (auto& x : row) x = _mm512_setzero_ps();
-  const uint8_t* grp[G];
-  for (int g = 0; g < G; ++g) grp[g] = c.w + static_cast<size_t>(g0 + g) * c.group_bytes;
+  Acc<G, T> t_(c, g0);
+  auto& acc = t_.acc;
+  const auto& grp = t_.grp;
   const float* af = c.af;
   for (int64_t k = 0; k < c.n_in; ++k) {
     const size_t off = 32 * static_cast<size_t>(k);  // half_pos(F16, 0, k)
@@ -77,11 +87,9 @@ inline int32_t pair_at(const HalfCtx& c, int t, int64_t p) {
 
 template <int G, int T>
 __attribute__((target("avx512bf16"))) void tile_bf16_dp(const HalfCtx& c, int64_t g0) {
-  __m512 acc[G][T];
-  for (auto& row : acc)
-    for (auto& x : row) x = _mm512_setzero_ps();
-  const uint8_t* grp[G];
-  for (int g = 0; g < G; ++g) grp[g] = c.w + static_cast<size_t>(g0 + g) * c.group_bytes;
+  Acc<G, T> t_(c, g0);
+  auto& acc = t_.acc;
+  const auto& grp = t_.grp;
   const int64_t n_pairs = c.n_in / 2;
   for (int64_t p = 0; p < n_pairs; ++p) {
     const size_t off = 64 * static_cast<size_t>(p);  // half_pos(BF16, 0, 2 p)
@@ -99,11 +107,9 @@ __attribute__((target("avx512bf16"))) void tile_bf16_dp(const HalfCtx& c, int64_
 // shift), the odd value first as the instruction accumulates.
 template <int G, int T>
 void tile_bf16_fma(const HalfCtx& c, int64_t g0) {
-  __m512 acc[G][T];
-  for (auto& row : acc)
-    for (auto& x : row) x = _mm512_setzero_ps();
-  const uint8_t* grp[G];
-  for (int g = 0; g < G; ++g) grp[g] = c.w + static_cast<size_t>(g0 + g) * c.group_bytes;
+  Acc<G, T> t_(c, g0);
+  auto& acc = t_.acc;
+  const auto& grp = t_.grp;
   const __m512i hi_mask = _mm512_set1_epi32(static_cast<int32_t>(0xFFFF0000u));
   const int64_t n_pairs = c.n_in / 2;
   for (int64_t p = 0; p < n_pairs; ++p) {

@@ -158,26 +158,33 @@ TEST(AttentionSparse, TokensWithEmptyMasksGiveZeros) {
   }
 }
 
+// The fixture's attention (head_dim 64) run in parts over entries [cuts[p], cuts[p + 1]), merged
+// by their log-sum-exps: `rows` (token, head) rows.
+std::vector<float> merged_parts(SparseFixture& f, bool masked, const std::vector<int32_t>& cuts, int rows, Isa isa) {
+  const int parts = static_cast<int>(cuts.size()) - 1;
+  std::vector<std::vector<float>> outs(parts, std::vector<float>(f.out_size())), lses(parts, std::vector<float>(rows));
+  std::vector<const float*> op, lp;
+  for (int p = 0; p < parts; ++p) {
+    SparseAttentionArgs a = f.args(outs[static_cast<size_t>(p)].data(), masked);
+    a.entry_begin = cuts[static_cast<size_t>(p)];
+    a.entry_end = cuts[static_cast<size_t>(p) + 1];
+    a.lse = lses[static_cast<size_t>(p)].data();
+    attention_sparse(a, isa);
+    op.push_back(outs[static_cast<size_t>(p)].data());
+    lp.push_back(lses[static_cast<size_t>(p)].data());
+  }
+  std::vector<float> merged(f.out_size());
+  merge_partials(parts, op.data(), lp.data(), rows, 64, 64, merged.data(), 64);
+  return merged;
+}
+
 TEST(AttentionSparse, SplitKPartsMergeToTheWhole) {
   SparseFixture f(64, 3, 1, 2048, 9000, 1.0, 11);
   for (Isa isa : simd_isas()) {
     std::vector<float> whole(f.out_size());
     attention_sparse(f.args(whole.data(), false), isa);
-    const int parts = 3, len = 688;  // multiples of 16; the last part is shorter
-    std::vector<std::vector<float>> outs(parts, std::vector<float>(f.out_size())), lses(parts, std::vector<float>(3));
-    std::vector<const float*> op, lp;
-    for (int p = 0; p < parts; ++p) {
-      SparseAttentionArgs a = f.args(outs[static_cast<size_t>(p)].data(), false);
-      a.entry_begin = p * len;
-      a.entry_end = (p + 1) * len;
-      a.lse = lses[static_cast<size_t>(p)].data();
-      attention_sparse(a, isa);
-      op.push_back(outs[static_cast<size_t>(p)].data());
-      lp.push_back(lses[static_cast<size_t>(p)].data());
-    }
-    std::vector<float> merged(f.out_size());
-    merge_partials(parts, op.data(), lp.data(), 3, 64, 64, merged.data(), 64);
-    expect_close(merged, whole, 2e-5f, isa_name(isa));
+    // Multiples of 16; the last part is shorter.
+    expect_close(merged_parts(f, false, {0, 688, 1376, 2064}, 3, isa), whole, 2e-5f, isa_name(isa));
   }
 }
 
@@ -211,22 +218,7 @@ TEST(AttentionSparse, UnalignedEntryRangesMatchReference) {
   for (Isa isa : simd_isas()) {
     std::vector<float> whole(f.out_size());
     attention_sparse(f.args(whole.data(), true), isa);
-    const int32_t cuts[] = {0, 5, 250, 271, 1000};
-    const int parts = 4;
-    std::vector<std::vector<float>> outs(parts, std::vector<float>(f.out_size())), lses(parts, std::vector<float>(16 * 3));
-    std::vector<const float*> op, lp;
-    for (int p = 0; p < parts; ++p) {
-      SparseAttentionArgs a = f.args(outs[static_cast<size_t>(p)].data(), true);
-      a.entry_begin = cuts[p];
-      a.entry_end = cuts[p + 1];
-      a.lse = lses[static_cast<size_t>(p)].data();
-      attention_sparse(a, isa);
-      op.push_back(outs[static_cast<size_t>(p)].data());
-      lp.push_back(lses[static_cast<size_t>(p)].data());
-    }
-    std::vector<float> merged(f.out_size());
-    merge_partials(parts, op.data(), lp.data(), 16 * 3, 64, 64, merged.data(), 64);  // rows (token, head)
-    expect_close(merged, whole, 2e-5f, std::string("unaligned parts ") + isa_name(isa));
+    expect_close(merged_parts(f, true, {0, 5, 250, 271, 1000}, 16 * 3, isa), whole, 2e-5f, std::string("unaligned parts ") + isa_name(isa));
   }
 }
 
