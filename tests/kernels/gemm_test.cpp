@@ -244,6 +244,36 @@ TEST(Gemm, RowSplitsAgree) {
   }
 }
 
+// Decode (one or two tokens) streams a row range group after group, prefetching ahead of its
+// reads up to the end of the weight (gemm_vnni.cpp): weights of many groups, so that the
+// prefetch runs, stops short of the end and leaves the last groups to a single burst; row
+// ranges cut as the CPU backend cuts them (16-row chunks), at odd rows, and a ragged last group.
+// Bit-exact with vec_dot like every K-quant path.
+TEST(Gemm, DecodeStreamMatchesVecDotAtAwkwardSizes) {
+  uint32_t seed = 100;
+  for (DType t : {DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
+    for (int nblk : {1, 7}) {
+      const int64_t n_in = int64_t{info(t).block_size} * nblk;
+      for (int64_t n_out : {1, 63, 64, 65, 2049}) {
+        const size_t w_stride = row_bytes(t, n_in);
+        const auto w = make_weights(t, n_out, n_in, w_stride, seed++, /*from_floats=*/nblk == 7);
+        for (int n_tok : {1, 2}) {
+          const size_t a_stride = activation_row_bytes(t, n_in);
+          const auto a = make_acts(t, n_tok, n_in, a_stride, seed++);
+          for (Isa isa : gemm_isas()) {
+            check(t, w, w_stride, n_out, n_in, a, a_stride, n_tok, 0, n_out, isa);
+            if (n_out > 40) check(t, w, w_stride, n_out, n_in, a, a_stride, n_tok, 17, n_out - 5, isa);
+            const int64_t chunk = std::max<int64_t>(16, (n_out / 16 + 15) / 16 * 16);
+            for (int64_t r0 = 0; n_out > 64 && r0 < n_out; r0 += chunk)
+              check(t, w, w_stride, n_out, n_in, a, a_stride, n_tok, r0, std::min(n_out, r0 + chunk), isa);
+            if (HasFatalFailure()) return;
+          }
+        }
+      }
+    }
+  }
+}
+
 // The packed form is about the file's size: decode streams it, so bytes are time.
 TEST(Gemm, PackedSizeNearFileSize) {
   for (DType t : kPacked) {
