@@ -111,15 +111,22 @@ __global__ void index_store_kernel(IndexStoreArgs a) {
   uint8_t* blk = a.cache + (pos / kIndexBlock) * dim * kIndexBlock + (pos % kIndexBlock) * 4;
   for (int j = threadIdx.x; j < dim; j += blockDim.x) blk[(j / 4) * 64 + j % 4] = static_cast<uint8_t>(to_q8(key[j] * inv) + 128);
   if (threadIdx.x == 0) a.kscale[pos] = amax > 0.0f ? amax / 127.0f : 1.0f;
-  for (int h = threadIdx.x; h < a.idx_heads; h += blockDim.x) {
-    const float* x = qi + h * a.rank;
-    float hm = 0.0f;
-    for (int i = 0; i < a.rank; ++i) hm = fmaxf(hm, fabsf(x[i]));
-    const float hinv = hm > 0.0f ? 127.0f / hm : 0.0f;
-    int8_t* o = a.q8 + (static_cast<int64_t>(t) * a.idx_heads + h) * a.rank;
-    for (int i = 0; i < a.rank; ++i) o[i] = static_cast<int8_t>(to_q8(x[i] * hinv));
-    a.qscale[static_cast<int64_t>(t) * a.idx_heads + h] = hm > 0.0f ? hm / 127.0f : 0.0f;
-  }
+  // The queries: one scale for all heads (index_quantize_query), their largest magnitude.
+  const int nq = a.idx_heads * a.rank;
+  float qm = 0.0f;
+  for (int j = threadIdx.x; j < nq; j += blockDim.x) qm = fmaxf(qm, fabsf(qi[j]));
+  qm = detail::warp_max(qm);
+  __syncthreads();  // every thread has read amax_s
+  if (threadIdx.x == 0) amax_s = 0.0f;
+  __syncthreads();
+  if ((threadIdx.x & 31) == 0) atomicMax(reinterpret_cast<int*>(&amax_s), __float_as_int(qm));
+  __syncthreads();
+  const float qmax = amax_s;
+  const float qinv = qmax > 0.0f ? 127.0f / qmax : 0.0f;
+  int8_t* o = a.q8 + static_cast<int64_t>(t) * nq;
+  for (int j = threadIdx.x; j < nq; j += blockDim.x) o[j] = static_cast<int8_t>(to_q8(qi[j] * qinv));
+  for (int h = threadIdx.x; h < a.idx_heads; h += blockDim.x)
+    a.qscale[static_cast<int64_t>(t) * a.idx_heads + h] = qmax > 0.0f ? qmax / 127.0f : 0.0f;
 }
 
 constexpr int kSelThreads = 1024;

@@ -131,8 +131,9 @@ TEST(Indexer, BlockScoresEqualEachRowAlone) {
 
 // The SIMD scorers take eight 16-key blocks at a time with one-block tails: key widths of
 // one, three and five words per head, one to a dozen heads, ranges from inside one block to
-// past several eight-block groups, starting on any block and ending inside one, each row
-// equal to the scalar reference bit for bit (one row alone and in blocks of rows).
+// past several eight-block groups, starting on any block and ending inside one, rows with one
+// scale for all heads and rows with weighted heads, each row equal to the scalar reference bit
+// for bit (one row alone and in blocks of rows).
 TEST(Indexer, SimdScoresEqualScalarAtAwkwardShapes) {
   std::mt19937 rng(29);
   std::normal_distribution<float> nd(0, 1);
@@ -153,11 +154,15 @@ TEST(Indexer, SimdScoresEqualScalarAtAwkwardShapes) {
     const int rows = 17;
     std::vector<int8_t> q8(static_cast<size_t>(rows) * sh.heads * sh.r);
     std::vector<float> qs(static_cast<size_t>(rows) * sh.heads);
+    // Odd rows carry head weights (a scale per head: the float combine); even rows share one
+    // scale (max takes the integer path), so a block mixes both.
+    std::vector<float> weight(static_cast<size_t>(sh.heads));
+    for (int h = 0; h < sh.heads; ++h) weight[static_cast<size_t>(h)] = 0.5f + 0.25f * static_cast<float>(h);
     for (int i = 0; i < rows; ++i) {
       std::vector<float> qf(static_cast<size_t>(sh.heads) * sh.r);
       for (auto& x : qf) x = nd(rng);
-      index_quantize_query(qf.data(), sh.heads, sh.r, nullptr, q8.data() + static_cast<size_t>(i) * sh.heads * sh.r,
-                           qs.data() + static_cast<size_t>(i) * sh.heads);
+      index_quantize_query(qf.data(), sh.heads, sh.r, i % 2 ? weight.data() : nullptr,
+                           q8.data() + static_cast<size_t>(i) * sh.heads * sh.r, qs.data() + static_cast<size_t>(i) * sh.heads);
     }
     for (IndexCombine comb : {IndexCombine::kReluSum, IndexCombine::kMax}) {
       std::vector<IndexQuery> iq;

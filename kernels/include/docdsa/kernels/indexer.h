@@ -38,7 +38,9 @@ struct IndexQuery {
   IndexCombine combine = IndexCombine::kReluSum;
 };
 
-// Quantises per-head float queries [n_heads][head_dim] into q/qscale (scale * weight[h]).
+// Quantises per-head float queries [n_heads][head_dim] into q/qscale (scale * weight[h]), one
+// scale for all heads (their largest magnitude sets it): without weights, every head's dots are
+// in the same units, which lets the max over heads be taken on integers.
 void index_quantize_query(const float* q, int n_heads, int head_dim, const float* weight, int8_t* q8, float* qscale);
 
 // Scores positions [s0, s1) (s0 a multiple of kIndexBlock) into out[0 .. s1 - s0).

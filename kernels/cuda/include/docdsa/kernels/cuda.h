@@ -151,7 +151,7 @@ int argmax(const float* logits, int n, int32_t* out, Stream s);
 // concat_g P[g] k_g (P: [n_kv][rank][head_dim] f32), quantised into `cache` at position
 // positions[t] (kernels::index_store_key) with its scale in kscale; query of indexer head h =
 // P[g(h)] q_h (per_head: g = h / group; else h, with q_h the sum of group g's heads), quantised
-// per head into q8 [t][h][rank] and qscale [t][h] (kernels::index_quantize_query).
+// with one scale for all heads into q8 [t][h][rank] and qscale [t][h] (kernels::index_quantize_query).
 struct IndexStoreArgs {
   int n_tok = 0;
   int n_kv = 0, n_head = 0, head_dim = 0, rank = 0;
