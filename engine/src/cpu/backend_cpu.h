@@ -10,6 +10,7 @@
 
 #include "docdsa/engine/backend.h"
 #include "docdsa/engine/thread_pool.h"
+#include "docdsa/kernels/huge_pages.h"
 
 namespace docdsa {
 
@@ -76,9 +77,9 @@ class CpuBackend final : public Backend {
   BackendConfig cfg_;
   ThreadPool pool_;
   std::deque<std::vector<float>> tensors_;      // what alloc() handed out
-  std::vector<std::vector<uint16_t>> k_cache_;  // [layer][n_head_kv][blocked K] f16 (kernels/attention.h)
-  std::vector<std::vector<uint16_t>> v_cache_;  // [layer][n_ctx * kv_dim] f16
-  std::vector<std::vector<uint16_t>> kr_cache_;  // DSA: [layer][n_ctx * kv_dim] f16, K row-major for gathers
+  std::vector<kernels::HugeVector<uint16_t>> k_cache_;  // [layer][n_head_kv][blocked K] f16 (kernels/attention.h)
+  std::vector<kernels::HugeVector<uint16_t>> v_cache_;  // [layer][n_ctx * kv_dim] f16
+  std::vector<kernels::HugeVector<uint16_t>> kr_cache_;  // DSA: [layer][n_ctx * kv_dim] f16, K row-major for gathers
   std::vector<uint8_t> act_;                    // activations quantised for the matmuls
   std::vector<uint8_t> aux_;                    // their block sums for the packed kernels
   // matmul()'s per-call lists (cpu/matmul.cpp), kept so a call allocates nothing: one quantised
@@ -109,7 +110,7 @@ class CpuBackend final : public Backend {
   std::vector<float> attn_part_, attn_lse_;     // split-K partial results
   // DSA: indexer cache per layer (kernels/indexer.h layout) and key scales, the batch's
   // indexer queries, selections and per-query-block unions with token masks.
-  std::vector<std::vector<uint8_t>> idx_cache_;
+  std::vector<kernels::HugeVector<uint8_t>> idx_cache_;
   std::vector<std::vector<float>> idx_scale_;
   std::vector<int8_t> iq8_;
   std::vector<float> iqs_;
