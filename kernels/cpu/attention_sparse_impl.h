@@ -173,10 +173,18 @@ void pv_chunk(const v16f* vb, int n_tiles, const uint32_t* bits, float* const* s
   }
 }
 
-// Gathered rows are scattered over the cache: ask for a row kAhead entries early.
-constexpr int kAhead = 12;
+// Gathered rows are scattered over the cache: ask for a row kAhead entries early (24 was 8-15%
+// faster than 12 for decode at 128K; 48 no better).
+constexpr int kAhead = 24;
 inline void prefetch_row(const uint16_t* p, int d) {
   for (int i = 0; i < d; i += 32) __builtin_prefetch(p + i);
+}
+inline void prefetch_rot(const docdsa::kernels::SparseAttentionArgs& a, int32_t sh) {
+  const int64_t at = static_cast<int64_t>(sh) * a.rot_pairs;
+  for (int i = 0; i < a.rot_pairs; i += 16) {
+    __builtin_prefetch(a.rot_cos + at + i);
+    __builtin_prefetch(a.rot_sin + at + i);
+  }
 }
 
 template <int NV>
@@ -244,7 +252,11 @@ void run(const docdsa::kernels::SparseAttentionArgs& a) {
           continue;
         }
         const uint16_t* kp = a.k + static_cast<int64_t>(a.positions[c0 + e]) * a.k_stride;
-        if (c0 + e + kAhead < end) prefetch_row(a.k + static_cast<int64_t>(a.positions[c0 + e + kAhead]) * a.k_stride, D);
+        if (c0 + e + kAhead < end) {
+          prefetch_row(a.k + static_cast<int64_t>(a.positions[c0 + e + kAhead]) * a.k_stride, D);
+          // A re-positioned key's cos/sin rows are as scattered as the key (one per shift).
+          if (a.key_shift && a.key_shift[c0 + e + kAhead] != 0) prefetch_rot(a, a.key_shift[c0 + e + kAhead]);
+        }
         for (int c = 0; c < NV; ++c) row[c] = load_f16x16(kp + 16 * c);
         if (a.key_shift && a.key_shift[c0 + e] != 0) rotate_row(a, row, NV, a.key_shift[c0 + e]);
       }

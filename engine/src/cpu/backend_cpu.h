@@ -118,7 +118,7 @@ class CpuBackend final : public Backend {
   std::vector<std::vector<int32_t>> sel_;
   std::vector<QueryBlock> qblocks_;
   std::vector<float> score_buf_;          // decode: scores of one query over all keys
-  std::vector<float> rot_cos_, rot_sin_;  // context extension: [shift][n_rot/2]
+  kernels::HugeVector<float> rot_cos_, rot_sin_;  // context extension: [shift][n_rot/2], read at random shifts
 };
 
 }  // namespace docdsa
