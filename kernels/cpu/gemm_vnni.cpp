@@ -13,7 +13,9 @@
 // records are adjacent), which the kernel prefetches kPrefetchBytes ahead, spread over the
 // sub-blocks, plus the first kPrefetchBytes of the range when it starts. bench --roofline:
 // 46-57% -> 83-95% of the read bandwidth with both threads streaming. The arithmetic, and so
-// the result, is the same.
+// the result, is the same. Q4_0/Q4_1/Q8_0 decode (tile_legacy, already group after group) gets
+// the same prefetch: GEMV from DRAM +6-29% (Q8_0 output matrix the most; busy machine, A/B in
+// one process), to ~34-36 GB/s per core on 4 KiB pages, ~38-39 (as the K-quants) on huge pages.
 // Compiled with -mavx512f/bw/vl/vnni -ffp-contract=off: the float side must stay unfused to
 // be bit-exact with the scalar reference.
 #include <immintrin.h>
@@ -51,11 +53,14 @@ inline void prefetch_lines(const uint8_t* p, const uint8_t* end) {
 // The decode prefetch of a K-quant record: kParts parts of kLines lines, one part every kEvery
 // sub-blocks; together they cover at least the record's lines (records are adjacent, so the
 // whole stream), with a count known at compile time (no loop, no bounds check).
+// Q4_0/Q4_1/Q8_0 records (288/320/544 bytes) are one sub-block: one part of ceil(record/64)
+// lines per record, which covers the stream because record b+1's part starts at most 64 *
+// kLines bytes after record b's.
 template <DType TT>
 struct Pf {
   static constexpr Layout L = layout_of(TT);
-  static constexpr int kParts = 8;
-  static_assert(L.kquant && L.n_sub % kParts == 0);
+  static constexpr int kParts = L.kquant ? 8 : 1;
+  static_assert(L.n_sub % kParts == 0);
   static constexpr int kEvery = L.n_sub / kParts;
   static constexpr int kLines = static_cast<int>((L.record + 63) / 64 + kParts - 1) / kParts;
 };
@@ -227,7 +232,8 @@ inline void legacy_steps(std::integer_sequence<int, U...>, const uint8_t* rec, c
   (legacy_step<TT, U, T>(rec, aq, ax, dd, acc), ...);
 }
 
-template <DType TT, int T>
+// PF: prefetch the stream kPrefetchBytes ahead (decode, see top and Pf).
+template <DType TT, int T, bool PF = false>
 void tile_legacy(const Ctx& c, int64_t g, int t0) {
   constexpr Layout L = layout_of(TT);
   __m512 acc[T][8], summ[T];
@@ -237,6 +243,7 @@ void tile_legacy(const Ctx& c, int64_t g, int t0) {
   }
   for (int64_t b = 0; b < c.nb; ++b) {
     const uint8_t* rec = c.w + static_cast<size_t>(g) * c.group_bytes + static_cast<size_t>(b) * L.record;
+    if constexpr (PF) prefetch_part(rec + kPrefetchBytes, std::make_integer_sequence<int, Pf<TT>::kLines>{});
     const uint8_t* aq[T];
     const Aux* ax[T];
     __m512 dd[T];
@@ -299,7 +306,7 @@ void tile_n(const Ctx& c, int64_t g0, int t0, int n) {
   }
 }
 
-// Decode: one prefetched stream, group after group (see top).
+// Decode: one prefetched stream, group after group (see top), for every packed type.
 template <DType TT>
 void run_decode(const Ctx& c, int n_tok, int64_t g_begin, int64_t g_end) {
   // The range's first kPrefetchBytes at once; then each group prefetches as it goes, up to
@@ -319,10 +326,17 @@ void run_decode(const Ctx& c, int n_tok, int64_t g_begin, int64_t g_end) {
       prefetch_lines(c.w + std::min(std::max(pf_next, grp + kPrefetchBytes), w_bytes), c.w_end);
       pf_next = w_bytes;
     }
-    if (n_tok == 1)
-      pf ? tile<TT, 1, 1, true>(c, g, 0) : tile<TT, 1, 1>(c, g, 0);
-    else
-      pf ? tile<TT, 1, 2, true>(c, g, 0) : tile<TT, 1, 2>(c, g, 0);
+    if constexpr (layout_of(TT).kquant) {
+      if (n_tok == 1)
+        pf ? tile<TT, 1, 1, true>(c, g, 0) : tile<TT, 1, 1>(c, g, 0);
+      else
+        pf ? tile<TT, 1, 2, true>(c, g, 0) : tile<TT, 1, 2>(c, g, 0);
+    } else {
+      if (n_tok == 1)
+        pf ? tile_legacy<TT, 1, true>(c, g, 0) : tile_legacy<TT, 1>(c, g, 0);
+      else
+        pf ? tile_legacy<TT, 2, true>(c, g, 0) : tile_legacy<TT, 2>(c, g, 0);
+    }
   }
 }
 
@@ -332,6 +346,10 @@ void run(const PackedWeight& w, const uint8_t* a, size_t a_stride, int n_tok, co
   const int64_t g_begin = r0 / kGemmGroupRows;
   const int64_t g_end = (r1 + kGemmGroupRows - 1) / kGemmGroupRows;
   const Ctx c{w.data.get(), w.group_bytes(), w.n_blocks, a, a_stride, aux, out, ldo, r0, r1, w.data.get() + w.packed_bytes()};
+  if (n_tok <= 2) {
+    run_decode<TT>(c, n_tok, g_begin, g_end);
+    return;
+  }
   if constexpr (!layout_of(TT).kquant) {
     for (int64_t g = g_begin; g < g_end; ++g) {
       int t = 0;
@@ -348,10 +366,6 @@ void run(const PackedWeight& w, const uint8_t* a, size_t a_stride, int n_tok, co
       for (; t + 8 <= n_tok; t += 8) tile<TT, 1, 8>(c, g, t);
       if (t < n_tok) tile_n<TT, 1>(c, g, t, n_tok - t);
     }
-    return;
-  }
-  if (n_tok <= 2) {
-    if constexpr (layout_of(TT).kquant) run_decode<TT>(c, n_tok, g_begin, g_end);  // always (returned above otherwise)
     return;
   }
   const int G = n_tok <= 4 ? 2 : 1;
