@@ -125,14 +125,9 @@ PackedWeight pack_alloc(DType t, const uint8_t* rows, int64_t n_out, int64_t n_i
   // them, and 4 KiB pages cost a TLB miss per page and stop the prefetchers at each boundary.
   // Measured (busy EPYC, A/B in one process): Q4_0/Q4_1/Q8_0 decode GEMV +7-28%, K-quants
   // +0.5-2%; SmolLM2 decode ~+4-7% (its 30 MB output matrix; its layer matrices are under a
-  // huge page). Only the whole huge pages are advised: the tail stays on small pages rather
-  // than fault in a 2 MB page for a few bytes (up to 2 MB per matrix).
-  const size_t size = (total + 63) / 64 * 64;
-  auto* mem = static_cast<uint8_t*>(std::aligned_alloc(total >= kHugePage ? kHugePage : 64, size));
+  // huge page).
+  auto* mem = static_cast<uint8_t*>(huge_aligned_alloc(total));
   if (!mem) return w;
-#ifdef MADV_HUGEPAGE
-  if (total >= kHugePage) madvise(mem, total / kHugePage * kHugePage, MADV_HUGEPAGE);  // advice only
-#endif
   std::memset(mem + total - w.group_bytes(), 0, w.group_bytes());  // padding rows of the last group
   w.data = std::unique_ptr<uint8_t, void (*)(void*)>(mem, std::free);
   return w;

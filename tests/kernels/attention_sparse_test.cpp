@@ -107,6 +107,30 @@ void expect_close(const std::vector<float>& got, const std::vector<float>& ref, 
   }
 }
 
+// Runs `a` with the scalar reference, then with each SIMD kernel: outputs within 3e-5 and
+// log-sum-exps within 2e-4 of it, and (rerun) a second run bit-identical to the first.
+void expect_simd_matches_scalar(SparseAttentionArgs a, size_t out_size, size_t lse_size, const std::string& what, bool rerun) {
+  std::vector<float> ref(out_size), lse_ref(lse_size);
+  a.out = ref.data();
+  a.lse = lse_ref.data();
+  attention_sparse(a, Isa::kScalar);
+  for (Isa isa : simd_isas()) {
+    std::vector<float> got(out_size), lse(lse_size);
+    a.out = got.data();
+    a.lse = lse.data();
+    attention_sparse(a, isa);
+    const std::string w = what + " isa=" + isa_name(isa);
+    expect_close(got, ref, 3e-5f, w);
+    expect_close(lse, lse_ref, 2e-4f, w + " lse");
+    if (rerun) {
+      std::vector<float> again(out_size);
+      a.out = again.data();
+      attention_sparse(a, isa);
+      EXPECT_EQ(got, again) << "not bit-identical on re-run: " << w;
+    }
+  }
+}
+
 TEST(AttentionSparse, SimdMatchesReferenceAtAwkwardSizes) {
   struct Case {
     int hd, heads, tokens, entries, ctx;
@@ -120,28 +144,13 @@ TEST(AttentionSparse, SimdMatchesReferenceAtAwkwardSizes) {
     for (int variant = 0; variant < 4; ++variant) {  // unmasked, masked, rotated interleaved, rotated neox
       SparseFixture f(c.hd, c.heads, c.tokens, c.entries, c.ctx, c.density,
                       static_cast<uint32_t>(c.hd * 131 + c.entries + variant));
-      std::vector<float> ref(f.out_size()), lse_ref(static_cast<size_t>(c.tokens) * c.heads);
-      SparseAttentionArgs a = f.args(ref.data(), variant > 0);
+      SparseAttentionArgs a = f.args(nullptr, variant > 0);
       if (variant >= 2) f.rotate(a, variant == 3);
-      a.lse = lse_ref.data();
-      attention_sparse(a, Isa::kScalar);
-      for (Isa isa : simd_isas()) {
-        std::vector<float> got(ref.size()), lse(lse_ref.size());
-        a.out = got.data();
-        a.lse = lse.data();
-        attention_sparse(a, isa);
-        const std::string what = "hd=" + std::to_string(c.hd) + " heads=" + std::to_string(c.heads) +
-                                 " tokens=" + std::to_string(c.tokens) + " entries=" + std::to_string(c.entries) +
-                                 " variant=" + std::to_string(variant) + " isa=" + isa_name(isa);
-        expect_close(got, ref, 3e-5f, what);
-        expect_close(lse, lse_ref, 2e-4f, what + " lse");
-        std::vector<float> again(ref.size());
-        a.out = again.data();
-        attention_sparse(a, isa);
-        EXPECT_EQ(got, again) << "not bit-identical on re-run: " << what;
-        a.out = ref.data();
-        a.lse = lse_ref.data();
-      }
+      expect_simd_matches_scalar(a, f.out_size(), static_cast<size_t>(c.tokens) * c.heads,
+                                 "hd=" + std::to_string(c.hd) + " heads=" + std::to_string(c.heads) + " tokens=" +
+                                     std::to_string(c.tokens) + " entries=" + std::to_string(c.entries) +
+                                     " variant=" + std::to_string(variant),
+                                 /*rerun=*/true);
     }
 }
 
@@ -196,24 +205,12 @@ TEST(AttentionSparse, UnalignedEntryRangesMatchReference) {
   SparseFixture f(64, 3, 16, 1000, 4000, 0.4, 23);
   const std::pair<int32_t, int32_t> ranges[] = {{1, 1000}, {7, 70}, {17, 33}, {31, 32}, {33, 999}, {250, 251}, {999, 1000}};
   for (auto [b, e] : ranges) {
-    std::vector<float> ref(f.out_size()), lse_ref(static_cast<size_t>(16) * 3);
-    SparseAttentionArgs a = f.args(ref.data(), true);
+    SparseAttentionArgs a = f.args(nullptr, true);
     f.rotate(a, false);
     a.entry_begin = b;
     a.entry_end = e;
-    a.lse = lse_ref.data();
-    attention_sparse(a, Isa::kScalar);
-    for (Isa isa : simd_isas()) {
-      std::vector<float> got(ref.size()), lse(lse_ref.size());
-      a.out = got.data();
-      a.lse = lse.data();
-      attention_sparse(a, isa);
-      const std::string what = "range " + std::to_string(b) + ".." + std::to_string(e) + " isa=" + isa_name(isa);
-      expect_close(got, ref, 3e-5f, what);
-      expect_close(lse, lse_ref, 2e-4f, what + " lse");
-      a.out = ref.data();
-      a.lse = lse_ref.data();
-    }
+    expect_simd_matches_scalar(a, f.out_size(), static_cast<size_t>(16) * 3,
+                               "range " + std::to_string(b) + ".." + std::to_string(e), /*rerun=*/false);
   }
   for (Isa isa : simd_isas()) {
     std::vector<float> whole(f.out_size());

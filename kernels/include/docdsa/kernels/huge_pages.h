@@ -4,7 +4,8 @@
 // every gathered row costs a TLB miss and a page walk, and hardware prefetchers stop at each
 // page boundary. Linux gives anonymous memory huge pages only where asked (madvise mode,
 // Debian's default), so buffers of at least one huge page are aligned to 2 MB and advised.
-// Smaller ones, and systems without THP, get ordinary memory; nothing else changes.
+// Smaller ones, and systems without THP, get ordinary memory; nothing else changes. One
+// allocation for the caches (HugePageAllocator) and the packed weights (pack_alloc).
 #pragma once
 
 #include <sys/mman.h>
@@ -18,21 +19,16 @@ namespace docdsa::kernels {
 
 inline constexpr size_t kHugePage = size_t{2} << 20;
 
-// Allocates n bytes: 2 MB-aligned and advised MADV_HUGEPAGE from kHugePage up (rounded up to a
-// whole huge page), plain operator new below. Free with huge_free(p, n), the same n.
-inline void* huge_alloc(size_t n) {
-  if (n < kHugePage) return ::operator new(n);
-  const size_t size = (n + kHugePage - 1) / kHugePage * kHugePage;
-  void* p = std::aligned_alloc(kHugePage, size);
-  if (!p) throw std::bad_alloc();
+// Allocates n bytes, freed with std::free: from kHugePage up, 2 MB-aligned with its whole huge
+// pages advised MADV_HUGEPAGE (the tail past the last one stays on small pages rather than fault
+// in 2 MB for a few bytes); below, 64-byte aligned. Null when out of memory.
+inline void* huge_aligned_alloc(size_t n) {
+  const size_t size = n == 0 ? 64 : (n + 63) / 64 * 64;
+  void* p = std::aligned_alloc(n >= kHugePage ? kHugePage : 64, size);
 #ifdef MADV_HUGEPAGE
-  madvise(p, size, MADV_HUGEPAGE);  // advice only: where THP is off, the pages stay small
+  if (p && n >= kHugePage) madvise(p, n / kHugePage * kHugePage, MADV_HUGEPAGE);  // advice only
 #endif
   return p;
-}
-inline void huge_free(void* p, size_t n) {
-  if (n < kHugePage) ::operator delete(p);
-  else std::free(p);
 }
 
 template <class T>
@@ -41,8 +37,12 @@ struct HugePageAllocator {
   HugePageAllocator() = default;
   template <class U>
   HugePageAllocator(const HugePageAllocator<U>&) noexcept {}
-  T* allocate(size_t n) { return static_cast<T*>(huge_alloc(n * sizeof(T))); }
-  void deallocate(T* p, size_t n) noexcept { huge_free(p, n * sizeof(T)); }
+  T* allocate(size_t n) {
+    void* p = huge_aligned_alloc(n * sizeof(T));
+    if (!p) throw std::bad_alloc();
+    return static_cast<T*>(p);
+  }
+  void deallocate(T* p, size_t) noexcept { std::free(p); }
   template <class U>
   bool operator==(const HugePageAllocator<U>&) const noexcept { return true; }
 };
