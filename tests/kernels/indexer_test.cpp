@@ -154,14 +154,15 @@ TEST(Indexer, SimdScoresEqualScalarAtAwkwardShapes) {
     const int rows = 17;
     std::vector<int8_t> q8(static_cast<size_t>(rows) * sh.heads * sh.r);
     std::vector<float> qs(static_cast<size_t>(rows) * sh.heads);
-    // Odd rows carry head weights (a scale per head: the float combine); even rows share one
-    // scale (max takes the integer path), so a block mixes both.
+    // Rows 1, 7 and 13 carry head weights (a scale per head: the float combine); the others
+    // share one scale (max takes the integer path, four rows at a time where four in a row do),
+    // so a block mixes lone rows of both kinds with groups of four.
     std::vector<float> weight(static_cast<size_t>(sh.heads));
     for (int h = 0; h < sh.heads; ++h) weight[static_cast<size_t>(h)] = 0.5f + 0.25f * static_cast<float>(h);
     for (int i = 0; i < rows; ++i) {
       std::vector<float> qf(static_cast<size_t>(sh.heads) * sh.r);
       for (auto& x : qf) x = nd(rng);
-      index_quantize_query(qf.data(), sh.heads, sh.r, i % 2 ? weight.data() : nullptr,
+      index_quantize_query(qf.data(), sh.heads, sh.r, i % 6 == 1 ? weight.data() : nullptr,
                            q8.data() + static_cast<size_t>(i) * sh.heads * sh.r, qs.data() + static_cast<size_t>(i) * sh.heads);
     }
     for (IndexCombine comb : {IndexCombine::kReluSum, IndexCombine::kMax}) {
