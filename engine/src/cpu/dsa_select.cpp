@@ -172,6 +172,25 @@ void CpuBackend::select(int il, int n, int p0) {
   });
 }
 
+namespace {
+// Sets bit j of mask for each selected position, j its index in the union (rank of its bitmap
+// word plus the set bits below it in the word).
+inline void mark_union(const int32_t* sel, size_t n, const uint64_t* bits, const int32_t* rank, uint32_t* mask) {
+  for (size_t i = 0; i < n; ++i) {
+    const int32_t p = sel[i];
+    const size_t w = static_cast<size_t>(p) >> 6;
+    const int32_t j = rank[w] + std::popcount(bits[w] & ((1ull << (p & 63)) - 1));
+    mask[j / 32] |= 1u << (j % 32);
+  }
+}
+// The same with the POPCNT instruction (the baseline build calls libgcc's bit count, 1% of a
+// 128K prefill).
+__attribute__((target("popcnt"))) void mark_union_popcnt(const int32_t* sel, size_t n, const uint64_t* bits, const int32_t* rank,
+                                                         uint32_t* mask) {
+  mark_union(sel, n, bits, rank, mask);
+}
+}  // namespace
+
 void CpuBackend::build_union(QueryBlock& qb, int t0, int nt, int p0) {
   const int max_pos = p0 + t0 + nt - 1;
   thread_local std::vector<uint64_t> bits;
@@ -191,13 +210,12 @@ void CpuBackend::build_union(QueryBlock& qb, int t0, int nt, int p0) {
   qb.mask.assign(static_cast<size_t>(nt) * qb.words, 0u);
   // A position's union index from the bitmap's ranks (one small array, L1-resident) rather
   // than a per-position table, which spans the whole context and misses cache at long ones.
+  static const bool popcnt = __builtin_cpu_supports("popcnt");
   for (int t = 0; t < nt; ++t) {
+    const std::vector<int32_t>& sel = sel_[static_cast<size_t>(t0 + t)];
     uint32_t* m0 = qb.mask.data() + static_cast<size_t>(t) * qb.words;
-    for (int32_t p : sel_[static_cast<size_t>(t0 + t)]) {
-      const size_t w = static_cast<size_t>(p) >> 6;
-      const int32_t j = rank[w] + std::popcount(bits[w] & ((1ull << (p & 63)) - 1));
-      m0[j / 32] |= 1u << (j % 32);
-    }
+    if (popcnt) mark_union_popcnt(sel.data(), sel.size(), bits.data(), rank.data(), m0);
+    else mark_union(sel.data(), sel.size(), bits.data(), rank.data(), m0);
   }
 }
 
