@@ -115,26 +115,26 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) inline void score_row_blo
   }
 }
 
-// kRows rows that all take the IntMax case, against NB blocks, with W words per head (a
+// kRowGroup rows that all take the IntMax case, against NB blocks, with W words per head (a
 // compile-time count, so that the loops unroll and the accumulators stay in registers): each
-// 64-byte word of keys is loaded once and used by kRows rows, where the one-row kernel above
-// loads it again for every row. Per head and word: NB loads, NB x kRows VPDPBUSD with the
+// 64-byte word of keys is loaded once and used by kRowGroup rows, where the one-row kernel above
+// loads it again for every row. Per head and word: NB loads, NB x kRowGroup VPDPBUSD with the
 // query word broadcast from memory; 2 x 4 accumulators and 2 x 4 running maxima fit the 32
 // registers. The same integer dots and maxima as score_row_blocks, so the same scores bit for
 // bit: 2.1x faster on the SmolLM2 shape (9 heads x 16 dims, 16 rows).
-constexpr int kRows = 4;
+constexpr int kRowGroup = 4;
 template <int NB, int W>
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) inline void score_rows_intmax(
     const int32_t (*const* qw)[64], const int32_t* const* corr, const float* qscale, int n_heads, const int32_t* offset,
     const uint8_t* blk0, int dim, const float* ks0, int64_t n_valid, float* const* out) {
   const int64_t bstride = static_cast<int64_t>(dim) * kIndexBlock;
-  __m512i imax[kRows][NB];
-  for (int r = 0; r < kRows; ++r)
+  __m512i imax[kRowGroup][NB];
+  for (int r = 0; r < kRowGroup; ++r)
     for (int i = 0; i < NB; ++i) imax[r][i] = _mm512_set1_epi32(INT32_MIN);
   for (int h = 0; h < n_heads; ++h) {
     const uint8_t* kb = blk0 + (offset[h] / 4) * 64;
-    __m512i d[kRows][NB];
-    for (int r = 0; r < kRows; ++r) {
+    __m512i d[kRowGroup][NB];
+    for (int r = 0; r < kRowGroup; ++r) {
       const __m512i c = _mm512_set1_epi32(-corr[r][h]);
       for (int i = 0; i < NB; ++i) d[r][i] = c;
     }
@@ -144,17 +144,17 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) inline void score_rows_in
       for (int i = 0; i < NB; ++i) {
         const __m512i k = _mm512_loadu_si512(kb + i * bstride + w * 64);
 #pragma GCC unroll 8
-        for (int r = 0; r < kRows; ++r) d[r][i] = _mm512_dpbusd_epi32(d[r][i], k, _mm512_set1_epi32(qw[r][h][w]));
+        for (int r = 0; r < kRowGroup; ++r) d[r][i] = _mm512_dpbusd_epi32(d[r][i], k, _mm512_set1_epi32(qw[r][h][w]));
       }
     }
-    for (int r = 0; r < kRows; ++r)
+    for (int r = 0; r < kRowGroup; ++r)
       for (int i = 0; i < NB; ++i) imax[r][i] = _mm512_max_epi32(imax[r][i], d[r][i]);
   }
   for (int i = 0; i < NB; ++i) {
     const int64_t nb = std::min<int64_t>(kIndexBlock, n_valid - i * kIndexBlock);
     const __mmask16 m = static_cast<__mmask16>((1u << nb) - 1u);
     const __m512 ks = _mm512_maskz_loadu_ps(m, ks0 + i * kIndexBlock);
-    for (int r = 0; r < kRows; ++r) {
+    for (int r = 0; r < kRowGroup; ++r) {
       const __m512 acc = _mm512_mul_ps(_mm512_cvtepi32_ps(imax[r][i]), _mm512_set1_ps(qscale[r]));
       _mm512_mask_storeu_ps(out[r] + i * kIndexBlock, m, _mm512_mul_ps(acc, ks));
     }
@@ -188,6 +188,16 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void scores_block_vnni(co
       for (int h = 1; h < q.n_heads && same; ++h) same = q.qscale[h] == q.qscale[0];
       rows[r].int_max = same;
     }
+    // Rows that start a group of kRowGroup scored together (score_rows_intmax): all in the
+    // IntMax case with the same heads, and the usual 16 dims (4 words) per head.
+    std::array<bool, kMaxRows> group_at{};
+    for (int r = 0; r + kRowGroup <= nr;) {
+      bool four = words == 4;
+      for (int j = 0; j < kRowGroup && four; ++j)
+        four = rows[r + j].int_max && qs[r0 + r + j].n_heads == qs[r0 + r].n_heads && qs[r0 + r + j].offset == qs[r0 + r].offset;
+      group_at[static_cast<size_t>(r)] = four;
+      r += four ? kRowGroup : 1;
+    }
     const int64_t super_bytes = static_cast<int64_t>(kSuper) * dim * kIndexBlock;
     const uint8_t* cache_end = cache + (s1 + kIndexBlock - 1) / kIndexBlock * dim * kIndexBlock;
     for (int64_t b = s0; b < s1;) {
@@ -217,38 +227,34 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void scores_block_vnni(co
         else
           score_row_blocks<1, false>(row.qw, row.corr, q, words, blk, dim, kscale + b, s1 - b, o);
       };
-      // Four rows at a time where they share the IntMax case, the heads and the usual 16 dims per
-      // head; any other row alone.
       for (int r = 0; r < nr;) {
-        bool four = words == 4 && r + kRows <= nr;
-        for (int j = 0; j < kRows && four; ++j)
-          four = rows[r + j].int_max && qs[r0 + r + j].n_heads == qs[r0 + r].n_heads && qs[r0 + r + j].offset == qs[r0 + r].offset;
-        if (!four) {
+        if (!group_at[r]) {
           score_row(r);
           ++r;
           continue;
         }
-        const int32_t(*qw[kRows])[64];
-        const int32_t* corr[kRows];
-        float qscale[kRows];
-        float* o[kRows];
-        for (int j = 0; j < kRows; ++j) {
+        const int32_t(*qw[kRowGroup])[64];
+        const int32_t* corr[kRowGroup];
+        float qscale[kRowGroup];
+        float* o[kRowGroup];
+        for (int j = 0; j < kRowGroup; ++j) {
           qw[j] = rows[r + j].qw;
           corr[j] = rows[r + j].corr;
           qscale[j] = qs[r0 + r + j].qscale[0];
           o[j] = out + (r0 + r + j) * out_stride + (b - s0);
         }
         const IndexQuery& q = qs[r0 + r];
-        for (int i = 0; i < step; i += 2) {
-          if (step - i >= 2)
-            score_rows_intmax<2, 4>(qw, corr, qscale, q.n_heads, q.offset, blk + i * dim * kIndexBlock, dim, kscale + b + i * kIndexBlock,
-                                    s1 - b - i * kIndexBlock, o);
-          else
-            score_rows_intmax<1, 4>(qw, corr, qscale, q.n_heads, q.offset, blk + i * dim * kIndexBlock, dim, kscale + b + i * kIndexBlock,
-                                    s1 - b - i * kIndexBlock, o);
-          for (int j = 0; j < kRows; ++j) o[j] += 2 * kIndexBlock;
+        if (step == kSuper) {
+          for (int i = 0; i < kSuper; i += 2) {
+            const int64_t at = static_cast<int64_t>(i) * kIndexBlock;
+            float* oi[kRowGroup];
+            for (int j = 0; j < kRowGroup; ++j) oi[j] = o[j] + at;
+            score_rows_intmax<2, 4>(qw, corr, qscale, q.n_heads, q.offset, blk + at * dim, dim, kscale + b + at, s1 - b - at, oi);
+          }
+        } else {
+          score_rows_intmax<1, 4>(qw, corr, qscale, q.n_heads, q.offset, blk, dim, kscale + b, s1 - b, o);
         }
-        r += kRows;
+        r += kRowGroup;
       }
       b += static_cast<int64_t>(step) * kIndexBlock;
     }
