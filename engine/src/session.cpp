@@ -17,14 +17,10 @@ Session::~Session() = default;
 
 namespace {
 
-// Qwen2.5's published recipe past its trained 32K: static YaRN, factor 4 over the trained
-// context. Measured (eval passkey, multi-key, 64K, DSA, Qwen2.5-Coder-1.5B): YaRN x4 8/10
-// against 5/10 for the DSA context extension, so it is this architecture's default when the
-// file names no scaling and the context exceeds the trained one.
-constexpr float kQwenYarnFactor = 4.0f;
-
+// The model's own RoPE scaling recipe applies (ModelConfig::default_yarn_factor): the file
+// names none and the context exceeds the trained one.
 bool default_yarn(const ModelConfig& c, int n_ctx) {
-  return c.arch == "qwen2" && c.rope_scaling == RopeScaling::kNone && c.n_ctx_train > 0 && n_ctx > c.n_ctx_train;
+  return c.default_yarn_factor > 0.0f && c.rope_scaling == RopeScaling::kNone && c.n_ctx_train > 0 && n_ctx > c.n_ctx_train;
 }
 
 }  // namespace
@@ -88,7 +84,7 @@ Result<std::unique_ptr<Session>> Session::create(const Model& model, SessionPara
   } else if (default_yarn(c, params.n_ctx)) {
     scaling = RopeScaling::kYarn;
     factor = params.rope_factor > 0.0f ? params.rope_factor
-                                       : std::max(kQwenYarnFactor, static_cast<float>(params.n_ctx) / static_cast<float>(c.n_ctx_train));
+                                       : std::max(c.default_yarn_factor, static_cast<float>(params.n_ctx) / static_cast<float>(c.n_ctx_train));
     orig_ctx = c.n_ctx_train;
   }
   if (scaling != RopeScaling::kNone && !(factor > 0.0f))

@@ -37,6 +37,9 @@ struct ModelConfig {
   RopeScaling rope_scaling = RopeScaling::kNone;
   float rope_factor = 1.0f;
   int rope_orig_ctx = 0;   // YaRN's original context
+  // Past the trained context, in a file that names no RoPE scaling: YaRN with at least this
+  // factor (the architecture's published recipe; 0: none, DSA's context extension instead).
+  float default_yarn_factor = 0.0f;
   float rms_eps = 1e-5f;
 };
 
