@@ -163,14 +163,19 @@ void CpuBackend::store_kv(int il, Tensor k, Tensor v, int n, int p0) {
     const int pos = p0 + t;
     const float* kt = k.data + t * k.stride;
     const float* vt = v.data + t * v.stride;
+    // The key row in f16 once, for both layouts: the row-major copy for sparse gathers (when
+    // kept) takes it as it is, the attention cache's blocked layout scattered.
+    uint16_t* krow = kr_cache_.empty() ? nullptr : kr_cache_[static_cast<size_t>(il)].data() + static_cast<size_t>(pos) * kv_dim;
+    thread_local std::vector<uint16_t> kbuf;
+    if (krow == nullptr) {
+      kbuf.resize(static_cast<size_t>(kv_dim));
+      krow = kbuf.data();
+    }
+    for (int i = 0; i < kv_dim; ++i) krow[i] = kernels::fp32_to_fp16(kt[i]);
     for (int g = 0; g < c_.n_head_kv; ++g)
-      for (int dd = 0; dd < hd; ++dd) kc[g * kstride + kernels::k_offset(pos, dd, hd)] = kernels::fp32_to_fp16(kt[g * hd + dd]);
+      for (int dd = 0; dd < hd; ++dd) kc[g * kstride + kernels::k_offset(pos, dd, hd)] = krow[g * hd + dd];
     uint16_t* vdst = vc + static_cast<size_t>(pos) * kv_dim;
     for (int i = 0; i < kv_dim; ++i) vdst[i] = kernels::fp32_to_fp16(vt[i]);
-    if (!kr_cache_.empty()) {
-      uint16_t* kdst = kr_cache_[static_cast<size_t>(il)].data() + static_cast<size_t>(pos) * kv_dim;
-      for (int i = 0; i < kv_dim; ++i) kdst[i] = kernels::fp32_to_fp16(kt[i]);
-    }
   });
 }
 
