@@ -184,7 +184,7 @@ inline void mark_union(const int32_t* sel, size_t n, const uint64_t* bits, const
   }
 }
 // The same with the POPCNT instruction (the baseline build calls libgcc's bit count, 1% of a
-// 128K prefill).
+// 128K prefill), for the AVX2 and AVX-512 paths.
 __attribute__((target("popcnt"))) void mark_union_popcnt(const int32_t* sel, size_t n, const uint64_t* bits, const int32_t* rank,
                                                          uint32_t* mask) {
   mark_union(sel, n, bits, rank, mask);
@@ -210,7 +210,8 @@ void CpuBackend::build_union(QueryBlock& qb, int t0, int nt, int p0) {
   qb.mask.assign(static_cast<size_t>(nt) * qb.words, 0u);
   // A position's union index from the bitmap's ranks (one small array, L1-resident) rather
   // than a per-position table, which spans the whole context and misses cache at long ones.
-  static const bool popcnt = __builtin_cpu_supports("popcnt");
+  // Every AVX2 or AVX-512 CPU has POPCNT; the kernels' ISA choice (DOCDSA_ISA caps it) says which.
+  const bool popcnt = kernels::active_isa() != kernels::Isa::kScalar;
   for (int t = 0; t < nt; ++t) {
     const std::vector<int32_t>& sel = sel_[static_cast<size_t>(t0 + t)];
     uint32_t* m0 = qb.mask.data() + static_cast<size_t>(t) * qb.words;
