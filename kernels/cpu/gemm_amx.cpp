@@ -18,8 +18,8 @@
 // becomes -32 * sum_j scale_j * bsums_j (int16 pairs, VPDPWSSD), the mins of Q4_K/Q5_K the
 // same as in the VNNI kernel. The float side is detail::ref::vec_dot's order, unfused, so the
 // K-quants stay bit-exact with the VNNI kernels. Q4_0/Q4_1/Q8_0 take one product per 32-value
-// block and add (d_w * d_a) * sum (+ m * s) block after block: llama.cpp's per-4-value lane
-// order cannot be had from a tile, so their reference here is gemm_ref_tile_order().
+// block, fused into the accumulator block after block: the block order (gemm.h), as
+// the VNNI kernels; llama.cpp's per-4-value lane order cannot be had from a tile.
 //
 // The unpacked planes of a (row group, block) serve every 16-token tile of the call, so the
 // caller's token blocks should be large (engine/src/cpu/matmul.cpp). Compiled with AMX,
@@ -224,7 +224,8 @@ inline void kquant_block(const uint8_t* rec, const Scratch& s, const uint8_t* ab
   }
 }
 
-// The same for Q4_0/Q4_1/Q8_0: one product per block, (d_w * d_a) * sum (+ m * s).
+// The same for Q4_0/Q4_1/Q8_0: one product per block, acc = fma(d_w * d_a, sum, acc), then
+// acc = fma(m, s, acc) (the block order, gemm.h).
 template <DType TT>
 inline void legacy_block(const uint8_t* rec, const uint8_t* bw, const uint8_t* aq, size_t a_stride, const Aux* const* ax,
                          float* acc, int32_t* cb) {
@@ -236,9 +237,9 @@ inline void legacy_block(const uint8_t* rec, const uint8_t* bw, const uint8_t* a
   for (int t = 0; t < kTok; ++t) {
     __m512i is = _mm512_load_si512(cb + 16 * t);
     if constexpr (L.offset != 0) is = _mm512_add_epi32(is, _mm512_set1_epi32(ax[t]->v[8]));
-    __m512 p = _mm512_mul_ps(_mm512_mul_ps(d, _mm512_set1_ps(ax[t]->d)), _mm512_cvtepi32_ps(is));
-    if constexpr (L.has_min) p = _mm512_add_ps(p, _mm512_mul_ps(m, _mm512_set1_ps(ax[t]->s)));
-    _mm512_storeu_ps(acc + 16 * t, _mm512_add_ps(_mm512_loadu_ps(acc + 16 * t), p));
+    __m512 r = _mm512_fmadd_ps(_mm512_mul_ps(d, _mm512_set1_ps(ax[t]->d)), _mm512_cvtepi32_ps(is), _mm512_loadu_ps(acc + 16 * t));
+    if constexpr (L.has_min) r = _mm512_fmadd_ps(m, _mm512_set1_ps(ax[t]->s), r);
+    _mm512_storeu_ps(acc + 16 * t, r);
   }
 }
 
@@ -306,7 +307,7 @@ void gemm_amx(const PackedWeight& w, const uint8_t* a, size_t a_stride, int n_to
     case DType::Q6_K:
       return run<DType::Q6_K>(w, a, a_stride, n_tok, aux, out, ldo, r0, r1);
     default:  // no tile kernel for this type: the VNNI one covers every packed type
-      return gemm_vnni(w, a, a_stride, n_tok, aux, out, ldo, r0, r1);
+      return gemm_vnni(w, a, a_stride, n_tok, aux, out, ldo, r0, r1, /*llama_order=*/false);
   }
 }
 

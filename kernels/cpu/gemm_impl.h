@@ -133,7 +133,8 @@ void gemm_half(const PackedWeight& w, const uint8_t* a, size_t a_stride, int n_t
 struct Aux {
   float d;        // activation scale
   float s;        // Q4_1: the Q8_1 block's d * sum
-  int32_t v[16];  // Q4_0/Q8_0: v[i] = -offset * sum(a over step i), v[8] their block total;
+  int32_t v[16];  // Q4_0/Q8_0: v[i] = -offset * sum(a over step i) (llama.cpp's order), v[8]
+                  // their block total (the block order);
                   // Q6_K: v[j] = -32 * bsums[j];
                   // Q4_K/Q5_K: v[p] = int16 pair (bsums[4p]+bsums[4p+1], bsums[4p+2]+bsums[4p+3])
 };
@@ -144,12 +145,12 @@ Aux* aux_scratch(size_t n);
 // std::vector's destructor instantiated in an AVX-512 file could be the copy the linker keeps.
 float* float_scratch(size_t n);
 
-// `tile_order`: Q4_0/Q4_1/Q8_0 in the AMX kernel's per-block float order (see gemm.h).
+// `llama_order`: Q4_0/Q4_1/Q8_0 in llama.cpp's float order, else in the block order (gemm.h).
 void gemm_ref(const PackedWeight& w, const uint8_t* a, size_t a_stride, int n_tok, float* out, int64_t ldo, int64_t r0,
-              int64_t r1, bool tile_order = false);
+              int64_t r1, bool llama_order);
 // `aux`: build_aux() of the same activation rows (n_tok * n_blocks entries).
 void gemm_vnni(const PackedWeight& w, const uint8_t* a, size_t a_stride, int n_tok, const Aux* aux, float* out, int64_t ldo,
-               int64_t r0, int64_t r1);
+               int64_t r0, int64_t r1, bool llama_order);
 // n_tok a multiple of 16; needs the AMX tile state granted (gemm_amx_supported()).
 void gemm_amx(const PackedWeight& w, const uint8_t* a, size_t a_stride, int n_tok, const Aux* aux, float* out, int64_t ldo,
               int64_t r0, int64_t r1);

@@ -1,8 +1,8 @@
 // Scalar reference of the packed GEMM: reads the packed layout value by value and repeats
 // the arithmetic of the kernels it stands for (K-quants: detail::ref::vec_dot's; Q4_0, Q4_1,
-// Q8_0: llama.cpp's lane order, as the AVX-512 matmul_tile), so it checks the packing and is the oracle of the VNNI
-// kernels (bit-exact, see gemm.h). Slow; used by tests and by CPUs without AVX-512 VNNI only
-// when a caller packs anyway.
+// Q8_0: the block order, or llama.cpp's lane order as the AVX-512 matmul_tile), so it checks
+// the packing and is the oracle of the VNNI and AMX kernels (bit-exact, see gemm.h). Slow;
+// used by tests and by CPUs without AVX-512 VNNI only when a caller packs anyway.
 #include <cmath>
 #include <cstring>
 
@@ -18,7 +18,7 @@ float get_f16(const uint8_t* rec, size_t off, int lane) {
   return fp16_to_fp32(v);
 }
 
-float dot_row(const PackedWeight& w, const Layout& l, int64_t r, const uint8_t* arow, bool tile_order) {
+float dot_row(const PackedWeight& w, const Layout& l, int64_t r, const uint8_t* arow, bool llama_order) {
   const uint8_t* grp = w.data.get() + static_cast<size_t>(r / kGemmGroupRows) * w.group_bytes();
   const int lane = static_cast<int>(r % kGemmGroupRows);
   float s = 0.0f;
@@ -28,26 +28,25 @@ float dot_row(const PackedWeight& w, const Layout& l, int64_t r, const uint8_t* 
     const uint8_t* ab = arow + static_cast<size_t>(b) * l.a_block;
     const auto* aq = reinterpret_cast<const int8_t*>(ab + l.a_qs);
     const float dw = get_f16(rec, l.d_off, lane);
-    if (!l.kquant) {  // llama.cpp's order: 8 lane accumulators, fused multiply-adds
+    if (!l.kquant) {
       float da, sa = 0.0f;
       if (l.has_min) {
         const auto& a = *reinterpret_cast<const BlockQ8_1*>(ab);
         da = fp16_to_fp32(a.d);
         sa = fp16_to_fp32(a.s);
-        if (!tile_order) summ = std::fma(get_f16(rec, l.m_off, lane), sa, summ);
+        if (llama_order) summ = std::fma(get_f16(rec, l.m_off, lane), sa, summ);
       } else {
         da = fp16_to_fp32(reinterpret_cast<const BlockQ8_0*>(ab)->d);
       }
       const float dd = dw * da;
-      if (tile_order) {  // the AMX kernel's: one integer sum per block, unfused, block after block
+      if (!llama_order) {  // the block order: one integer sum per block, two FMAs, block after block
         int32_t sumi = 0;
         for (int k = 0; k < l.block; ++k) sumi += (stored_q(l, rec, lane, k) - l.offset) * aq[k];
-        float p = dd * static_cast<float>(sumi);
-        if (l.has_min) p = p + get_f16(rec, l.m_off, lane) * sa;
-        s += p;
+        s = std::fma(dd, static_cast<float>(sumi), s);
+        if (l.has_min) s = std::fma(get_f16(rec, l.m_off, lane), sa, s);
         continue;
       }
-      for (int i = 0; i < 8; ++i) {
+      for (int i = 0; i < 8; ++i) {  // llama.cpp's order: 8 lane accumulators, fused multiply-adds
         int32_t sumi = 0;
         for (int k = 4 * i; k < 4 * i + 4; ++k) sumi += (stored_q(l, rec, lane, k) - l.offset) * aq[k];
         lanes[i] = std::fma(dd, static_cast<float>(sumi), lanes[i]);
@@ -71,17 +70,17 @@ float dot_row(const PackedWeight& w, const Layout& l, int64_t r, const uint8_t* 
     }
     s += r2;
   }
-  if (!l.kquant && !tile_order) return ((lanes[4] + lanes[0]) + (lanes[6] + lanes[2])) + ((lanes[5] + lanes[1]) + (lanes[7] + lanes[3])) + summ;
+  if (!l.kquant && llama_order) return ((lanes[4] + lanes[0]) + (lanes[6] + lanes[2])) + ((lanes[5] + lanes[1]) + (lanes[7] + lanes[3])) + summ;
   return s;
 }
 
 }  // namespace
 
 void gemm_ref(const PackedWeight& w, const uint8_t* a, size_t a_stride, int n_tok, float* out, int64_t ldo, int64_t r0,
-              int64_t r1, bool tile_order) {
+              int64_t r1, bool llama_order) {
   const Layout l = layout_of(w.type);
   for (int t = 0; t < n_tok; ++t)
-    for (int64_t r = r0; r < r1; ++r) out[t * ldo + r] = dot_row(w, l, r, a + static_cast<size_t>(t) * a_stride, tile_order);
+    for (int64_t r = r0; r < r1; ++r) out[t * ldo + r] = dot_row(w, l, r, a + static_cast<size_t>(t) * a_stride, llama_order);
 }
 
 void gemm_half_ref(const PackedWeight& w, const uint8_t* a, size_t a_stride, int n_tok, float* out, int64_t ldo, int64_t r0,

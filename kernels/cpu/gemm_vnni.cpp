@@ -2,7 +2,8 @@
 // rows by T tokens: per 4-value step one register of weights (16 rows x 4 bytes) meets T
 // activation dwords broadcast from memory in G*T VPDPBUSDs; the int32 sums get their integer
 // sub-block scale (VPMULLD), the block's float scales at the end of each block. Prefill runs
-// 1x8 tiles (each weight register feeds 8 tokens).
+// 1x8 tiles (each weight register feeds 8 tokens). Q4_0/Q4_1/Q8_0 take the same tiles in the
+// block order (gemm.h), or tile_legacy in llama.cpp's order when gemm_llama_order() is set.
 //
 // Decode (one or two tokens) is a stream of weights read once: its speed is the memory's, not
 // the VPDPBUSDs' (in L2 one core runs the K-quant GEMV at ~100 GB/s, 2.5x what it reads from
@@ -13,9 +14,10 @@
 // records are adjacent), which the kernel prefetches kPrefetchBytes ahead, spread over the
 // sub-blocks, plus the first kPrefetchBytes of the range when it starts. bench --roofline:
 // 46-57% -> 83-95% of the read bandwidth with both threads streaming. The arithmetic, and so
-// the result, is the same. Q4_0/Q4_1/Q8_0 decode (tile_legacy, already group after group) gets
-// the same prefetch: GEMV from DRAM +6-29% (Q8_0 output matrix the most; busy machine, A/B in
-// one process), to ~34-36 GB/s per core on 4 KiB pages, ~38-39 (as the K-quants) on huge pages.
+// the result, is the same. Q4_0/Q4_1/Q8_0 decode (block order through tile, llama.cpp's
+// through tile_legacy, both group after group) gets the same prefetch: in llama.cpp's order
+// GEMV from DRAM +6-29% (Q8_0 output matrix the most; busy machine, A/B in one process), to
+// ~34-36 GB/s per core on 4 KiB pages, ~38-39 (as the K-quants) on huge pages.
 // Compiled with -mavx512f/bw/vl/vnni -ffp-contract=off: the float side must stay unfused to
 // be bit-exact with the scalar reference.
 #include <immintrin.h>
@@ -187,16 +189,20 @@ void tile(const Ctx& c, int64_t g0, int t0) {
         }
       }
     } else {
+      // Block order (gemm.h): one integer sum per block, seeded with the offset's block total.
+      if constexpr (PF) prefetch_part(rec[0] + kPrefetchBytes, std::make_integer_sequence<int, Pf<TT>::kLines>{});
       __m512i is[G][T];
       for (int g = 0; g < G; ++g)
-        for (int t = 0; t < T; ++t) is[g][t] = L.offset ? _mm512_set1_epi32(ax[t]->v[0]) : _mm512_setzero_si512();
+        for (int t = 0; t < T; ++t) is[g][t] = L.offset ? _mm512_set1_epi32(ax[t]->v[8]) : _mm512_setzero_si512();
       sub_block<TT, G, T>(steps, rec, 0, aq, is);
       for (int g = 0; g < G; ++g) {
         const __m512 d = ldh(rec[g] + L.d_off);
+        __m512 m = _mm512_setzero_ps();
+        if constexpr (L.has_min) m = ldh(rec[g] + L.m_off);
         for (int t = 0; t < T; ++t) {
-          __m512 p = _mm512_mul_ps(_mm512_mul_ps(d, _mm512_set1_ps(ax[t]->d)), _mm512_cvtepi32_ps(is[g][t]));
-          if constexpr (L.has_min) p = _mm512_add_ps(p, _mm512_mul_ps(ldh(rec[g] + L.m_off), _mm512_set1_ps(ax[t]->s)));
-          facc[g][t] = _mm512_add_ps(facc[g][t], p);
+          const __m512 dd = _mm512_mul_ps(d, _mm512_set1_ps(ax[t]->d));
+          facc[g][t] = _mm512_fmadd_ps(dd, _mm512_cvtepi32_ps(is[g][t]), facc[g][t]);
+          if constexpr (L.has_min) facc[g][t] = _mm512_fmadd_ps(m, _mm512_set1_ps(ax[t]->s), facc[g][t]);
         }
       }
     }
@@ -207,8 +213,8 @@ void tile(const Ctx& c, int64_t g0, int t0) {
   }
 }
 
-// Q4_0/Q4_1/Q8_0 in llama.cpp's float order (bit-identical to the oracle, like matmul_tile):
-// per row, 8 float accumulators, one per 4-value step of a 32-value block, each
+// Q4_0/Q4_1/Q8_0 in llama.cpp's float order (gemm_llama_order(); bit-identical to the oracle,
+// like matmul_tile): per row, 8 float accumulators, one per 4-value step of a 32-value block, each
 // acc_i = fma(d_w * d_a, sum of step i, acc_i) block after block, then llama.cpp's hsum_float_8
 // order plus the sequential fma of the Q4_1 min terms. One register per row group still
 // carries 16 rows, so the cost is 8 float FMAs per 8 VPDPBUSDs.
@@ -308,7 +314,7 @@ void tile_n(const Ctx& c, int64_t g0, int t0, int n) {
 
 // Decode: one prefetched stream, group after group (see top), for every packed type.
 template <DType TT>
-void run_decode(const Ctx& c, int n_tok, int64_t g_begin, int64_t g_end) {
+void run_decode(const Ctx& c, int n_tok, int64_t g_begin, int64_t g_end, bool llama_order) {
   // The range's first kPrefetchBytes at once; then each group prefetches as it goes, up to
   // the groups whose prefetch would pass the end of the weight: the first of those prefetches
   // the rest of the weight at once. Offsets from c.w (pf_next: all below it is prefetched).
@@ -326,37 +332,41 @@ void run_decode(const Ctx& c, int n_tok, int64_t g_begin, int64_t g_end) {
       prefetch_lines(c.w + std::min(std::max(pf_next, grp + kPrefetchBytes), w_bytes), c.w_end);
       pf_next = w_bytes;
     }
-    if constexpr (layout_of(TT).kquant) {
-      if (n_tok == 1)
-        pf ? tile<TT, 1, 1, true>(c, g, 0) : tile<TT, 1, 1>(c, g, 0);
-      else
-        pf ? tile<TT, 1, 2, true>(c, g, 0) : tile<TT, 1, 2>(c, g, 0);
-    } else {
-      if (n_tok == 1)
-        pf ? tile_legacy<TT, 1, true>(c, g, 0) : tile_legacy<TT, 1>(c, g, 0);
-      else
-        pf ? tile_legacy<TT, 2, true>(c, g, 0) : tile_legacy<TT, 2>(c, g, 0);
+    if constexpr (!layout_of(TT).kquant) {
+      if (llama_order) {
+        if (n_tok == 1)
+          pf ? tile_legacy<TT, 1, true>(c, g, 0) : tile_legacy<TT, 1>(c, g, 0);
+        else
+          pf ? tile_legacy<TT, 2, true>(c, g, 0) : tile_legacy<TT, 2>(c, g, 0);
+        continue;
+      }
     }
+    if (n_tok == 1)
+      pf ? tile<TT, 1, 1, true>(c, g, 0) : tile<TT, 1, 1>(c, g, 0);
+    else
+      pf ? tile<TT, 1, 2, true>(c, g, 0) : tile<TT, 1, 2>(c, g, 0);
   }
 }
 
 template <DType TT>
 void run(const PackedWeight& w, const uint8_t* a, size_t a_stride, int n_tok, const Aux* aux, float* out, int64_t ldo, int64_t r0,
-         int64_t r1) {
+         int64_t r1, bool llama_order) {
   const int64_t g_begin = r0 / kGemmGroupRows;
   const int64_t g_end = (r1 + kGemmGroupRows - 1) / kGemmGroupRows;
   const Ctx c{w.data.get(), w.group_bytes(), w.n_blocks, a, a_stride, aux, out, ldo, r0, r1, w.data.get() + w.packed_bytes()};
   if (n_tok <= 2) {
-    run_decode<TT>(c, n_tok, g_begin, g_end);
+    run_decode<TT>(c, n_tok, g_begin, g_end, llama_order);
     return;
   }
-  if constexpr (!layout_of(TT).kquant) {
-    for (int64_t g = g_begin; g < g_end; ++g) {
-      int t = 0;
-      for (; t + 2 <= n_tok; t += 2) tile_legacy<TT, 2>(c, g, t);
-      if (t < n_tok) tile_legacy<TT, 1>(c, g, t);
+  if constexpr (!layout_of(TT).kquant) {  // llama_order only matters to Q4_0/Q4_1/Q8_0
+    if (llama_order) {
+      for (int64_t g = g_begin; g < g_end; ++g) {
+        int t = 0;
+        for (; t + 2 <= n_tok; t += 2) tile_legacy<TT, 2>(c, g, t);
+        if (t < n_tok) tile_legacy<TT, 1>(c, g, t);
+      }
+      return;
     }
-    return;
   }
   if (n_tok >= 8) {
     // Token tiles of 8, a few groups at a time: the groups' records stay in L1/L2 while
@@ -378,28 +388,28 @@ void run(const PackedWeight& w, const uint8_t* a, size_t a_stride, int n_tok, co
 }  // namespace
 
 void gemm_vnni(const PackedWeight& w, const uint8_t* a, size_t a_stride, int n_tok, const Aux* aux, float* out, int64_t ldo,
-               int64_t r0, int64_t r1) {
+               int64_t r0, int64_t r1, bool llama_order) {
   switch (w.type) {
     case DType::Q4_0:
-      run<DType::Q4_0>(w, a, a_stride, n_tok, aux, out, ldo, r0, r1);
+      run<DType::Q4_0>(w, a, a_stride, n_tok, aux, out, ldo, r0, r1, llama_order);
       return;
     case DType::Q4_1:
-      run<DType::Q4_1>(w, a, a_stride, n_tok, aux, out, ldo, r0, r1);
+      run<DType::Q4_1>(w, a, a_stride, n_tok, aux, out, ldo, r0, r1, llama_order);
       return;
     case DType::Q8_0:
-      run<DType::Q8_0>(w, a, a_stride, n_tok, aux, out, ldo, r0, r1);
+      run<DType::Q8_0>(w, a, a_stride, n_tok, aux, out, ldo, r0, r1, llama_order);
       return;
     case DType::Q4_K:
-      run<DType::Q4_K>(w, a, a_stride, n_tok, aux, out, ldo, r0, r1);
+      run<DType::Q4_K>(w, a, a_stride, n_tok, aux, out, ldo, r0, r1, llama_order);
       return;
     case DType::Q5_K:
-      run<DType::Q5_K>(w, a, a_stride, n_tok, aux, out, ldo, r0, r1);
+      run<DType::Q5_K>(w, a, a_stride, n_tok, aux, out, ldo, r0, r1, llama_order);
       return;
     case DType::Q6_K:
-      run<DType::Q6_K>(w, a, a_stride, n_tok, aux, out, ldo, r0, r1);
+      run<DType::Q6_K>(w, a, a_stride, n_tok, aux, out, ldo, r0, r1, llama_order);
       return;
     default:
-      gemm_ref(w, a, a_stride, n_tok, out, ldo, r0, r1);
+      gemm_ref(w, a, a_stride, n_tok, out, ldo, r0, r1, llama_order);
       return;
   }
 }

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <string_view>
 #include <vector>
 
 #include "docdsa/kernels/huge_pages.h"
@@ -198,7 +199,7 @@ void gemm(const PackedWeight& w, const uint8_t* a, size_t a_stride, int n_tok, f
   }
   if (isa != Isa::kAvx512 || detected_isa() != Isa::kAvx512) {
     if (is_half(w.type)) detail::gemm::gemm_half_ref(w, a, a_stride, n_tok, out, ldo, r0, r1);
-    else detail::gemm::gemm_ref(w, a, a_stride, n_tok, out, ldo, r0, r1);
+    else detail::gemm::gemm_ref(w, a, a_stride, n_tok, out, ldo, r0, r1, gemm_llama_order());
     return;
   }
   if (is_half(w.type)) {
@@ -215,12 +216,8 @@ void gemm(const PackedWeight& w, const uint8_t* a, size_t a_stride, int n_tok, f
   if (n_amx > 0) detail::gemm::gemm_amx(w, a, a_stride, n_amx, ax, out, ldo, r0, r1);
   if (n_amx < n_tok)
     detail::gemm::gemm_vnni(w, a + static_cast<size_t>(n_amx) * a_stride, a_stride, n_tok - n_amx,
-                            ax + static_cast<size_t>(n_amx) * static_cast<size_t>(w.n_blocks), out + n_amx * ldo, ldo, r0, r1);
-}
-
-void gemm_ref_tile_order(const PackedWeight& w, const uint8_t* a, size_t a_stride, int n_tok, float* out, int64_t ldo, int64_t r0,
-                         int64_t r1) {
-  if (w.packed() && r1 > r0 && n_tok > 0) detail::gemm::gemm_ref(w, a, a_stride, n_tok, out, ldo, r0, r1, /*tile_order=*/true);
+                            ax + static_cast<size_t>(n_amx) * static_cast<size_t>(w.n_blocks), out + n_amx * ldo, ldo, r0, r1,
+                            gemm_llama_order());
 }
 
 namespace {
@@ -244,19 +241,26 @@ void set_gemm_amx(bool on) {
 }
 
 namespace {
-std::atomic<bool>& amx_legacy_switch() {
-  static std::atomic<bool> on{std::getenv("DOCDSA_AMX_LEGACY") != nullptr};
+std::atomic<bool>& llama_order_switch() {
+  static std::atomic<bool> on{[] {
+    const char* e = std::getenv("DOCDSA_LLAMA_ORDER");
+    return e != nullptr && std::string_view(e) != "0";
+  }()};
   return on;
 }
 }  // namespace
 
-void set_gemm_amx_legacy(bool on) {
-  amx_legacy_switch().store(on, std::memory_order_relaxed);
+bool gemm_llama_order() {
+  return llama_order_switch().load(std::memory_order_relaxed);
+}
+
+void set_gemm_llama_order(bool on) {
+  llama_order_switch().store(on, std::memory_order_relaxed);
 }
 
 bool gemm_amx_applies(DType t) {
   const Layout l = layout_of(t);
-  return l.ok && gemm_amx_active() && (l.kquant || amx_legacy_switch().load(std::memory_order_relaxed));
+  return l.ok && gemm_amx_active() && (l.kquant || !gemm_llama_order());
 }
 
 int gemm_token_block(DType wtype, int64_t n_in) {

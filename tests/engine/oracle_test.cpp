@@ -8,11 +8,13 @@
 #include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "docdsa/engine/model.h"
 #include "docdsa/engine/sampler.h"
 #include "docdsa/engine/session.h"
 #include "docdsa/kernels/attention.h"
+#include "docdsa/kernels/gemm.h"
 
 namespace docdsa {
 namespace {
@@ -22,7 +24,7 @@ namespace {
 // their distance at every check. Our engine must stay within the same envelope: mean top-10
 // log-prob distance at most 1.5x llama.cpp's mode-to-mode mean, the worst at most 2x its
 // worst, and greedy continuations agreeing for at least 80% as many tokens as llama.cpp's two
-// modes agree with each other. Position 0 (no attention mixing) must match exactly.
+// modes agree with each other. Position 0 (no attention mixing): see FirstPositionLogitsMatchLlamaCpp.
 constexpr double kMeanFactor = 1.5, kMaxFactor = 2.0, kGreedyFactor = 0.8;
 
 const Model& model() {
@@ -85,28 +87,57 @@ TEST(Oracle, DecodeRoundTripsText) {
   }
 }
 
-TEST(Oracle, FirstPositionLogitsAreBitIdentical) {
+// Q4_0/Q4_1/Q8_0 matmuls in llama.cpp's float order (kernels/gemm.h) for one scope.
+struct LlamaOrder {
+  LlamaOrder() { kernels::set_gemm_llama_order(true); }
+  ~LlamaOrder() { kernels::set_gemm_llama_order(false); }
+};
+
+// Position 0 (no attention mixing): with llama.cpp's matmul order, bit-identical logits. With
+// the default block order (float rounding, which the quantised activations of later layers can
+// magnify), the same top token and no logit further off than kMaxFactor x the worst distance
+// between llama.cpp's own two attention modes (the bar past position 0).
+TEST(Oracle, FirstPositionLogitsMatchLlamaCpp) {
   const auto fx = fixture("generation_smollm2.json");
-  for (const auto& c : fx["first_position"]) {
-    SessionParams sp;
-    sp.n_ctx = 8;
-    auto s = Session::create(model(), sp);
-    ASSERT_TRUE(s.ok());
-    const TokenId one[1] = {c["token"].get<TokenId>()};
-    ASSERT_TRUE((*s)->decode(one).ok());
-    for (size_t k = 0; k < c["top_ids"].size(); ++k) {
-      const int id = c["top_ids"][k];
-      EXPECT_EQ((*s)->logits()[id], c["top_logits"][k].get<float>()) << "token " << one[0] << ", logit of " << id;
+  double fa_worst = 0;
+  for (const auto& c : fx["cases"])
+    for (const auto& chk : c["logit_checks"]) fa_worst = std::max(fa_worst, chk["flash_attn_max_logprob_diff"].get<double>());
+  ASSERT_GT(fa_worst, 0.0);
+  for (bool llama : {true, false}) {
+    std::optional<LlamaOrder> order;
+    if (llama) order.emplace();
+    double worst = 0;
+    for (const auto& c : fx["first_position"]) {
+      SessionParams sp;
+      sp.n_ctx = 8;
+      auto s = Session::create(model(), sp);
+      ASSERT_TRUE(s.ok());
+      const TokenId one[1] = {c["token"].get<TokenId>()};
+      ASSERT_TRUE((*s)->decode(one).ok());
+      const float* logits = (*s)->logits();
+      EXPECT_EQ(argmax(logits, model().config().n_vocab), c["top_ids"][0].get<int>()) << "token " << one[0];
+      for (size_t k = 0; k < c["top_ids"].size(); ++k) {
+        const int id = c["top_ids"][k];
+        const float want = c["top_logits"][k].get<float>();
+        if (llama) EXPECT_EQ(logits[id], want) << "token " << one[0] << ", logit of " << id;
+        worst = std::max(worst, static_cast<double>(std::fabs(logits[id] - want)));
+      }
+    }
+    if (!llama) {
+      std::printf("first-position logits, block order: largest difference from llama.cpp %.4f (llama.cpp's modes past it: %.4f)\n",
+                  worst, fa_worst);
+      EXPECT_LE(worst, kMaxFactor * fa_worst);
     }
   }
 }
 
-// With exact (llama.cpp-compatible) attention, greedy output is compared with llama.cpp's
-// flash-attention mode. It is bit-identical for the first positions of every prompt but not
+// With exact (llama.cpp-compatible) attention and llama.cpp's matmul order, greedy output is
+// compared with llama.cpp's flash-attention mode. It is bit-identical for the first positions of every prompt but not
 // yet everywhere (see the engine issue's note), so the bar is the same envelope as above: at
 // least as many tokens before divergence as llama.cpp's two modes share with each other.
 TEST(Oracle, ExactAttentionGreedyMatchesLlamaCppFlashAttention) {
   if (!kernels::attention_compat_supported()) GTEST_SKIP() << "exact attention needs AVX-512";
+  const LlamaOrder order;
   const auto fx = fixture("generation_smollm2.json");
   int identical = 0, matched = 0, generated = 0, modes_matched = 0;
   for (const auto& c : fx["cases"]) {

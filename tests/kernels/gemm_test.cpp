@@ -1,6 +1,7 @@
 // Packed GEMM (gemm.h): every packed type, on the scalar reference over the packed layout and
 // on the AVX-512 VNNI kernels, against vec_dot of the original rows: bit-exact (K-quants with
-// the scalar reference, Q4_0/Q4_1/Q8_0 with the llama.cpp-order AVX-512 kernel), at
+// the scalar reference; Q4_0/Q4_1/Q8_0 in llama.cpp's order with the AVX-512 vec_dot, in the
+// block order with the packed scalar reference and within float rounding of vec_dot), at
 // awkward sizes (partial row groups, odd token counts, one or three blocks, row ranges that
 // split groups, strides wider than the rows).
 #include <gtest/gtest.h>
@@ -75,8 +76,10 @@ std::vector<uint8_t> make_acts(DType t, int n_tok, int64_t n_in, size_t stride, 
   return a;
 }
 
-// K-quants are bit-exact with the scalar vec_dot; Q4_0/Q4_1/Q8_0 follow llama.cpp's lane order,
-// which the AVX-512 vec_dot implements (and the oracle fixtures were made with).
+// K-quants are bit-exact with the scalar vec_dot. Q4_0/Q4_1/Q8_0 in llama.cpp's lane order
+// (gemm_llama_order()) are bit-exact with the AVX-512 vec_dot, which implements it (and the
+// oracle fixtures were made with); in the block order (default) with the packed scalar
+// reference, and near vec_dot.
 bool is_legacy(DType t) {
   return t == DType::Q4_0 || t == DType::Q4_1 || t == DType::Q8_0;
 }
@@ -87,21 +90,37 @@ bool bit_exact_oracle(DType t) {
   return !is_legacy(t) || detected_isa() >= Isa::kAvx512;
 }
 
+// Chooses the legacy types' float order for one scope, and back to the default.
+struct LlamaOrder {
+  explicit LlamaOrder(bool on) { set_gemm_llama_order(on); }
+  ~LlamaOrder() { set_gemm_llama_order(false); }
+};
+// The orders a type has: both for Q4_0/Q4_1/Q8_0, one for the rest.
+std::vector<bool> orders(DType t) {
+  return is_legacy(t) ? std::vector<bool>{false, true} : std::vector<bool>{false};
+}
+
 uint32_t bits(float f) {
   uint32_t u;
   std::memcpy(&u, &f, 4);
   return u;
 }
 
-// gemm over [r0, r1) equals the scalar vec_dot bit for bit; outside the range nothing is written.
+// gemm over [r0, r1) equals its oracle bit for bit (see above) in the order gemm_llama_order()
+// sets; outside the range nothing is written.
 void check(DType t, const std::vector<uint8_t>& w, size_t w_stride, int64_t n_out, int64_t n_in, const std::vector<uint8_t>& a,
            size_t a_stride, int n_tok, int64_t r0, int64_t r1, Isa isa) {
   const PackedWeight pw = pack_weight(t, w.data(), n_out, n_in, w_stride, /*force=*/true);
   ASSERT_TRUE(pw.packed()) << info(t).name;
   const int64_t ldo = n_out + 3;
   const float sentinel = -12345.5f;
-  std::vector<float> out(static_cast<size_t>(ldo * n_tok), sentinel);
+  std::vector<float> out(static_cast<size_t>(ldo * n_tok), sentinel), block_ref;
   gemm(pw, a.data(), a_stride, n_tok, out.data(), ldo, r0, r1, isa);
+  const bool block_order = is_legacy(t) && !gemm_llama_order();
+  if (block_order) {
+    block_ref.assign(out.size(), sentinel);
+    gemm(pw, a.data(), a_stride, n_tok, block_ref.data(), ldo, r0, r1, Isa::kScalar);
+  }
   for (int tok = 0; tok < n_tok; ++tok)
     for (int64_t r = 0; r < ldo; ++r) {
       const float got = out[static_cast<size_t>(tok * ldo + r)];
@@ -111,14 +130,15 @@ void check(DType t, const std::vector<uint8_t>& w, size_t w_stride, int64_t n_ou
       }
       const uint8_t* wr = w.data() + static_cast<size_t>(r) * w_stride;
       const uint8_t* ar = a.data() + static_cast<size_t>(tok) * a_stride;
-      if (!bit_exact_oracle(t)) {  // no AVX-512 here: the scalar reference sums in another order
+      if (block_order || !bit_exact_oracle(t)) {  // another order than vec_dot's: near it
         const float ref = vec_dot(t, n_in, wr, ar, Isa::kScalar);
-        ASSERT_NEAR(got, ref, 1e-4f * (1.0f + std::fabs(ref)));
-        continue;
+        ASSERT_NEAR(got, ref, 1e-4f * (1.0f + std::fabs(ref))) << info(t).name << " row " << r << " tok " << tok;
+        if (!block_order) continue;
       }
-      const float want = vec_dot(t, n_in, wr, ar, oracle_isa(t));
-      ASSERT_EQ(bits(got), bits(want)) << info(t).name << " isa " << isa_name(isa) << " n_out " << n_out << " n_in " << n_in
-                                       << " n_tok " << n_tok << " row " << r << " tok " << tok << ": " << got << " vs " << want;
+      const float want = block_order ? block_ref[static_cast<size_t>(tok * ldo + r)] : vec_dot(t, n_in, wr, ar, oracle_isa(t));
+      ASSERT_EQ(bits(got), bits(want)) << info(t).name << (block_order ? " block order" : "") << " isa " << isa_name(isa)
+                                       << " n_out " << n_out << " n_in " << n_in << " n_tok " << n_tok << " row " << r << " tok "
+                                       << tok << ": " << got << " vs " << want;
     }
 }
 
@@ -135,10 +155,13 @@ TEST(Gemm, PackedMatchesVecDotBitExact) {
           for (int n_tok : {1, 2, 3, 5, 8, 9, 13}) {
             const size_t a_stride = activation_row_bytes(t, n_in) + 5;
             const auto a = make_acts(t, n_tok, n_in, a_stride, seed++);
-            for (Isa isa : gemm_isas()) {
-              check(t, w, w_stride, n_out, n_in, a, a_stride, n_tok, 0, n_out, isa);
-              if (n_out > 5) check(t, w, w_stride, n_out, n_in, a, a_stride, n_tok, 3, n_out - 2, isa);
-              if (HasFatalFailure()) return;
+            for (bool llama : orders(t)) {
+              const LlamaOrder order(llama);
+              for (Isa isa : gemm_isas()) {
+                check(t, w, w_stride, n_out, n_in, a, a_stride, n_tok, 0, n_out, isa);
+                if (n_out > 5) check(t, w, w_stride, n_out, n_in, a, a_stride, n_tok, 3, n_out - 2, isa);
+                if (HasFatalFailure()) return;
+              }
             }
           }
         }
@@ -222,7 +245,10 @@ TEST(Gemm, ExtremeValuesStayExact) {
     for (float fill : {1.0f, -1.0f}) {
       const size_t a_stride = activation_row_bytes(t, n_in);
       const auto a = make_acts(t, 9, n_in, a_stride, 3, fill);
-      for (Isa isa : gemm_isas()) check(t, w, w_stride, n_out, n_in, a, a_stride, 9, 0, n_out, isa);
+      for (bool llama : orders(t)) {
+        const LlamaOrder order(llama);
+        for (Isa isa : gemm_isas()) check(t, w, w_stride, n_out, n_in, a, a_stride, 9, 0, n_out, isa);
+      }
     }
   }
 }
@@ -248,7 +274,7 @@ TEST(Gemm, RowSplitsAgree) {
 // reads up to the end of the weight (gemm_vnni.cpp): weights of many groups, so that the
 // prefetch runs, stops short of the end and leaves the last groups to a single burst; row
 // ranges cut as the CPU backend cuts them (16-row chunks), at odd rows, and a ragged last group.
-// Bit-exact with vec_dot (K-quants: the scalar one; Q4_0/Q4_1/Q8_0: llama.cpp's order).
+// Bit-exact with their oracles (check()), in both orders of Q4_0/Q4_1/Q8_0.
 TEST(Gemm, DecodeStreamMatchesVecDotAtAwkwardSizes) {
   uint32_t seed = 100;
   for (DType t : kPacked) {
@@ -263,13 +289,16 @@ TEST(Gemm, DecodeStreamMatchesVecDotAtAwkwardSizes) {
         for (int n_tok : {1, 2}) {
           const size_t a_stride = activation_row_bytes(t, n_in);
           const auto a = make_acts(t, n_tok, n_in, a_stride, seed++);
-          for (Isa isa : gemm_isas()) {
-            check(t, w, w_stride, n_out, n_in, a, a_stride, n_tok, 0, n_out, isa);
-            if (n_out > 40) check(t, w, w_stride, n_out, n_in, a, a_stride, n_tok, 17, n_out - 5, isa);
-            const int64_t chunk = std::max<int64_t>(16, (n_out / 16 + 15) / 16 * 16);
-            for (int64_t r0 = 0; n_out > 64 && r0 < n_out; r0 += chunk)
-              check(t, w, w_stride, n_out, n_in, a, a_stride, n_tok, r0, std::min(n_out, r0 + chunk), isa);
-            if (HasFatalFailure()) return;
+          for (bool llama : orders(t)) {
+            const LlamaOrder order(llama);
+            for (Isa isa : gemm_isas()) {
+              check(t, w, w_stride, n_out, n_in, a, a_stride, n_tok, 0, n_out, isa);
+              if (n_out > 40) check(t, w, w_stride, n_out, n_in, a, a_stride, n_tok, 17, n_out - 5, isa);
+              const int64_t chunk = std::max<int64_t>(16, (n_out / 16 + 15) / 16 * 16);
+              for (int64_t r0 = 0; n_out > 64 && r0 < n_out; r0 += chunk)
+                check(t, w, w_stride, n_out, n_in, a, a_stride, n_tok, r0, std::min(n_out, r0 + chunk), isa);
+              if (HasFatalFailure()) return;
+            }
           }
         }
       }
@@ -288,50 +317,16 @@ TEST(Gemm, PackedSizeNearFileSize) {
   }
 }
 
-// The AMX path: batches of >= 16 tokens run tile products on whole 16-token tiles, the rest on
-// the VNNI kernels. K-quants equal the scalar vec_dot bit for bit; Q4_0/Q4_1/Q8_0 equal the
-// tile-order reference on the tiled tokens (and stay near llama.cpp's order), llama.cpp's order
-// on the rest. Nothing is written outside [r0, r1).
-void check_amx(DType t, const std::vector<uint8_t>& w, size_t w_stride, int64_t n_out, int64_t n_in,
-               const std::vector<uint8_t>& a, size_t a_stride, int n_tok, int64_t r0, int64_t r1) {
-  const PackedWeight pw = pack_weight(t, w.data(), n_out, n_in, w_stride, /*force=*/true);
-  ASSERT_TRUE(pw.packed()) << info(t).name;
-  const int64_t ldo = n_out + 3;
-  const float sentinel = -12345.5f;
-  std::vector<float> out(static_cast<size_t>(ldo * n_tok), sentinel), tiled(out.size(), sentinel);
-  gemm(pw, a.data(), a_stride, n_tok, out.data(), ldo, r0, r1, Isa::kAvx512);
-  const int n_tiled = n_tok / 16 * 16;
-  gemm_ref_tile_order(pw, a.data(), a_stride, n_tiled, tiled.data(), ldo, r0, r1);
-  for (int tok = 0; tok < n_tok; ++tok)
-    for (int64_t r = 0; r < ldo; ++r) {
-      const float got = out[static_cast<size_t>(tok * ldo + r)];
-      if (r < r0 || r >= r1) {
-        ASSERT_EQ(bits(got), bits(sentinel)) << "wrote outside the range at row " << r;
-        continue;
-      }
-      const uint8_t* wr = w.data() + static_cast<size_t>(r) * w_stride;
-      const uint8_t* ar = a.data() + static_cast<size_t>(tok) * a_stride;
-      const float llama = vec_dot(t, n_in, wr, ar, oracle_isa(t));
-      const float want = is_legacy(t) && tok < n_tiled ? tiled[static_cast<size_t>(tok * ldo + r)] : llama;
-      ASSERT_EQ(bits(got), bits(want)) << info(t).name << " n_out " << n_out << " n_in " << n_in << " n_tok " << n_tok << " row "
-                                       << r << " tok " << tok << ": " << got << " vs " << want;
-      ASSERT_NEAR(got, llama, 1e-4f * (1.0f + std::fabs(llama)));
-    }
-}
-
-// Switches the AMX path (with the legacy types' tiles, or not) for one test and back.
+// Switches the AMX path for one test and back.
 struct AmxOn {
-  explicit AmxOn(bool on, bool legacy = true) : saved(gemm_amx_active()) {
-    set_gemm_amx(on);
-    set_gemm_amx_legacy(legacy);
-  }
-  ~AmxOn() {
-    set_gemm_amx(saved);
-    set_gemm_amx_legacy(false);
-  }
+  explicit AmxOn(bool on) : saved(gemm_amx_active()) { set_gemm_amx(on); }
+  ~AmxOn() { set_gemm_amx(saved); }
   bool saved;
 };
 
+// The AMX path: batches of >= 16 tokens run tile products on whole 16-token tiles, the rest on
+// the VNNI kernels; every token equals check()'s oracle bit for bit (K-quants the scalar
+// vec_dot, Q4_0/Q4_1/Q8_0 the block-order reference), whichever kernel ran it.
 TEST(Gemm, AmxMatchesReferenceAtAwkwardSizes) {
   if (!gemm_amx_supported()) GTEST_SKIP() << "no AMX-INT8 here (or the kernel refused the tile state): VNNI only";
   AmxOn amx(true);
@@ -347,8 +342,8 @@ TEST(Gemm, AmxMatchesReferenceAtAwkwardSizes) {
           for (int n_tok : {16, 37, 64}) {  // exact tiles, and a 5-token tail on VNNI
             const size_t a_stride = activation_row_bytes(t, n_in) + 5;
             const auto a = make_acts(t, n_tok, n_in, a_stride, seed++);
-            check_amx(t, w, w_stride, n_out, n_in, a, a_stride, n_tok, 0, n_out);
-            check_amx(t, w, w_stride, n_out, n_in, a, a_stride, n_tok, 3, n_out - 2);
+            check(t, w, w_stride, n_out, n_in, a, a_stride, n_tok, 0, n_out, Isa::kAvx512);
+            check(t, w, w_stride, n_out, n_in, a, a_stride, n_tok, 3, n_out - 2, Isa::kAvx512);
             if (HasFatalFailure()) return;
           }
         }
@@ -376,13 +371,12 @@ TEST(Gemm, AmxExtremeValuesStayExact) {
     for (float fill : {1.0f, -1.0f}) {
       const size_t a_stride = activation_row_bytes(t, n_in);
       const auto a = make_acts(t, 33, n_in, a_stride, 3, fill);
-      check_amx(t, w, w_stride, n_out, n_in, a, a_stride, 33, 0, n_out);
+      check(t, w, w_stride, n_out, n_in, a, a_stride, 33, 0, n_out, Isa::kAvx512);
     }
   }
 }
 
-// DOCDSA_NO_AMX's switch: off, a 37-token batch runs the VNNI kernels (llama.cpp's order for
-// Q4_0/Q4_1/Q8_0, which the tile order does not give bit for bit).
+// DOCDSA_NO_AMX's switch: off, a 37-token batch runs the VNNI kernels, in either order.
 TEST(Gemm, AmxSwitchOffRunsVnni) {
   if (detected_isa() < Isa::kAvx512) GTEST_SKIP() << "no AVX-512 here";
   AmxOn amx(false);
@@ -392,16 +386,21 @@ TEST(Gemm, AmxSwitchOffRunsVnni) {
     const auto w = make_weights(t, n_out, n_in, row_bytes(t, n_in), 21, true);
     const size_t a_stride = activation_row_bytes(t, n_in);
     const auto a = make_acts(t, 37, n_in, a_stride, 22);
-    check(t, w, row_bytes(t, n_in), n_out, n_in, a, a_stride, 37, 0, n_out, Isa::kAvx512);
+    for (bool llama : orders(t)) {
+      const LlamaOrder order(llama);
+      check(t, w, row_bytes(t, n_in), n_out, n_in, a, a_stride, 37, 0, n_out, Isa::kAvx512);
+    }
   }
 }
 
-// By default Q4_0/Q4_1/Q8_0 keep llama.cpp's order (VNNI) in batches too, so a batched prefill
-// equals token-by-token decoding bit for bit; the K-quants run tiles and are exact anyway.
-TEST(Gemm, AmxKeepsLegacyTypesInLlamaOrderByDefault) {
+// With llama.cpp's order Q4_0/Q4_1/Q8_0 stay on VNNI in batches too (a tile cannot give it),
+// bit-exact with llama.cpp's vec_dot; by default every packed type runs tiles.
+TEST(Gemm, AmxLeavesLlamaOrderToVnni) {
   if (!gemm_amx_supported()) GTEST_SKIP() << "no AMX-INT8 here (or the kernel refused the tile state): VNNI only";
-  AmxOn amx(true, /*legacy=*/false);
+  AmxOn amx(true);
   for (DType t : kPacked) {
+    EXPECT_TRUE(gemm_amx_applies(t)) << info(t).name;
+    const LlamaOrder order(true);
     EXPECT_EQ(gemm_amx_applies(t), !is_legacy(t)) << info(t).name;
     const int64_t n_in = 2 * int64_t{info(t).block_size}, n_out = 33;
     const auto w = make_weights(t, n_out, n_in, row_bytes(t, n_in), 41, true);

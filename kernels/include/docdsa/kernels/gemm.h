@@ -18,11 +18,19 @@
 // Activations are the rows the existing matmul_tile takes: each token quantised once per
 // layer to info(type).vec_dot_type (Q8_0, Q8_1 or Q8_K); quantize_activations() does that.
 //
-// Numerics: bit-exact with the existing vec_dot/matmul_tile. K-quants: same integer sums,
-// and the float side of the scalar reference (detail::ref::vec_dot) in the same order,
-// unfused. Q4_0/Q4_1/Q8_0: llama.cpp's order, as the AVX-512 matmul_tile (8 per-step lane
-// accumulators with FMAs, its horizontal sum), which keeps the first-position logits
-// bit-identical with the llama.cpp oracle. The packed scalar reference does the same.
+// Numerics. K-quants: bit-exact with the existing vec_dot/matmul_tile (same integer sums, and
+// the float side of the scalar reference, detail::ref::vec_dot, in the same order, unfused).
+// Q4_0/Q4_1/Q8_0 have two orders, both bit-exact with the packed scalar reference and neither
+// dependent on the batch size or the kernel (VNNI, AMX) that runs a token:
+// - the block order (default): per (row, token) one integer sum per 32-value block, then
+//   acc = fma(d_w * d_a, sum, acc) and, for Q4_1, acc = fma(m, s, acc), block after block.
+//   A few float steps per 8 VPDPBUSDs, as the K-quants; within float rounding of llama.cpp's
+//   (the oracle tests' envelope).
+// - llama.cpp's order (gemm_llama_order()): 8 per-step lane accumulators with FMAs and its
+//   horizontal sum, as the AVX-512 matmul_tile and llama.cpp's vec_dot: first-position logits
+//   bit-identical with the oracle. Each VPDPBUSD then needs a conversion and an FMA of its
+//   own, so prefill cannot pass about half the int8 peak (bench --roofline on the Zen 5
+//   machine: 18-33% against the block order's 41-62%), and AMX tiles cannot give it at all.
 //
 // Threads: gemm() is re-entrant and allocation-free after a thread's first call (thread-local
 // scratch: per-token block scales when the caller passes none, the AMX tile buffers). The caller
@@ -91,12 +99,9 @@ void gemm_build_aux(DType wtype, const uint8_t* a, size_t a_stride, int n_tok, i
 // (the rest of the batch on the VNNI kernels). Chosen at run time: gemm_amx_supported() when
 // cpuid reports AMX-INT8 and the kernel granted the tile state (arch_prctl XTILEDATA);
 // gemm_amx_active() unless DOCDSA_NO_AMX is set (A/B) or set_gemm_amx(false) (tests).
-// Numerics: K-quants bit-exact with the scalar reference like the VNNI kernels, so results do
-// not depend on the batch size. Q4_0/Q4_1/Q8_0 tiles sum per 32-value block, (d_w * d_a) * sum
-// (+ m * s) added block after block, which gemm_ref_tile_order() reproduces bit for bit;
-// llama.cpp's per-4-value lane order (the VNNI kernels', the oracle's) does not fit a tile, so a
-// batched prefill would differ by float rounding from token-by-token decoding. Hence those types
-// stay on VNNI unless DOCDSA_AMX_LEGACY is set or set_gemm_amx_legacy(true) (benchmarks, tests).
+// Numerics: bit-exact with the VNNI kernels and the scalar reference, so results do not depend
+// on the batch size. Q4_0/Q4_1/Q8_0 tiles run the block order; with gemm_llama_order() those
+// types stay on VNNI (a tile cannot give llama.cpp's per-4-value lanes).
 constexpr int kGemmAmxMinTokens = 16;
 // Tokens per gemm() call a caller should sweep a row range with: 64 for the VNNI kernels; with
 // AMX up to 256, as many as keep the block's activations within ~256 KiB of L2 (the unpacked
@@ -105,20 +110,22 @@ int gemm_token_block(DType wtype, int64_t n_in);
 bool gemm_amx_supported();
 bool gemm_amx_active();
 void set_gemm_amx(bool on);  // clamps to gemm_amx_supported()
-void set_gemm_amx_legacy(bool on);
+// Q4_0/Q4_1/Q8_0 in llama.cpp's float order instead of the block order (see Numerics above):
+// for bit-for-bit comparisons with llama.cpp. Off by default; DOCDSA_LLAMA_ORDER in the
+// environment turns it on (any value but "0"), as does set_gemm_llama_order(true) (tests).
+bool gemm_llama_order();
+void set_gemm_llama_order(bool on);
 // Whether a batch of >= kGemmAmxMinTokens tokens on weights of type t runs AMX tiles now.
 bool gemm_amx_applies(DType t);
 // BF16 weights use VDPBF16PS where cpuid reports AVX512_BF16; set_gemm_bf16_dot(false) runs
 // the FMA kernel instead (tests; same results), true clamps to what the CPU has.
 bool gemm_bf16_dot_supported();
 void set_gemm_bf16_dot(bool on);
-void gemm_ref_tile_order(const PackedWeight& w, const uint8_t* a, size_t a_stride, int n_tok, float* out, int64_t ldo, int64_t r0,
-                         int64_t r1);
 
 // out[t * ldo + r] = dot(W row r, A row t) for r in [r0, r1), t in [0, n_tok).
 // A rows are `a_stride` bytes apart in the vec-dot type. `isa`: kAvx512 runs the AMX/VNNI
-// kernels, anything lower the scalar reference on the packed layout (tests), for unpacked
-// weights it selects matmul_tile's path. `aux`: gemm_build_aux() of these rows, or null
+// kernels, anything lower the scalar reference on the packed layout (tests; in the order
+// gemm_llama_order() chooses), for unpacked weights it selects matmul_tile's path. `aux`: gemm_build_aux() of these rows, or null
 // (then built here, per call).
 void gemm(const PackedWeight& w, const uint8_t* a, size_t a_stride, int n_tok, float* out, int64_t ldo, int64_t r0, int64_t r1,
           Isa isa, const void* aux = nullptr);
