@@ -2,13 +2,15 @@
 // read bandwidth; all threads), then the quantised GEMM (prefill, many tokens) and GEMV
 // (decode, one token) on the layer shapes of the models we run, each as a share of its limit
 // and against the previous kernel (matmul_tile) timed in the same run. F16/BF16 prefill rows
-// are shares of the fp32 FMA peak. Synthetic weights of
-// the real types and shapes; no model needed.
+// are shares of the fp32 FMA peak. Each timing sample is paired with a sample of its limit
+// taken just before it, so a share stays readable while a shared machine's speed drifts.
+// Synthetic weights of the real types and shapes; no model needed.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <random>
 #include <thread>
 #include <vector>
@@ -38,26 +40,48 @@ double timed_all(ThreadPool& pool, const std::function<void(int)>& fn) {
   return std::chrono::duration<double>(clock_type::now() - t0).count();
 }
 
-// Operations per second of a probe on all threads: iterations sized to ~0.2 s, median of reps.
-double probe_rate(ThreadPool& pool, double (*probe)(int64_t), int reps) {
-  if (probe(1) == 0.0) return 0.0;
-  int64_t iters = 1 << 12;
-  for (;;) {
-    const double s = timed_all(pool, [&](int) { probe(iters); });
-    if (s > 0.05 || iters > (int64_t{1} << 34)) break;
-    iters *= 4;
+// A limit probe on all threads, sampled as often as asked: each sample runs ~0.05 s and
+// returns its rate (operations or bytes per second).
+class Limit {
+ public:
+  // Compute: `probe(iters)` on every thread, returning operations done.
+  Limit(ThreadPool& pool, double (*probe)(int64_t)) : pool_(&pool), probe_(probe) {
+    if (probe(1) == 0.0) return;
+    iters_ = 1 << 12;
+    while (timed_all(pool, [&](int) { probe(iters_); }) < 0.05 && iters_ < (int64_t{1} << 34)) iters_ *= 2;
   }
-  iters *= 4;  // ~0.2 s per sample
-  std::vector<double> rates;
-  std::vector<double> ops(static_cast<size_t>(pool.size()));
-  for (int r = 0; r < reps; ++r) {
-    const double s = timed_all(pool, [&](int t) { ops[static_cast<size_t>(t)] = probe(iters); });
+  // Read bandwidth: every thread streams its slice of `buf` (`bytes`, more than any cache).
+  Limit(ThreadPool& pool, const uint8_t* buf, size_t bytes) : pool_(&pool), buf_(buf), bytes_(bytes) {}
+  bool available() const { return buf_ != nullptr || iters_ > 0; }
+  double sample() {
+    if (buf_) {
+      const size_t slice = bytes_ / static_cast<size_t>(pool_->size()) / 256 * 256;
+      const double s =
+          timed_all(*pool_, [&](int t) { sink_ = sink_ + kn::peak::read_stream(buf_ + slice * static_cast<size_t>(t), slice); });
+      return static_cast<double>(slice) * static_cast<double>(pool_->size()) / s;
+    }
+    if (iters_ == 0) return 0.0;
+    std::vector<double> ops(static_cast<size_t>(pool_->size()));
+    const double s = timed_all(*pool_, [&](int t) { ops[static_cast<size_t>(t)] = probe_(iters_); });
     double total = 0;
     for (double o : ops) total += o;
-    rates.push_back(total / s);
+    return total / s;
   }
-  return median_of(rates);
-}
+  // The median of `reps` samples.
+  double rate(int reps) {
+    std::vector<double> v;
+    for (int r = 0; r < reps; ++r) v.push_back(sample());
+    return median_of(v);
+  }
+
+ private:
+  ThreadPool* pool_;
+  double (*probe_)(int64_t) = nullptr;
+  int64_t iters_ = 0;
+  const uint8_t* buf_ = nullptr;
+  size_t bytes_ = 0;
+  volatile uint64_t sink_ = 0;
+};
 
 struct Shape {
   const char* model;
@@ -98,12 +122,17 @@ std::vector<uint8_t> random_rows(kn::DType t, int64_t n_out, int64_t n_in, uint3
 struct RowResult {
   double t_new = 0, t_old = 0;
   double t_vnni = 0;  // prefill with AMX: the packed kernel with AMX switched off (DOCDSA_NO_AMX)
+  // Each timing sample is paired with a limit sample taken just before it; per kernel, the
+  // median over samples of 1 / (seconds per call * limit rate), so share = work * inv_*.
+  double inv_new = 0, inv_old = 0, inv_vnni = 0;
+  double limit = 0, limit_lo = 0, limit_hi = 0;  // the limit samples' median and range
 };
 
 // Times gemm (packed) and matmul_tile on rows [copy * n_out, (copy + 1) * n_out), cycling
 // `copies` so decode streams from memory rather than cache, splitting rows across the pool
-// at 16-row boundaries.
-RowResult time_row(ThreadPool& pool, const Shape& s, int n_tok, int copies, int reps) {
+// at 16-row boundaries. Before each timing sample, one sample of `limit`: a shared machine's
+// speed drifts within minutes, so a share is read against the limit measured beside it.
+RowResult time_row(ThreadPool& pool, Limit& limit, const Shape& s, int n_tok, int copies, int reps) {
   const int64_t total = s.n_out * copies;
   const auto w = random_rows(s.type, total, s.n_in, 42);
   const size_t rb = kn::row_bytes(s.type, s.n_in);
@@ -115,6 +144,10 @@ RowResult time_row(ThreadPool& pool, const Shape& s, int n_tok, int copies, int 
   const size_t a_stride = kn::activation_row_bytes(s.type, s.n_in);
   std::vector<uint8_t> a(a_stride * static_cast<size_t>(n_tok));
   kn::quantize_activations(s.type, x.data(), s.n_in, n_tok, s.n_in, a.data(), a_stride);
+  // The block sums the packed kernels broadcast, built once with the activations, as the
+  // engine does (engine/src/cpu/matmul.cpp), not by every task in every call.
+  std::vector<uint8_t> aux(kn::gemm_aux_bytes(s.type, n_tok, s.n_in));
+  kn::gemm_build_aux(s.type, a.data(), a_stride, n_tok, s.n_in, aux.data());
   const int64_t ldo = total;
   std::vector<float> out(static_cast<size_t>(ldo * n_tok));
   const int64_t groups = (s.n_out + 15) / 16;
@@ -131,7 +164,8 @@ RowResult time_row(ThreadPool& pool, const Shape& s, int n_tok, int copies, int 
         const uint8_t* at = a.data() + static_cast<size_t>(t0) * a_stride;
         float* ot = out.data() + t0 * ldo;
         if (packed) {
-          kn::gemm(pw, at, a_stride, nt, ot, ldo, r0, r1);
+          kn::gemm(pw, at, a_stride, nt, ot, ldo, r0, r1, kn::active_isa(),
+                   aux.empty() ? nullptr : aux.data() + kn::gemm_aux_bytes(s.type, t0, s.n_in));
         } else {
           kn::MatmulArgs m{s.type, s.n_in, w.data(), rb, at, a_stride, nt, ot, ldo};
           kn::matmul_tile(m, r0, r1);
@@ -140,6 +174,7 @@ RowResult time_row(ThreadPool& pool, const Shape& s, int n_tok, int copies, int 
     });
   };
   RowResult res;
+  std::vector<double> limits;
   const bool amx = n_tok >= kn::kGemmAmxMinTokens && kn::gemm_amx_applies(s.type);
   for (int pass = amx ? 0 : 1; pass < 3; ++pass) {
     const bool packed = pass < 2;
@@ -151,18 +186,25 @@ RowResult time_row(ThreadPool& pool, const Shape& s, int n_tok, int copies, int 
     run_once(packed, copies > 1 ? 1 : 0);
     const double one = std::max(1e-7, std::chrono::duration<double>(clock_type::now() - t0).count());
     const int calls = std::max(copies, static_cast<int>(std::min(2000.0, 0.05 / one)));
-    std::vector<double> per_call;
+    std::vector<double> per_call, inv;
     int copy = 0;
     for (int r = 0; r < reps; ++r) {
+      const double lim = limit.sample();
+      limits.push_back(lim);
       const auto t1 = clock_type::now();
       for (int c = 0; c < calls; ++c) {
         run_once(packed, copy);
         copy = (copy + 1) % copies;
       }
       per_call.push_back(std::chrono::duration<double>(clock_type::now() - t1).count() / calls);
+      inv.push_back(1.0 / (per_call.back() * lim));
     }
     (pass == 0 ? res.t_vnni : packed ? res.t_new : res.t_old) = median_of(per_call);
+    (pass == 0 ? res.inv_vnni : packed ? res.inv_new : res.inv_old) = median_of(inv);
   }
+  res.limit = median_of(limits);
+  res.limit_lo = *std::min_element(limits.begin(), limits.end());
+  res.limit_hi = *std::max_element(limits.begin(), limits.end());
   return res;
 }
 
@@ -170,37 +212,32 @@ RowResult time_row(ThreadPool& pool, const Shape& s, int n_tok, int copies, int 
 
 int bench_roofline(int gemm_tokens, int reps, int threads, bool json) {
   ThreadPool pool(threads);
-  reps = std::max(reps, 3);
+  reps = std::max(reps, 5);
   const bool amx = kn::peak::amx_enable();
-  const double vnni = probe_rate(pool, kn::peak::vnni_int8_ops, reps);
-  const double amx_rate = amx ? probe_rate(pool, kn::peak::amx_int8_ops, reps) : 0.0;
-  const double fma = probe_rate(pool, kn::peak::fma_f32_ops, reps);
+  Limit vnni_limit(pool, kn::peak::vnni_int8_ops), amx_limit(pool, kn::peak::amx_int8_ops),
+      fma_limit(pool, kn::peak::fma_f32_ops);
+  const double vnni = vnni_limit.rate(reps);
+  const double amx_rate = amx && amx_limit.available() ? amx_limit.rate(reps) : 0.0;
+  const double fma = fma_limit.rate(reps);
   // Read bandwidth over 1 GiB, more than any last-level cache we run on.
   const size_t bytes = size_t{1} << 30;
-  auto* buf = static_cast<uint8_t*>(std::aligned_alloc(64, bytes));
+  std::unique_ptr<uint8_t, decltype(&std::free)> buf(static_cast<uint8_t*>(std::aligned_alloc(64, bytes)), &std::free);
   if (!buf) return report(Error{ErrorCode::kInternal, "bench --roofline: cannot allocate 1 GiB for the bandwidth test"});
   pool.run(pool.size(), [&](int t, int) {
     const size_t slice = bytes / static_cast<size_t>(pool.size());
-    std::memset(buf + slice * static_cast<size_t>(t), t + 1, slice);
+    std::memset(buf.get() + slice * static_cast<size_t>(t), t + 1, slice);
   });
-  std::vector<double> bws;
-  volatile uint64_t sink = 0;
-  for (int r = 0; r < reps; ++r) {
-    const double s = timed_all(pool, [&](int t) {
-      const size_t slice = bytes / static_cast<size_t>(pool.size()) / 256 * 256;
-      sink = sink + kn::peak::read_stream(buf + slice * static_cast<size_t>(t), slice);
-    });
-    bws.push_back(static_cast<double>(bytes) / s);
-  }
-  std::free(buf);
-  const double bw = median_of(bws);
+  Limit bw_limit(pool, buf.get(), bytes);
+  const double bw = bw_limit.rate(reps);
 
   // Shares of the VNNI peak (what the int8 kernels ran at before AMX); with AMX active, the
   // VNNI kernel's share on the same rows is printed last, for the AMX/VNNI ratio.
-  const double int8_peak = vnni;
   nlohmann::json rows = nlohmann::json::array();
   if (!json) {
-    std::printf("roofline, %d threads, medians of %d (machine may be busy: read ratios)\n", pool.size(), reps);
+    std::printf(
+        "roofline, %d threads, medians of %d; each row's share is the median of its samples over the limit\n"
+        "sampled just before each (\"limit\": that median and range)\n",
+        pool.size(), reps);
     std::printf("  int8 VNNI   %8.1f GOPS\n", vnni / 1e9);
     if (amx)
       std::printf("  int8 AMX    %8.1f GOPS\n", amx_rate / 1e9);
@@ -208,8 +245,8 @@ int bench_roofline(int gemm_tokens, int reps, int threads, bool json) {
       std::printf("  int8 AMX    unavailable\n");
     std::printf("  fp32 FMA    %8.1f GFLOPS\n", fma / 1e9);
     std::printf("  read BW     %8.1f GB/s (1 GiB stream)\n", bw / 1e9);
-    std::printf("%-10s %-12s %-5s %6s %6s %5s | %9s %7s | %9s %7s | %7s | %s\n", "model", "layer", "type", "n_out", "n_in", "tok",
-                "new", "share", "old", "share", "new/old", "vnni (AMX off) share, new/vnni");
+    std::printf("%-10s %-12s %-5s %6s %6s %5s | %9s %7s | %9s %7s | %7s | %-22s | %s\n", "model", "layer", "type", "n_out",
+                "n_in", "tok", "new", "share", "old", "share", "new/old", "limit (range)", "vnni (AMX off) share, new/vnni");
   }
   const Shape shapes[] = {
       {"qwen1.5b", "attn_q/o", kn::DType::Q4_K, 1536, 1536}, {"qwen1.5b", "ffn_up/gate", kn::DType::Q4_K, 8960, 1536},
@@ -226,31 +263,35 @@ int bench_roofline(int gemm_tokens, int reps, int threads, bool json) {
       if (n_tok > 1 && s.n_out > 10000) continue;  // the output layer runs for the last token only
       // Decode cycles copies totalling >= 768 MiB so the weights come from memory.
       const int copies = n_tok == 1 ? static_cast<int>(std::max(1.0, std::ceil(768.0 * (1 << 20) / wbytes))) : 1;
-      const RowResult r = time_row(pool, s, n_tok, copies, reps);
-      nlohmann::json j{{"model", s.model}, {"layer", s.layer}, {"type", kn::info(s.type).name},
-                       {"n_out", s.n_out}, {"n_in", s.n_in},   {"tokens", n_tok},
-                       {"new_s", r.t_new}, {"old_s", r.t_old}, {"speedup", r.t_old / r.t_new}};
       // Prefill is held to the int8 compute peak (operations; F16/BF16 to the fp32 FMA peak, which
       // BF16 dot products may pass), decode to the read bandwidth (weight bytes).
       const bool prefill = n_tok > 1;
       const bool half = s.type == kn::DType::F16 || s.type == kn::DType::BF16;
+      Limit& limit = prefill ? (half ? fma_limit : vnni_limit) : bw_limit;
+      const RowResult r = time_row(pool, limit, s, n_tok, copies, reps);
+      nlohmann::json j{{"model", s.model}, {"layer", s.layer}, {"type", kn::info(s.type).name},
+                       {"n_out", s.n_out}, {"n_in", s.n_in},   {"tokens", n_tok},
+                       {"new_s", r.t_new}, {"old_s", r.t_old}, {"speedup", r.t_old / r.t_new}};
       const double work = prefill ? 2.0 * static_cast<double>(s.n_out) * static_cast<double>(s.n_in) * n_tok : wbytes;
-      const double limit = prefill ? (half ? fma : int8_peak) : bw;
       const double v_new = work / r.t_new / 1e9, v_old = work / r.t_old / 1e9;
-      const double share_new = work / r.t_new / limit, share_old = work / r.t_old / limit;
+      const double share_new = work * r.inv_new, share_old = work * r.inv_old;
       j[prefill ? "new_gops" : "new_gbps"] = v_new;
       j[prefill ? "old_gops" : "old_gbps"] = v_old;
       j[prefill ? (half ? "share_of_fp32_peak" : "share_of_int8_peak") : "share_of_bandwidth"] = share_new;
-      rows.push_back(j);
+      j["old_share"] = share_old;
+      j["limit"] = {{"median", r.limit}, {"min", r.limit_lo}, {"max", r.limit_hi}};
       if (r.t_vnni > 0) {
         j["vnni_gops"] = work / r.t_vnni / 1e9;
-        j["vnni_share_of_int8_peak"] = work / r.t_vnni / limit;
+        j["vnni_share_of_int8_peak"] = work * r.inv_vnni;
       }
+      rows.push_back(j);
       if (!json) {
         std::printf("%-10s %-12s %-5s %6ld %6ld %5d | %6.1f %-2s %6.1f%% | %6.1f %-2s %6.1f%% | %6.2fx", s.model, s.layer,
                     kn::info(s.type).name, static_cast<long>(s.n_out), static_cast<long>(s.n_in), n_tok, v_new,
                     prefill ? "GO" : "GB", 100 * share_new, v_old, prefill ? "GO" : "GB", 100 * share_old, r.t_old / r.t_new);
-        if (r.t_vnni > 0) std::printf(" | %6.1f%%, %5.2fx", 100 * work / r.t_vnni / limit, r.t_vnni / r.t_new);
+        const double u = 1e9;
+        std::printf(" | %6.1f (%6.1f-%6.1f)", r.limit / u, r.limit_lo / u, r.limit_hi / u);
+        if (r.t_vnni > 0) std::printf(" | %6.1f%%, %5.2fx", 100 * work * r.inv_vnni, r.t_vnni / r.t_new);
         std::printf("\n");
       }
       std::fflush(stdout);
@@ -264,7 +305,6 @@ int bench_roofline(int gemm_tokens, int reps, int threads, bool json) {
                 {"fp32_fma_flops", fma},
                 {"read_bandwidth_bytes_per_s", bw},
                 {"rows", rows}});
-  (void)sink;
   return static_cast<int>(kOk);
 }
 
