@@ -6,6 +6,7 @@
 // taken just before it, so a share stays readable while a shared machine's speed drifts.
 // Synthetic weights of the real types and shapes; no model needed.
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -56,8 +57,9 @@ class Limit {
   double sample() {
     if (buf_) {
       const size_t slice = bytes_ / static_cast<size_t>(pool_->size()) / 256 * 256;
-      const double s =
-          timed_all(*pool_, [&](int t) { sink_ = sink_ + kn::peak::read_stream(buf_ + slice * static_cast<size_t>(t), slice); });
+      const double s = timed_all(*pool_, [&](int t) {
+        sink_.fetch_xor(kn::peak::read_stream(buf_ + slice * static_cast<size_t>(t), slice), std::memory_order_relaxed);
+      });
       return static_cast<double>(slice) * static_cast<double>(pool_->size()) / s;
     }
     if (iters_ == 0) return 0.0;
@@ -80,7 +82,7 @@ class Limit {
   int64_t iters_ = 0;
   const uint8_t* buf_ = nullptr;
   size_t bytes_ = 0;
-  volatile uint64_t sink_ = 0;
+  std::atomic<uint64_t> sink_{0};  // keeps the reads: each thread xors in its result
 };
 
 struct Shape {
