@@ -53,7 +53,6 @@ class Limit {
   }
   // Read bandwidth: every thread streams its slice of `buf` (`bytes`, more than any cache).
   Limit(ThreadPool& pool, const uint8_t* buf, size_t bytes) : pool_(&pool), buf_(buf), bytes_(bytes) {}
-  bool available() const { return buf_ != nullptr || iters_ > 0; }
   double sample() {
     if (buf_) {
       const size_t slice = bytes_ / static_cast<size_t>(pool_->size()) / 256 * 256;
@@ -219,7 +218,7 @@ int bench_roofline(int gemm_tokens, int reps, int threads, bool json) {
   Limit vnni_limit(pool, kn::peak::vnni_int8_ops), amx_limit(pool, kn::peak::amx_int8_ops),
       fma_limit(pool, kn::peak::fma_f32_ops);
   const double vnni = vnni_limit.rate(reps);
-  const double amx_rate = amx && amx_limit.available() ? amx_limit.rate(reps) : 0.0;
+  const double amx_rate = amx ? amx_limit.rate(reps) : 0.0;
   const double fma = fma_limit.rate(reps);
   // Read bandwidth over 1 GiB, more than any last-level cache we run on.
   const size_t bytes = size_t{1} << 30;
