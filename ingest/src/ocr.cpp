@@ -151,10 +151,10 @@ struct StopFlag {
   }
 };
 
-// The words an API has recognised in a band whose top row is `y0` of an image of `w` x `h`
-// pixels that was the page turned clockwise by `rotation` degrees; boxes go back to the
-// unturned page, in points.
-OcrPage collect(tesseract::TessBaseAPI& api, int y0, int rotation, int w, int h, double px_to_pt) {
+// The words an API has recognised in a band whose top left pixel is (`x0`, `y0`) of an image of
+// `w` x `h` pixels that was the page turned clockwise by `rotation` degrees; boxes go back to
+// the unturned page, in points.
+OcrPage collect(tesseract::TessBaseAPI& api, int x0, int y0, int rotation, int w, int h, double px_to_pt) {
   OcrPage page;
   std::unique_ptr<tesseract::ResultIterator> it(api.GetIterator());
   if (!it) return page;
@@ -191,12 +191,12 @@ OcrPage collect(tesseract::TessBaseAPI& api, int y0, int rotation, int w, int h,
     page.text += word;
     int l = 0, t = 0, r = 0, b = 0;
     it->BoundingBox(tesseract::RIL_WORD, &l, &t, &r, &b);
-    const auto [x0, yy0] = back(l, t + y0);
-    const auto [x1, yy1] = back(r, b + y0);
+    const auto [xx0, yy0] = back(l + x0, t + y0);
+    const auto [xx1, yy1] = back(r + x0, b + y0);
     OcrWord ow;
-    ow.x0 = static_cast<float>(std::min(x0, x1) * px_to_pt);
+    ow.x0 = static_cast<float>(std::min(xx0, xx1) * px_to_pt);
     ow.y0 = static_cast<float>(std::min(yy0, yy1) * px_to_pt);
-    ow.x1 = static_cast<float>(std::max(x0, x1) * px_to_pt);
+    ow.x1 = static_cast<float>(std::max(xx0, xx1) * px_to_pt);
     ow.y1 = static_cast<float>(std::max(yy0, yy1) * px_to_pt);
     ow.confidence = std::clamp(it->Confidence(tesseract::RIL_WORD), 0.0f, 100.0f);
     conf_sum += ow.confidence;
@@ -688,7 +688,7 @@ Result<std::vector<OcrPage>> ocr_pdf_pages(const std::string& bytes, const std::
       if (px.empty())
         api->SetImage(img.constBits(), img.width(), img.height(), 1, static_cast<int>(img.bytesPerLine()));
       else
-        api->SetImage(px.data(), img.width(), band.y1 - band.y0, 1, img.width());
+        api->SetImage(px.data(), band.x1 - band.x0, band.y1 - band.y0, 1, band.x1 - band.x0);
       api->SetSourceResolution(a.page->dpi);
       BandStop band_stop{&stop_flag, &a.abandoned};
       tesseract::ETEXT_DESC monitor;
@@ -696,14 +696,16 @@ Result<std::vector<OcrPage>> ocr_pdf_pages(const std::string& bytes, const std::
       monitor.cancel_this = &band_stop;
       OcrPage p;
       if (api->Recognize(&monitor) == 0 && !stop_flag.check() && !a.abandoned.load())
-        p = collect(*api, px.empty() ? 0 : band.y0, a.rotation, a.page->img.width(), a.page->img.height(), 72.0 / a.page->dpi);
+        p = collect(*api, px.empty() ? 0 : band.x0, px.empty() ? 0 : band.y0, a.rotation, a.page->img.width(),
+                    a.page->img.height(), 72.0 / a.page->dpi);
       api->Clear();
       return p;
     };
     const auto t0 = clock::now();
     TRY(OcrPage p, recognise(a.langs));
-    spdlog::debug("ocr page {} band {} ({:.2f} of it, turned {}): {} words, confidence {:.0f}, in {} ms", a.page->number, t.band,
-                  band.work, a.rotation, p.words.size(), p.mean_confidence, ms(clock::now() - t0));
+    spdlog::debug("ocr page {} band {} ({:.2f} of it, pixels {}..{} x {}..{}, turned {}): {} words, confidence {:.0f}, in {} ms",
+                  a.page->number, t.band, band.work, band.x0, band.x1, band.y0, band.y1, a.rotation, p.words.size(),
+                  p.mean_confidence, ms(clock::now() - t0));
     if (a.may_abandon && p.words.size() >= 20 && p.mean_confidence < kGarbageOcrConfidence) a.abandoned = true;
     std::lock_guard lock(m);
     a.results[t.band] = std::move(p);

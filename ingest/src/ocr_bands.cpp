@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <optional>
 
 namespace docdsa::ingest {
 
@@ -41,7 +42,7 @@ int otsu(const uint8_t* gray, int width, int height, int stride, int* paper) {
 std::vector<OcrBand> find_ocr_bands(const uint8_t* gray, int width, int height, int stride, int pieces, bool* sideways) {
   if (sideways) *sideways = false;
   OcrBand whole;
-  whole.top = -1e9, whole.bottom = 1e9, whole.y0 = 0, whole.y1 = height;
+  whole.top = -1e9, whole.bottom = 1e9, whole.y0 = 0, whole.y1 = height, whole.x1 = width;
   if (pieces <= 1 || width < 64 || height < 64) return {whole};
   int paper = 255;
   const int threshold = otsu(gray, width, height, stride, &paper);
@@ -84,7 +85,6 @@ std::vector<OcrBand> find_ocr_bands(const uint8_t* gray, int width, int height, 
   struct Run {
     int r0, r1;  // profile rows [r0, r1)
     long ink;
-    double work_before = 0;
   };
   std::vector<Run> runs;
   for (int r = 0; r < rows;) {
@@ -119,7 +119,7 @@ std::vector<OcrBand> find_ocr_bands(const uint8_t* gray, int width, int height, 
       if (cprofile[i] > 0 && (i == 0 || cprofile[i - 1] == 0)) ++column_runs;
     *sideways = column_runs >= 10 && column_runs > 3 * runs.size();
   }
-  if (runs.size() < 2) return {whole};
+  if (runs.empty()) return {whole};
   // Tesseract's work on a line is about its length over its height (it scales each line to a
   // fixed height): a run's ink over its height, where a run taller than two usual lines is
   // several lines merged and counts with the usual height.
@@ -127,12 +127,9 @@ std::vector<OcrBand> find_ocr_bands(const uint8_t* gray, int width, int height, 
   for (const auto& run : runs) heights.push_back(run.r1 - run.r0);
   std::nth_element(heights.begin(), heights.begin() + heights.size() / 2, heights.end());
   const int usual_height = std::max(1, heights[heights.size() / 2]);
+  const auto work_of = [&](long ink, int h) { return static_cast<double>(ink) / (h > 2 * usual_height ? usual_height : h); };
   double total = 0;
-  for (auto& run : runs) {
-    const int h = run.r1 - run.r0;
-    run.work_before = total;
-    total += static_cast<double>(run.ink) / (h > 2 * usual_height ? usual_height : h);
-  }
+  for (const auto& run : runs) total += work_of(run.ink, run.r1 - run.r0);
 
   // Which cells of a run's rows hold ink, by column.
   std::vector<uint8_t> occ(cw);
@@ -158,102 +155,213 @@ std::vector<OcrBand> find_ocr_bands(const uint8_t* gray, int width, int height, 
   const int margin = (right - left) * 12 / 100;
   // A gap wider than a word space but as narrow as a column gutter: 1.4% of the page width.
   const int gutter = std::max(2, static_cast<int>(std::lround(0.014 * cw)));
-  // Per run: a gutter (a gap wider than a word space in the middle of the page: text side by
-  // side), and whether it is a full-width line (from near the left edge to near the right, no gutter).
-  struct Shape {
-    bool gutter = false, full = false;
-  };
-  const auto shape = [&](const Run& run) {
-    occupancy(run);
-    int first = -1, last = -1, gap = 0, widest = 0;
+  // The gutters in `occ`: blank gaps at least `gutter` wide in the middle of the page (gaps near
+  // the edges are a bullet's or a number's), as [first blank cell, last + 1).
+  const auto gutters = [&] {
+    std::vector<std::pair<int, int>> out;
+    int first = -1, gap = 0;
     for (int cx = 0; cx < cw; ++cx) {
       if (!occ[cx]) {
         ++gap;
         continue;
       }
-      // Gaps near the edges are a bullet's or a number's, not a gutter.
-      if (first >= 0 && cx > left + margin && cx - gap < right - margin) widest = std::max(widest, gap);
+      if (first >= 0 && gap >= gutter && cx > left + margin && cx - gap < right - margin) out.emplace_back(cx - gap, cx);
       if (first < 0) first = cx;
-      last = cx, gap = 0;
+      gap = 0;
     }
+    return out;
+  };
+  // Per run: a gutter (text side by side), and whether it is a full-width line (from near the
+  // left edge to near the right, no gutter).
+  struct Shape {
+    bool gutter = false, full = false;
+  };
+  const auto shape = [&](const Run& run) {
+    occupancy(run);
     Shape sh;
-    sh.gutter = widest >= gutter;
+    sh.gutter = !gutters().empty();
+    int first = -1, last = -1;
+    for (int cx = 0; cx < cw; ++cx)
+      if (occ[cx]) last = cx, first = first < 0 ? cx : first;
     sh.full = first >= 0 && first <= left + tolerance && last >= right - tolerance && !sh.gutter;
     return sh;
   };
 
-  // The candidate cuts: the middle of each blank gap where the text above cannot continue below
-  // in a column: beside a full-width line, or below text that has had no columns since the last
-  // full-width line (or the top of the page).
-  struct Cut {
-    double row;  // profile row (cells, fractional)
-    int gap;     // blank rows
-    double work_before;
-  };
-  std::vector<Cut> cuts;
-  std::vector<int> gaps;
+  // Where a cut may go between runs i - 1 and i: beside a full-width line, or below text that
+  // has had no columns since the last full-width line (or the top of the page). Runs between
+  // such places are a block that a cut across the page would split wrongly.
+  const size_t n = runs.size();
   std::vector<Shape> shapes;
   for (const auto& run : runs) shapes.push_back(shape(run));
+  std::vector<char> may_cut(n, 0);
+  std::vector<int> gaps;
   bool columns_above = false;
-  for (size_t i = 1; i < runs.size(); ++i) {
-    const int gap = runs[i].r0 - runs[i - 1].r1;
-    gaps.push_back(gap);
+  for (size_t i = 1; i < n; ++i) {
+    gaps.push_back(runs[i].r0 - runs[i - 1].r1);
     if (shapes[i - 1].full)
       columns_above = false;
     else if (shapes[i - 1].gutter)
       columns_above = true;
-    if (shapes[i - 1].full || shapes[i].full || !columns_above)
-      cuts.push_back({(runs[i - 1].r1 + runs[i].r0) / 2.0, gap, runs[i].work_before});
+    may_cut[i] = shapes[i - 1].full || shapes[i].full || !columns_above;
   }
-  if (cuts.empty()) return {whole};
-  std::nth_element(gaps.begin(), gaps.begin() + gaps.size() / 2, gaps.end());
-  const int usual_gap = gaps[gaps.size() / 2];
+  int usual_gap = 0;
+  if (!gaps.empty()) {
+    std::nth_element(gaps.begin(), gaps.begin() + gaps.size() / 2, gaps.end());
+    usual_gap = gaps[gaps.size() / 2];
+  }
 
-  // For each of the pieces - 1 targets of equal work, the widest candidate gap near it.
-  std::vector<Cut> chosen;
+  // The page as a sequence of pieces of text in reading order, each a run of ink rows across
+  // the page, or within one column of a block read column by column. A block in columns that
+  // holds more than a band's share of the page's work is read column by column: otherwise it
+  // is one band, and on a page like the corpus's Linn leaflet that band alone was 43% of the
+  // page, which one core read while the other waited.
+  enum class Next { kNoCut, kMayCut, kMustCut };  // between a unit and the one after it
+  struct Unit {
+    int c0 = 0, c1 = 0;          // the cells it spans across (upright): the page's width, or a column's
+    double top = 0, bottom = 0;  // the cut lines above and below it (profile rows)
+    double work = 0;
+    int gap_below = 0;  // blank rows down to the next unit (in its column)
+    Next next = Next::kNoCut;
+  };
+  std::vector<Unit> units;
+  const auto between = [&](size_t i) { return (runs[i - 1].r1 + runs[i].r0) / 2.0; };  // the middle of the gap above run i
+  for (size_t b = 0; b < n;) {
+    size_t e = b + 1;
+    while (e < n && !may_cut[e]) ++e;
+    const double top = b == 0 ? -1e9 : between(b), bottom = e == n ? 1e9 : between(e);
+    double block_work = 0;
+    for (size_t i = b; i < e; ++i) block_work += work_of(runs[i].ink, runs[i].r1 - runs[i].r0);
+    std::vector<std::pair<int, int>> split;  // the gutters it is read across
+    if (pieces > 1 && block_work > total / pieces) {
+      std::vector<uint8_t> all(cw, 0);
+      for (size_t i = b; i < e; ++i) {
+        occupancy(runs[i]);
+        for (int cx = 0; cx < cw; ++cx) all[cx] |= occ[cx];
+      }
+      occ = all;
+      split = gutters();
+    }
+    if (split.empty()) {
+      for (size_t i = b; i < e; ++i) {
+        Unit u;
+        u.c1 = cw;
+        u.top = i == b ? top : between(i);
+        u.bottom = i + 1 == e ? bottom : between(i + 1);
+        u.work = work_of(runs[i].ink, runs[i].r1 - runs[i].r0);
+        u.gap_below = i + 1 < n ? runs[i + 1].r0 - runs[i].r1 : 0;
+        u.next = i + 1 == e ? Next::kMayCut : Next::kNoCut;
+        units.push_back(u);
+      }
+      b = e;
+      continue;
+    }
+    // Column by column, left to right, as Tesseract reads them; within a column a cut may go
+    // through any blank rows. The block's own edges and each column's end are cut.
+    if (!units.empty()) units.back().next = Next::kMustCut;
+    const int r0 = runs[b].r0, r1 = runs[e - 1].r1;
+    for (size_t c = 0; c <= split.size(); ++c) {
+      const int c0 = c == 0 ? 0 : (split[c - 1].first + split[c - 1].second) / 2;
+      const int c1 = c == split.size() ? cw : (split[c].first + split[c].second) / 2;
+      std::vector<int> col(r1 - r0, 0);
+      for (const auto& [cx, cy] : ink) {
+        const int r = cy - static_cast<int>(std::lround(cx * best_slope)) + pad;
+        const int ux = std::clamp(cx + static_cast<int>(std::lround(cy * best_slope)), 0, cw - 1);
+        if (r >= r0 && r < r1 && ux >= c0 && ux < c1) ++col[r - r0];
+      }
+      std::vector<Run> lines;
+      for (int r = 0; r < r1 - r0;) {
+        if (col[r] == 0) {
+          ++r;
+          continue;
+        }
+        Run line{r0 + r, r0 + r, 0};
+        while (r < r1 - r0 && col[r] > 0) line.ink += col[r++];
+        line.r1 = r0 + r;
+        lines.push_back(line);
+      }
+      for (size_t i = 0; i < lines.size(); ++i) {
+        Unit u;
+        u.c0 = c0, u.c1 = c1;
+        u.top = i == 0 ? top : (lines[i - 1].r1 + lines[i].r0) / 2.0;
+        u.bottom = i + 1 == lines.size() ? bottom : (lines[i].r1 + lines[i + 1].r0) / 2.0;
+        u.work = work_of(lines[i].ink, lines[i].r1 - lines[i].r0);
+        u.gap_below = i + 1 < lines.size() ? lines[i + 1].r0 - lines[i].r1 : 0;
+        u.next = i + 1 == lines.size() ? Next::kMustCut : Next::kMayCut;
+        units.push_back(u);
+      }
+    }
+    b = e;
+  }
+  units.back().next = Next::kNoCut;  // the page's end
+  total = 0;
+  std::vector<double> work_before(units.size() + 1, 0);  // before unit i
+  for (size_t i = 0; i < units.size(); ++i) work_before[i + 1] = total += units[i].work;
+
+  // The cuts: every one that must be, then for each of the pieces - 1 targets of equal work
+  // that none of those is near, the widest gap near it that leaves no band under half a piece
+  // (the widest gap near a column's top is often below its heading: a band of three words).
+  std::vector<char> cut(units.size(), 0);  // after unit i
+  for (size_t i = 0; i < units.size(); ++i) cut[i] = units[i].next == Next::kMustCut;
+  const double reach = total / pieces / 2;
+  const auto near_a_cut = [&](double w) {
+    for (size_t j = 0; j < units.size(); ++j)
+      if (cut[j] && std::abs(work_before[j + 1] - w) < reach) return true;
+    return false;
+  };
   for (int k = 1; k < pieces; ++k) {
     const double target = total * k / pieces;
-    const double reach = total / pieces / 2;
-    const Cut* pick = nullptr;
-    for (const auto& c : cuts) {
-      if (std::abs(c.work_before - target) > reach) continue;
-      if (!chosen.empty() && c.work_before <= chosen.back().work_before) continue;
-      if (!pick || c.gap > pick->gap) pick = &c;
+    if (near_a_cut(target)) continue;
+    std::optional<size_t> pick;
+    for (size_t i = 0; i < units.size(); ++i) {
+      const double w = work_before[i + 1];
+      if (units[i].next != Next::kMayCut || std::abs(w - target) > reach || near_a_cut(w) || total - w < reach) continue;
+      if (!pick || units[i].gap_below > units[*pick].gap_below) pick = i;
     }
-    if (pick) chosen.push_back(*pick);
+    if (pick) cut[*pick] = 1;
   }
-  if (chosen.empty()) return {whole};
 
-  // Bands in pixels: a cut at profile row r is the line y = (r - pad) * kCell + slope * x.
+  // Bands in pixels: a cut at profile row r is the line y = (r - pad) * kCell + slope * x, and
+  // a column's edge at cell c the line x + slope * y = c * kCell.
   std::vector<OcrBand> out;
   const double slope = best_slope;
-  const auto line_y = [&](double r) { return (r - pad) * static_cast<double>(kCell); };
-  double top = -1e9;
-  for (size_t i = 0; i <= chosen.size(); ++i) {
+  const auto line_y = [&](double r) { return std::abs(r) >= 1e9 ? r : (r - pad) * static_cast<double>(kCell); };
+  for (size_t s = 0; s < units.size();) {
+    size_t e = s;
+    while (e + 1 < units.size() && !cut[e]) ++e;
     OcrBand b;
     b.slope = slope, b.paper = whole.paper;
-    b.top = top;
-    b.bottom = i < chosen.size() ? line_y(chosen[i].row) : 1e9;
-    b.paragraph_after = i < chosen.size() && chosen[i].gap > usual_gap * 3 / 2;
-    b.work = ((i < chosen.size() ? chosen[i].work_before : total) - (i ? chosen[i - 1].work_before : 0)) / total;
+    b.top = line_y(units[s].top);
+    b.bottom = line_y(units[e].bottom);
+    b.left = units[s].c0 == 0 ? -1e9 : units[s].c0 * static_cast<double>(kCell);
+    b.right = units[s].c1 == cw ? 1e9 : units[s].c1 * static_cast<double>(kCell);
+    b.paragraph_after = units[e].next == Next::kMustCut || units[e].gap_below > usual_gap * 3 / 2;
+    b.work = (work_before[e + 1] - work_before[s]) / total;
     const double top_min = std::min(b.top, b.top + slope * width), bottom_max = std::max(b.bottom, b.bottom + slope * width);
     b.y0 = std::clamp(static_cast<int>(std::floor(top_min)), 0, height);
     b.y1 = std::clamp(static_cast<int>(std::ceil(bottom_max)) + 1, 0, height);
-    top = b.bottom;
-    if (b.y1 > b.y0) out.push_back(b);
+    const double left_min = std::min(b.left - slope * b.y0, b.left - slope * b.y1);
+    const double right_max = std::max(b.right - slope * b.y0, b.right - slope * b.y1);
+    b.x0 = std::clamp(static_cast<int>(std::floor(left_min)), 0, width);
+    b.x1 = std::clamp(static_cast<int>(std::ceil(right_max)) + 1, 0, width);
+    if (b.y1 > b.y0 && b.x1 > b.x0) out.push_back(b);
+    s = e + 1;
   }
+  if (out.size() < 2) return {whole};
   return out;
 }
 
 std::vector<uint8_t> ocr_band_pixels(const uint8_t* gray, int width, int height, int stride, const OcrBand& band) {
   const int y0 = std::clamp(band.y0, 0, height), y1 = std::clamp(band.y1, y0, height);
-  std::vector<uint8_t> out(static_cast<size_t>(width) * (y1 - y0));
+  const int x0 = std::clamp(band.x0, 0, width), x1 = std::clamp(band.x1, x0, width);
+  const int w = x1 - x0;
+  std::vector<uint8_t> out(static_cast<size_t>(w) * (y1 - y0));
   for (int y = y0; y < y1; ++y) {
     const uint8_t* src = gray + static_cast<size_t>(y) * stride;
-    uint8_t* dst = out.data() + static_cast<size_t>(y - y0) * width;
-    for (int x = 0; x < width; ++x) {
-      const double off = band.slope * x;
-      dst[x] = (y < band.top + off || y >= band.bottom + off) ? band.paper : src[x];
+    uint8_t* dst = out.data() + static_cast<size_t>(y - y0) * w;
+    for (int x = x0; x < x1; ++x) {
+      const double off = band.slope * x, upright = x + band.slope * y;
+      const bool inside = y >= band.top + off && y < band.bottom + off && upright >= band.left && upright < band.right;
+      dst[x - x0] = inside ? src[x] : band.paper;
     }
   }
   return out;

@@ -5,6 +5,7 @@
 #include <QImage>
 #include <QPainter>
 #include <QTransform>
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -66,33 +67,85 @@ std::vector<ingest::OcrBand> bands_of(const QImage& img, int pieces = 8, bool* s
                                 sideways);
 }
 
-// No ink on a cut: every pixel on the line y = cut + slope * x is paper.
-void expect_cut_through_paper(const QImage& img, double cut, double slope) {
-  int inked = 0;
-  for (int x = 0; x < img.width(); ++x) {
-    const int y = static_cast<int>(std::lround(cut + slope * x));
-    if (y >= 0 && y < img.height() && img.constScanLine(y)[x] < 128) ++inked;
-  }
-  EXPECT_EQ(inked, 0) << "cut at y = " << cut << " + " << slope << " x";
+// The band holds the pixel (x, y): between its cuts, within its column, inside its image.
+bool in_band(const ingest::OcrBand& b, int x, int y) {
+  const double upright = x + b.slope * y;
+  return y >= b.y0 && y < b.y1 && x >= b.x0 && x < b.x1 && y >= b.top + b.slope * x && y < b.bottom + b.slope * x &&
+         upright >= b.left && upright < b.right;
 }
 
-// Bands follow one another, top to bottom, and their pixels keep the page's ink between the cuts.
+bool ink(const QImage& img, int x, int y) {
+  return x >= 0 && y >= 0 && x < img.width() && y < img.height() && img.constScanLine(y)[x] < 128;
+}
+
+// No ink on a band's edges: its cut lines (across its column) and its column's edges (down its
+// rows) go through paper only.
+void expect_edges_through_paper(const QImage& img, const ingest::OcrBand& b) {
+  int inked = 0;
+  for (int x = b.x0; x < b.x1; ++x)
+    for (const double cut : {b.top, b.bottom}) {
+      const int y = static_cast<int>(std::lround(cut + b.slope * x));
+      if (x + b.slope * y >= b.left && x + b.slope * y < b.right && ink(img, x, y)) ++inked;
+    }
+  for (int y = b.y0; y < b.y1; ++y)
+    for (const double edge : {b.left, b.right}) {
+      const int x = static_cast<int>(std::lround(edge - b.slope * y));
+      if (y >= b.top + b.slope * x && y < b.bottom + b.slope * x && ink(img, x, y)) ++inked;
+    }
+  EXPECT_EQ(inked, 0) << "band y = " << b.top << ".." << b.bottom << " + " << b.slope << " x, upright x = " << b.left << ".."
+                      << b.right;
+}
+
+// The bands share the page out: each ink pixel is in exactly one band, no band's edge cuts ink,
+// and a band's own image is the page inside its edges and paper outside them.
 void expect_bands_tile_the_page(const QImage& img, const std::vector<ingest::OcrBand>& bands) {
   ASSERT_FALSE(bands.empty());
-  EXPECT_EQ(bands.front().y0, 0);
-  EXPECT_EQ(bands.back().y1, img.height());
   double work = 0;
-  for (size_t i = 0; i < bands.size(); ++i) {
-    work += bands[i].work;
-    if (i > 0) {
-      EXPECT_EQ(bands[i].top, bands[i - 1].bottom);
-      EXPECT_LE(bands[i].y0, bands[i - 1].y1);  // no row left out
-    }
-    const auto px =
-        ingest::ocr_band_pixels(img.constBits(), img.width(), img.height(), static_cast<int>(img.bytesPerLine()), bands[i]);
-    EXPECT_EQ(px.size(), static_cast<size_t>(img.width()) * (bands[i].y1 - bands[i].y0));
+  for (const auto& b : bands) {
+    work += b.work;
+    expect_edges_through_paper(img, b);
+    const auto px = ingest::ocr_band_pixels(img.constBits(), img.width(), img.height(), static_cast<int>(img.bytesPerLine()), b);
+    ASSERT_EQ(px.size(), static_cast<size_t>(b.x1 - b.x0) * (b.y1 - b.y0));
+    for (int y = b.y0; y < b.y1; y += 3)
+      for (int x = b.x0; x < b.x1; x += 5) {
+        const uint8_t v = px[static_cast<size_t>(y - b.y0) * (b.x1 - b.x0) + (x - b.x0)];
+        ASSERT_EQ(v, in_band(b, x, y) ? img.constScanLine(y)[x] : b.paper) << x << "," << y;
+      }
   }
   EXPECT_NEAR(work, 1.0, 1e-6);
+  int strays = 0, shared = 0;
+  for (int y = 0; y < img.height(); y += 2)
+    for (int x = 0; x < img.width(); x += 2) {
+      if (!ink(img, x, y)) continue;
+      int holders = 0;
+      for (const auto& b : bands) holders += in_band(b, x, y);
+      strays += holders == 0, shared += holders > 1;
+    }
+  EXPECT_EQ(strays, 0) << "ink in no band";
+  EXPECT_EQ(shared, 0) << "ink in two bands";
+}
+
+// Whether the band holds any ink of the rectangle [x0, x1) x [y0, y1).
+bool holds_ink(const QImage& img, const ingest::OcrBand& b, int x0, int x1, int y0, int y1) {
+  for (int y = y0; y < y1; y += 2)
+    for (int x = x0; x < x1; x += 2)
+      if (ink(img, x, y) && in_band(b, x, y)) return true;
+  return false;
+}
+
+// The bands hold the left column [300, 1225) and the right one [1325, 2250) of rows [y0, y1)
+// apart, every band of the left one before every band of the right one.
+void expect_columns_read_in_order(const QImage& img, const std::vector<ingest::OcrBand>& bands, int y0, int y1) {
+  int last_left = -1, first_right = -1;
+  for (int i = 0; i < static_cast<int>(bands.size()); ++i) {
+    const bool left = holds_ink(img, bands[i], 300, 1225, y0, y1), right = holds_ink(img, bands[i], 1325, 2250, y0, y1);
+    EXPECT_FALSE(left && right) << "band " << i << " holds both columns";
+    if (left) last_left = i;
+    if (right && first_right < 0) first_right = i;
+  }
+  ASSERT_GE(last_left, 0);
+  ASSERT_GE(first_right, 0);
+  EXPECT_LT(last_left, first_right);
 }
 
 TEST(OcrBands, ASingleColumnPageIsCutBetweenItsLines) {
@@ -100,41 +153,66 @@ TEST(OcrBands, ASingleColumnPageIsCutBetweenItsLines) {
   const auto bands = bands_of(d.img);
   ASSERT_GE(bands.size(), 4u);
   expect_bands_tile_the_page(d.img, bands);
-  for (size_t i = 0; i + 1 < bands.size(); ++i) {
+  for (size_t i = 0; i < bands.size(); ++i) {
     EXPECT_NEAR(bands[i].slope, 0.0, 1e-9);
-    expect_cut_through_paper(d.img, bands[i].bottom, bands[i].slope);
+    EXPECT_EQ(bands[i].x0, 0);  // across the page
+    EXPECT_EQ(bands[i].x1, kWidth);
     EXPECT_GT(bands[i].work, 0.05);  // about equal shares, none tiny
+    if (i > 0) {
+      EXPECT_EQ(bands[i].top, bands[i - 1].bottom);  // top to bottom
+    }
   }
   // One piece asked for, or one worker: the page whole.
   const auto one = bands_of(d.img, 1);
   ASSERT_EQ(one.size(), 1u);
   EXPECT_EQ(one[0].y0, 0);
   EXPECT_EQ(one[0].y1, kHeight);
+  EXPECT_EQ(one[0].x0, 0);
+  EXPECT_EQ(one[0].x1, kWidth);
 }
 
-// A cut inside the two-column part would read the top of both columns before the rest of the
-// first: the cuts fall above or below it, never across.
-TEST(OcrBands, TwoColumnsAreNotCutAcross) {
+// A two-column part that holds more than a band's share of the page is read column by column:
+// no band holds both columns, the left one's bands come first, and the full-width parts above
+// and below are bands of their own. (Cut across, it would read the top of both columns before
+// the rest of the first; whole, it was one band that one core read while the other waited.)
+TEST(OcrBands, TwoColumnsAreReadOneAfterTheOther) {
   for (const auto& [above, below] : {std::pair{8, 8}, std::pair{0, 10}, std::pair{10, 0}, std::pair{0, 0}}) {
+    SCOPED_TRACE(testing::Message() << above << " lines above the columns and " << below << " below");
     const Drawn d = draw_page(above, 40, below);
     const auto bands = bands_of(d.img);
+    ASSERT_GE(bands.size(), 4u);
     expect_bands_tile_the_page(d.img, bands);
-    for (size_t i = 0; i + 1 < bands.size(); ++i) {
-      const double cut = bands[i].bottom;
-      EXPECT_TRUE(cut <= d.columns_top || cut >= d.columns_bottom)
-          << "cut at " << cut << " inside the columns [" << d.columns_top << ", " << d.columns_bottom << ") with " << above
-          << " lines above and " << below << " below";
-      expect_cut_through_paper(d.img, cut, bands[i].slope);
+    expect_columns_read_in_order(d.img, bands, d.columns_top, d.columns_bottom);
+    for (size_t i = 0; i < bands.size(); ++i) {
+      const bool columns = holds_ink(d.img, bands[i], 0, kWidth, d.columns_top, d.columns_bottom);
+      const bool rest = holds_ink(d.img, bands[i], 0, kWidth, 0, d.columns_top - 20) ||
+                        holds_ink(d.img, bands[i], 0, kWidth, d.columns_bottom + 20, kHeight);
+      EXPECT_FALSE(columns && rest) << "band " << i << " holds a column and a full-width line";
+      EXPECT_GT(bands[i].work, 0.02);
     }
-    if (above + below >= 16) {
-      EXPECT_GE(bands.size(), 2u) << "the full-width parts can be cut off";
+  }
+}
+
+// A short two-column part (less than a band's share) stays whole: no cut goes across it, and
+// it is read across the page as before.
+TEST(OcrBands, AShortTwoColumnPartIsNotCutAcross) {
+  const Drawn d = draw_page(20, 4, 20);
+  const auto bands = bands_of(d.img);
+  ASSERT_GE(bands.size(), 4u);
+  expect_bands_tile_the_page(d.img, bands);
+  for (size_t i = 0; i < bands.size(); ++i) {
+    EXPECT_EQ(bands[i].x0, 0);
+    EXPECT_EQ(bands[i].x1, kWidth);
+    if (i + 1 < bands.size()) {
+      const double cut = bands[i].bottom;
+      EXPECT_TRUE(cut <= d.columns_top || cut >= d.columns_bottom) << "cut at " << cut << " inside the columns";
     }
   }
 }
 
 // The right column ends first: the left column's last lines, alone on their rows, are still
-// part of the columns (no cut until a full-width line).
-TEST(OcrBands, AColumnThatEndsFirstIsNotCutOffTheOther) {
+// part of the columns, read after the rest of the left column and before the right one.
+TEST(OcrBands, AColumnThatEndsFirstIsReadWhole) {
   QImage rgb(kWidth, kHeight, QImage::Format_RGB32);
   rgb.fill(Qt::white);
   {
@@ -147,33 +225,25 @@ TEST(OcrBands, AColumnThatEndsFirstIsNotCutOffTheOther) {
   }
   const QImage img = rgb.convertToFormat(QImage::Format_Grayscale8);
   const auto bands = bands_of(img);
+  ASSERT_GE(bands.size(), 2u);
   expect_bands_tile_the_page(img, bands);
-  EXPECT_EQ(bands.size(), 1u) << "cut at " << bands[0].bottom;
+  expect_columns_read_in_order(img, bands, 0, kHeight);
 }
 
-// A page scanned 1.5 degrees askew is cut along its lines, through paper only.
+// A page scanned 1.5 degrees askew is cut along its lines, through paper only, its columns
+// along their leaning edges.
 TEST(OcrBands, ASkewedPageIsCutAlongItsLines) {
-  const Drawn d = draw_page(50, 0, 0, 1.5);
-  const auto bands = bands_of(d.img);
-  ASSERT_GE(bands.size(), 3u);
-  expect_bands_tile_the_page(d.img, bands);
-  for (size_t i = 0; i + 1 < bands.size(); ++i) {
-    EXPECT_NEAR(std::atan(bands[i].slope) * 180 / M_PI, 1.5, 0.2);
-    expect_cut_through_paper(d.img, bands[i].bottom, bands[i].slope);
-  }
-  // Painted outside the cuts: the band's own rows only, the neighbours' ink gone.
-  const auto& b = bands[1];
-  const auto px =
-      ingest::ocr_band_pixels(d.img.constBits(), d.img.width(), d.img.height(), static_cast<int>(d.img.bytesPerLine()), b);
-  for (int y = b.y0; y < b.y1; y += 3)
-    for (int x = 0; x < d.img.width(); x += 5) {
-      const bool inside = y >= b.top + b.slope * x && y < b.bottom + b.slope * x;
-      const uint8_t v = px[static_cast<size_t>(y - b.y0) * d.img.width() + x];
-      if (inside)
-        ASSERT_EQ(v, d.img.constScanLine(y)[x]) << x << "," << y;
-      else
-        ASSERT_EQ(v, b.paper) << x << "," << y;
+  for (const int column_lines : {0, 30}) {
+    SCOPED_TRACE(testing::Message() << column_lines << " two-column lines");
+    const Drawn d = draw_page(column_lines ? 10 : 50, column_lines, column_lines ? 10 : 0, 1.5);
+    const auto bands = bands_of(d.img);
+    ASSERT_GE(bands.size(), 3u);
+    expect_bands_tile_the_page(d.img, bands);
+    for (const auto& b : bands) EXPECT_NEAR(std::atan(b.slope) * 180 / M_PI, 1.5, 0.2);
+    if (column_lines) {
+      EXPECT_TRUE(std::any_of(bands.begin(), bands.end(), [](const auto& b) { return b.left > -1e8; }));
     }
+  }
 }
 
 // Lines that run down the page (a page turned 90 degrees) are noticed, so the page is turned
