@@ -11,7 +11,7 @@ PKGS=(
   libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev libeigen3-dev libxxhash-dev python3-jsonschema libsqlite3-dev sqlite3
   libgtest-dev libgmock-dev libbenchmark-dev
   qt6-base-dev libqt6opengl6-dev qt6-charts-dev libpoppler-qt6-dev poppler-utils desktop-file-utils
-  libtesseract-dev libleptonica-dev tesseract-ocr-eng tesseract-ocr-fra tesseract-ocr-osd
+  libtesseract-dev libleptonica-dev tesseract-ocr-eng tesseract-ocr-fra tesseract-ocr-osd img2pdf
   clang libclang-rt-14-dev
 )
 # Optional: the CUDA Toolkit for the CUDA kernels (cmake -DDOCDSA_CUDA=ON; scripts/build.sh turns
