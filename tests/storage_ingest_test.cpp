@@ -16,6 +16,7 @@
 #include "docdsa/ingest/document.h"
 #include "docdsa/ingest/pdf.h"
 #include "docdsa/storage/library.h"
+#include "scratch_dir.h"
 
 namespace docdsa {
 namespace {
@@ -23,7 +24,7 @@ namespace {
 namespace fs = std::filesystem;
 
 std::string tmp(const std::string& name) {
-  return (fs::temp_directory_path() / ("docdsa-" + std::to_string(getpid()) + "-" + name)).string();
+  return (docdsa::test::scratch_dir() / ("docdsa-" + std::to_string(getpid()) + "-" + name)).string();
 }
 
 TEST(Library, CreatesMigratesAndReopens) {

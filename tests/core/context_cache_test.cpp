@@ -23,6 +23,7 @@
 #include "docdsa/engine/model.h"
 #include "docdsa/engine/session.h"
 #include "gguf_writer.h"
+#include "scratch_dir.h"
 
 namespace docdsa::app {
 namespace {
@@ -32,7 +33,7 @@ namespace fs = std::filesystem;
 class ContextCacheTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("docdsa-ctxcache-" + std::to_string(::getpid()) + "-" +
+    dir_ = docdsa::test::scratch_dir() / ("docdsa-ctxcache-" + std::to_string(::getpid()) + "-" +
                                         ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_);

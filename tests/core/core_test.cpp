@@ -22,6 +22,7 @@
 #include "docdsa/engine/utf8.h"
 #include "docdsa/storage/library.h"
 #include "gguf_writer.h"
+#include "scratch_dir.h"
 
 namespace docdsa::app {
 namespace {
@@ -68,7 +69,7 @@ const std::string kChinese = repeat("我能吞下玻璃而不伤身体。", 8);
 const std::string kEmoji = repeat("🙂🚀 “Hello,” she said — it’s late 👍🏽🎉 ", 6);
 
 std::string tmp_dir(const std::string& name) {
-  const fs::path p = fs::temp_directory_path() / ("docdsa-core-test-" + std::to_string(::getpid()) + "-" + name);
+  const fs::path p = docdsa::test::scratch_dir() / ("docdsa-core-test-" + std::to_string(::getpid()) + "-" + name);
   fs::remove_all(p);
   fs::create_directories(p);
   return p.string();

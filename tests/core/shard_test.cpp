@@ -11,6 +11,7 @@
 
 #include "docdsa/app/library_common.h"
 #include "docdsa/app/shard.h"
+#include "scratch_dir.h"
 
 namespace docdsa::app {
 namespace {
@@ -18,7 +19,7 @@ namespace {
 namespace fs = std::filesystem;
 
 fs::path make_tree(const std::string& name) {
-  const fs::path root = fs::temp_directory_path() / ("docdsa-shard-" + std::to_string(getpid()) + "-" + name);
+  const fs::path root = docdsa::test::scratch_dir() / ("docdsa-shard-" + std::to_string(getpid()) + "-" + name);
   fs::remove_all(root);
   for (int i = 0; i < 97; ++i) {
     const fs::path p = root / ("d" + std::to_string(i % 7)) / (i % 3 ? "" : "deep") / ("f" + std::to_string(i) + ".txt");

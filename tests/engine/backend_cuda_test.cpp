@@ -22,6 +22,7 @@
 #include "gguf_writer.h"
 #include "backend_test_util.h"
 #include "random_fill.h"
+#include "scratch_dir.h"
 
 namespace docdsa {
 namespace {
@@ -177,7 +178,7 @@ TEST_F(CudaBackendTest, DsaSelectionsEqualCpuAndSparseAttentionMatches) {
   o.n_head_kv = 2;
   o.n_embd = 384;  // head_dim 64
   const std::string path =
-      (std::filesystem::temp_directory_path() / ("docdsa-cuda-backend-test-" + std::to_string(::getpid()))).string();
+      (docdsa::test::scratch_dir() / ("docdsa-cuda-backend-test-" + std::to_string(::getpid()))).string();
   testing::write_tiny_model(path, o);
   auto m = Model::load(path);
   ASSERT_TRUE(m.ok()) << m.error().message;

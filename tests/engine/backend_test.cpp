@@ -29,6 +29,7 @@
 #include "gguf_writer.h"
 #include "backend_test_util.h"
 #include "random_fill.h"
+#include "scratch_dir.h"
 
 namespace docdsa {
 namespace {
@@ -281,7 +282,7 @@ TEST_P(BackendOps, SparseAttentionReadsEachTokensSelection) {
   o.n_head_kv = 2;
   o.n_embd = 96;
   const std::string path =
-      (std::filesystem::temp_directory_path() / ("docdsa-backend-test-" + std::to_string(::getpid()))).string();
+      (docdsa::test::scratch_dir() / ("docdsa-backend-test-" + std::to_string(::getpid()))).string();
   testing::write_tiny_model(path, o);
   auto m = Model::load(path);
   ASSERT_TRUE(m.ok()) << m.error().message;

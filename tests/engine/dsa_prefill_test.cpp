@@ -18,6 +18,7 @@
 #include "docdsa/kernels/quant.h"
 #include "gguf_writer.h"
 #include "random_fill.h"
+#include "scratch_dir.h"
 
 namespace docdsa {
 namespace {
@@ -53,7 +54,7 @@ TEST(DsaPrefill, BatchedSelectsAndAttendsLikeEachRowAlone) {
   o.n_head = 6;
   o.n_head_kv = 2;
   const std::string path =
-      (std::filesystem::temp_directory_path() / ("docdsa-dsa-prefill-" + std::to_string(::getpid()))).string();
+      (docdsa::test::scratch_dir() / ("docdsa-dsa-prefill-" + std::to_string(::getpid()))).string();
   testing::write_tiny_model(path, o);
   auto m = Model::load(path);
   ASSERT_TRUE(m.ok()) << m.error().message;

@@ -16,6 +16,7 @@
 #include "docdsa/engine/model.h"
 #include "docdsa/engine/session.h"
 #include "gguf_writer.h"
+#include "scratch_dir.h"
 
 namespace docdsa {
 namespace {
@@ -23,7 +24,7 @@ namespace {
 namespace fs = std::filesystem;
 
 std::string tmp_path(const std::string& name) {
-  return (fs::temp_directory_path() / ("docdsa-dsa-test-" + std::to_string(::getpid()) + "-" + name)).string();
+  return (docdsa::test::scratch_dir() / ("docdsa-dsa-test-" + std::to_string(::getpid()) + "-" + name)).string();
 }
 
 std::unique_ptr<Model> tiny(const std::string& name, uint32_t seed = 1) {

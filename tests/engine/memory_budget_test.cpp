@@ -14,6 +14,7 @@
 #include "docdsa/engine/model.h"
 #include "docdsa/engine/session.h"
 #include "gguf_writer.h"
+#include "scratch_dir.h"
 
 namespace docdsa {
 namespace {
@@ -23,7 +24,7 @@ namespace fs = std::filesystem;
 class FakeSystem {
  public:
   explicit FakeSystem(const std::string& name)
-      : root_(fs::temp_directory_path() / ("docdsa-mem-test-" + std::to_string(::getpid()) + "-" + name)) {
+      : root_(docdsa::test::scratch_dir() / ("docdsa-mem-test-" + std::to_string(::getpid()) + "-" + name)) {
     fs::remove_all(root_);
     fs::create_directories(root_);
     src.meminfo = (root_ / "meminfo").string();
@@ -123,7 +124,7 @@ TEST(MemoryBudget, TheRealSystemIsReadable) {
 
 // Session::create uses the budget: the tiny model's 512-token cache is 128 KiB.
 TEST(MemoryBudget, SessionRefusesWhatCannotFitOrIsUnknown) {
-  const std::string path = (fs::temp_directory_path() / ("docdsa-mem-test-" + std::to_string(::getpid()) + ".gguf")).string();
+  const std::string path = (docdsa::test::scratch_dir() / ("docdsa-mem-test-" + std::to_string(::getpid()) + ".gguf")).string();
   testing::write_tiny_model(path, {});
   auto m = Model::load(path);
   ASSERT_TRUE(m.ok()) << m.error().message;

@@ -9,6 +9,7 @@
 
 #include "docdsa/engine/model_locator.h"
 #include "gguf_writer.h"
+#include "scratch_dir.h"
 
 namespace docdsa {
 namespace {
@@ -21,7 +22,7 @@ constexpr const char* kBetter = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf";
 class ModelLocator : public ::testing::Test {
  protected:
   void SetUp() override {
-    root_ = fs::temp_directory_path() / ("docdsa-locator-" + std::to_string(::getpid()) + "-" +
+    root_ = docdsa::test::scratch_dir() / ("docdsa-locator-" + std::to_string(::getpid()) + "-" +
                                          ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(root_);
     a_ = (root_ / "a").string();

@@ -16,6 +16,7 @@
 #include "docdsa/engine/session.h"
 #include "docdsa/engine/session_state.h"
 #include "gguf_writer.h"
+#include "scratch_dir.h"
 
 namespace docdsa {
 namespace {
@@ -23,7 +24,7 @@ namespace {
 namespace fs = std::filesystem;
 
 std::unique_ptr<Model> tiny_model(const std::string& name) {
-  const std::string p = (fs::temp_directory_path() / ("docdsa-test-" + std::to_string(::getpid()) + "-" + name)).string();
+  const std::string p = (docdsa::test::scratch_dir() / ("docdsa-test-" + std::to_string(::getpid()) + "-" + name)).string();
   testing::TinyModelOptions o;
   o.n_head = 4;
   o.n_head_kv = 2;

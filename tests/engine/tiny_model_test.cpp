@@ -16,6 +16,7 @@
 #include "docdsa/engine/session.h"
 #include "docdsa/kernels/ops.h"
 #include "gguf_writer.h"
+#include "scratch_dir.h"
 
 namespace docdsa {
 namespace {
@@ -23,7 +24,7 @@ namespace {
 namespace fs = std::filesystem;
 
 std::string tmp_path(const std::string& name) {
-  return (fs::temp_directory_path() / ("docdsa-test-" + std::to_string(::getpid()) + "-" + name)).string();
+  return (docdsa::test::scratch_dir() / ("docdsa-test-" + std::to_string(::getpid()) + "-" + name)).string();
 }
 
 std::unique_ptr<Model> tiny(const testing::TinyModelOptions& o, const std::string& name) {

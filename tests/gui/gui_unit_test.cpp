@@ -34,6 +34,7 @@
 #include "reader.h"
 #include "settings.h"
 #include "settings_dialog.h"
+#include "scratch_dir.h"
 
 using namespace docdsa;
 using namespace docdsa::gui;
@@ -43,7 +44,7 @@ namespace {
 GuiSettings without_model(const QString& name) {
   GuiSettings s;
   s.model = QStringLiteral("/nonexistent/model.gguf");
-  s.library = QDir::temp().filePath(QStringLiteral("docdsa-gui-%1-%2.sqlite").arg(name).arg(QCoreApplication::applicationPid()));
+  s.library = QString::fromStdString((docdsa::test::scratch_dir() / ("docdsa-gui-" + name.toStdString() + ".sqlite")).string());
   return s;
 }
 

@@ -13,6 +13,7 @@
 #include "docdsa/ingest/document.h"
 #include "docdsa/ingest/read_file.h"
 #include "docdsa/ingest/transcript.h"
+#include "scratch_dir.h"
 
 namespace docdsa::ingest {
 namespace {
@@ -22,7 +23,7 @@ namespace fs = std::filesystem;
 class Limits : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("docdsa-limits-" + std::to_string(getpid()));
+    dir_ = docdsa::test::scratch_dir() / ("docdsa-limits-" + std::to_string(getpid()));
     fs::create_directories(dir_);
   }
   void TearDown() override { fs::remove_all(dir_); }

@@ -18,6 +18,7 @@
 #include "docdsa/ingest/ocr.h"
 #include "docdsa/storage/library.h"
 #include "test_pdf_writer.h"
+#include "scratch_dir.h"
 
 namespace docdsa {
 namespace {
@@ -26,7 +27,7 @@ namespace fs = std::filesystem;
 const std::string kCorpus = DOCDSA_CORPUS;
 
 std::string tmp(const std::string& name) {
-  const fs::path dir = fs::temp_directory_path() / ("docdsa-ocr-test-" + std::to_string(::getpid()));
+  const fs::path dir = docdsa::test::scratch_dir() / ("docdsa-ocr-test-" + std::to_string(::getpid()));
   fs::create_directories(dir);
   return (dir / name).string();
 }

@@ -8,6 +8,7 @@
 
 #include "docdsa/app/qa_dataset.h"
 #include "docdsa/app/qa_eval.h"
+#include "scratch_dir.h"
 
 namespace docdsa::app {
 namespace {
@@ -65,7 +66,7 @@ TEST(QaDataset, MalformedInputNamesFileAndPlace) {
 }
 
 TEST(QaDataset, ArticleFilesAreReadBesideTheDataset) {
-  const auto dir = std::filesystem::temp_directory_path() / ("qa_ds_" + std::to_string(::getpid()));
+  const auto dir = docdsa::test::scratch_dir() / ("qa_ds_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir / "articles");
   std::ofstream(dir / "articles" / "one.txt") << "The article body.";
   std::ofstream(dir / "qa.json") << R"([{"id": "one", "article_file": "articles/one.txt", "questions": [

@@ -12,6 +12,7 @@
 
 #include "docdsa/app/qa_eval.h"
 #include "gguf_writer.h"
+#include "scratch_dir.h"
 
 namespace docdsa::app {
 namespace {
@@ -66,7 +67,7 @@ TEST(QaDebias, AveragingOverRotationsCancelsALetterPrior) {
 class QaDebiasTinyModel : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    path_ = (std::filesystem::temp_directory_path() / ("docdsa-qa-debias-" + std::to_string(::getpid()) + ".gguf")).string();
+    path_ = (docdsa::test::scratch_dir() / ("docdsa-qa-debias-" + std::to_string(::getpid()) + ".gguf")).string();
     testing::TinyModelOptions o;
     o.arch = "qwen2";
     o.n_ctx_train = 1024;

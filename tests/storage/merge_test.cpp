@@ -11,6 +11,7 @@
 #include <filesystem>
 
 #include "docdsa/storage/library.h"
+#include "scratch_dir.h"
 
 namespace docdsa::storage {
 namespace {
@@ -18,7 +19,7 @@ namespace {
 namespace fs = std::filesystem;
 
 std::string tmp(const std::string& name) {
-  const auto p = fs::temp_directory_path() / ("docdsa-merge-" + std::to_string(getpid()) + "-" + name);
+  const auto p = docdsa::test::scratch_dir() / ("docdsa-merge-" + std::to_string(getpid()) + "-" + name);
   fs::remove(p);
   fs::remove(p.string() + "-wal");
   fs::remove(p.string() + "-shm");
@@ -250,7 +251,7 @@ TEST(Merge, ReadsASchemaVersion1Library) {
 // results): SQLite cannot create the WAL index (-shm) beside it, and the merge refused it as
 // "not a SQLite database (or unreadable): attempt to write a readonly database".
 TEST(Merge, ReadsALibraryInAFolderItCannotWrite) {
-  const fs::path base = fs::temp_directory_path() / ("docdsa-merge-" + std::to_string(getpid()) + "-ro");
+  const fs::path base = docdsa::test::scratch_dir() / ("docdsa-merge-" + std::to_string(getpid()) + "-ro");
   std::error_code ec;
   fs::permissions(base / "in", fs::perms::owner_all, fs::perm_options::add, ec);
   fs::remove_all(base, ec);
