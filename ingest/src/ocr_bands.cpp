@@ -213,8 +213,8 @@ std::vector<OcrBand> find_ocr_bands(const uint8_t* gray, int width, int height, 
   // The page as a sequence of pieces of text in reading order, each a run of ink rows across
   // the page, or within one column of a block read column by column. A block in columns that
   // holds more than a band's share of the page's work is read column by column: otherwise it
-  // is one band, and on a page like the corpus's Linn leaflet that band alone was 43% of the
-  // page, which one core read while the other waited.
+  // is one band, and on the corpus's Linn leaflet that band alone was 43% of the page, so no
+  // number of cores could read the page in less than that band's time.
   enum class Next { kNoCut, kMayCut, kMustCut };  // between a unit and the one after it
   struct Unit {
     int c0 = 0, c1 = 0;          // the cells it spans across (upright): the page's width, or a column's
