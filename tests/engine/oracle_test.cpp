@@ -119,7 +119,9 @@ TEST(Oracle, FirstPositionLogitsMatchLlamaCpp) {
       for (size_t k = 0; k < c["top_ids"].size(); ++k) {
         const int id = c["top_ids"][k];
         const float want = c["top_logits"][k].get<float>();
-        if (llama) EXPECT_EQ(logits[id], want) << "token " << one[0] << ", logit of " << id;
+        if (llama) {
+          EXPECT_EQ(logits[id], want) << "token " << one[0] << ", logit of " << id;
+        }
         worst = std::max(worst, static_cast<double>(std::fabs(logits[id] - want)));
       }
     }
