@@ -259,6 +259,43 @@ TEST(OcrBands, ASidewaysPageIsNoticed) {
   EXPECT_EQ(bands.size(), 1u);
 }
 
+// Pages of random layouts (full-width parts and parts in one to three columns of random
+// length, line spacing and word widths, a random skew of up to 2 degrees): whatever the cuts,
+// the bands share out every bit of ink exactly once and no edge goes through ink.
+TEST(OcrBands, RandomLayoutsAreSharedOutWhole) {
+  int read_in_columns = 0;  // pages with a part read column by column
+  for (unsigned seed = 1; seed <= 8; ++seed) {
+    SCOPED_TRACE(testing::Message() << "seed " << seed);
+    unsigned r = seed * 2654435761u;
+    const auto next = [&](int n) {
+      r = r * 1103515245u + 12345u;
+      return static_cast<int>((r >> 8) % static_cast<unsigned>(n));
+    };
+    QImage rgb(kWidth, kHeight, QImage::Format_RGB32);
+    rgb.fill(Qt::white);
+    {
+      QPainter p(&rgb);
+      p.translate(kWidth / 2.0, kHeight / 2.0);
+      p.rotate((next(41) - 20) / 10.0);
+      p.translate(-kWidth / 2.0, -kHeight / 2.0);
+      int y = 250 + next(200);
+      while (y < kHeight - 400) {
+        const int columns = 1 + next(3), lines = 2 + next(25), spacing = 45 + next(25);
+        const int gutter = 80 + next(80), span = (1950 - (columns - 1) * gutter) / columns;
+        for (int i = 0; i < lines && y < kHeight - 300; ++i, y += spacing)
+          for (int c = 0; c < columns; ++c)
+            if (next(10) > 0) draw_line(p, 300 + c * (span + gutter), 300 + c * (span + gutter) + span - next(300), y, r);
+        y += 40 + next(80);
+      }
+    }
+    const QImage img = rgb.convertToFormat(QImage::Format_Grayscale8);
+    const auto bands = bands_of(img);
+    expect_bands_tile_the_page(img, bands);
+    read_in_columns += std::any_of(bands.begin(), bands.end(), [](const auto& b) { return b.left > -1e8 || b.right < 1e8; });
+  }
+  EXPECT_GE(read_in_columns, 3) << "the layouts should exercise column bands";
+}
+
 TEST(OcrBands, ABlankOrTinyPageIsOneBand) {
   QImage blank(kWidth, kHeight, QImage::Format_Grayscale8);
   blank.fill(255);
