@@ -695,9 +695,9 @@ Result<std::vector<OcrPage>> ocr_pdf_pages(const std::string& bytes, const std::
       monitor.cancel = &band_cancel_requested;
       monitor.cancel_this = &band_stop;
       OcrPage p;
+      // (A page of one band is the whole image, whose band starts at (0, 0).)
       if (api->Recognize(&monitor) == 0 && !stop_flag.check() && !a.abandoned.load())
-        p = collect(*api, px.empty() ? 0 : band.x0, px.empty() ? 0 : band.y0, a.rotation, a.page->img.width(),
-                    a.page->img.height(), 72.0 / a.page->dpi);
+        p = collect(*api, band.x0, band.y0, a.rotation, a.page->img.width(), a.page->img.height(), 72.0 / a.page->dpi);
       api->Clear();
       return p;
     };

@@ -155,9 +155,9 @@ std::vector<OcrBand> find_ocr_bands(const uint8_t* gray, int width, int height, 
   const int margin = (right - left) * 12 / 100;
   // A gap wider than a word space but as narrow as a column gutter: 1.4% of the page width.
   const int gutter = std::max(2, static_cast<int>(std::lround(0.014 * cw)));
-  // The gutters in `occ`: blank gaps at least `gutter` wide in the middle of the page (gaps near
-  // the edges are a bullet's or a number's), as [first blank cell, last + 1).
-  const auto gutters = [&] {
+  // The gutters in an occupancy: blank gaps at least `gutter` wide in the middle of the page
+  // (gaps near the edges are a bullet's or a number's), as [first blank cell, last + 1).
+  const auto gutters = [&](const std::vector<uint8_t>& occ) {
     std::vector<std::pair<int, int>> out;
     int first = -1, gap = 0;
     for (int cx = 0; cx < cw; ++cx) {
@@ -179,7 +179,7 @@ std::vector<OcrBand> find_ocr_bands(const uint8_t* gray, int width, int height, 
   const auto shape = [&](const Run& run) {
     occupancy(run);
     Shape sh;
-    sh.gutter = !gutters().empty();
+    sh.gutter = !gutters(occ).empty();
     int first = -1, last = -1;
     for (int cx = 0; cx < cw; ++cx)
       if (occ[cx]) last = cx, first = first < 0 ? cx : first;
@@ -224,11 +224,28 @@ std::vector<OcrBand> find_ocr_bands(const uint8_t* gray, int width, int height, 
     Next next = Next::kNoCut;
   };
   std::vector<Unit> units;
-  const auto between = [&](size_t i) { return (runs[i - 1].r1 + runs[i].r0) / 2.0; };  // the middle of the gap above run i
+  // Units from `lines[from, to)`, cells [c0, c1) across, between the cut lines `top` and `bottom`:
+  // a cut inside goes through the middle of a gap (where `inner` says one may), and `last` is
+  // what follows the final one.
+  const auto add_units = [&](const std::vector<Run>& lines, size_t from, size_t to, int c0, int c1, double top, double bottom,
+                             Next inner, Next last) {
+    const auto mid = [&](size_t i) { return (lines[i - 1].r1 + lines[i].r0) / 2.0; };  // the gap above line i
+    for (size_t i = from; i < to; ++i) {
+      Unit u;
+      u.c0 = c0, u.c1 = c1;
+      u.top = i == from ? top : mid(i);
+      u.bottom = i + 1 == to ? bottom : mid(i + 1);
+      u.work = work_of(lines[i].ink, lines[i].r1 - lines[i].r0);
+      u.gap_below = i + 1 < lines.size() ? lines[i + 1].r0 - lines[i].r1 : 0;
+      u.next = i + 1 == to ? last : inner;
+      units.push_back(u);
+    }
+  };
   for (size_t b = 0; b < n;) {
     size_t e = b + 1;
     while (e < n && !may_cut[e]) ++e;
-    const double top = b == 0 ? -1e9 : between(b), bottom = e == n ? 1e9 : between(e);
+    const double top = b == 0 ? -1e9 : (runs[b - 1].r1 + runs[b].r0) / 2.0;
+    const double bottom = e == n ? 1e9 : (runs[e - 1].r1 + runs[e].r0) / 2.0;
     double block_work = 0;
     for (size_t i = b; i < e; ++i) block_work += work_of(runs[i].ink, runs[i].r1 - runs[i].r0);
     std::vector<std::pair<int, int>> split;  // the gutters it is read across
@@ -238,36 +255,29 @@ std::vector<OcrBand> find_ocr_bands(const uint8_t* gray, int width, int height, 
         occupancy(runs[i]);
         for (int cx = 0; cx < cw; ++cx) all[cx] |= occ[cx];
       }
-      occ = all;
-      split = gutters();
+      split = gutters(all);
     }
     if (split.empty()) {
-      for (size_t i = b; i < e; ++i) {
-        Unit u;
-        u.c1 = cw;
-        u.top = i == b ? top : between(i);
-        u.bottom = i + 1 == e ? bottom : between(i + 1);
-        u.work = work_of(runs[i].ink, runs[i].r1 - runs[i].r0);
-        u.gap_below = i + 1 < n ? runs[i + 1].r0 - runs[i].r1 : 0;
-        u.next = i + 1 == e ? Next::kMayCut : Next::kNoCut;
-        units.push_back(u);
-      }
+      add_units(runs, b, e, 0, cw, top, bottom, Next::kNoCut, Next::kMayCut);
       b = e;
       continue;
     }
     // Column by column, left to right, as Tesseract reads them; within a column a cut may go
     // through any blank rows. The block's own edges and each column's end are cut.
     if (!units.empty()) units.back().next = Next::kMustCut;
+    std::vector<int> edges = {0};  // the columns' left cells, then the page's width
+    for (const auto& [g0, g1] : split) edges.push_back((g0 + g1) / 2);
+    edges.push_back(cw);
     const int r0 = runs[b].r0, r1 = runs[e - 1].r1;
-    for (size_t c = 0; c <= split.size(); ++c) {
-      const int c0 = c == 0 ? 0 : (split[c - 1].first + split[c - 1].second) / 2;
-      const int c1 = c == split.size() ? cw : (split[c].first + split[c].second) / 2;
-      std::vector<int> col(r1 - r0, 0);
-      for (const auto& [cx, cy] : ink) {
-        const int r = cy - static_cast<int>(std::lround(cx * best_slope)) + pad;
-        const int ux = std::clamp(cx + static_cast<int>(std::lround(cy * best_slope)), 0, cw - 1);
-        if (r >= r0 && r < r1 && ux >= c0 && ux < c1) ++col[r - r0];
-      }
+    std::vector<std::vector<int>> profiles(split.size() + 1, std::vector<int>(r1 - r0, 0));  // ink per row, per column
+    for (const auto& [cx, cy] : ink) {
+      const int r = cy - static_cast<int>(std::lround(cx * best_slope)) + pad;
+      if (r < r0 || r >= r1) continue;
+      const int ux = std::clamp(cx + static_cast<int>(std::lround(cy * best_slope)), 0, cw - 1);
+      ++profiles[std::upper_bound(edges.begin() + 1, edges.end() - 1, ux) - edges.begin() - 1][r - r0];
+    }
+    for (size_t c = 0; c < profiles.size(); ++c) {
+      const std::vector<int>& col = profiles[c];
       std::vector<Run> lines;
       for (int r = 0; r < r1 - r0;) {
         if (col[r] == 0) {
@@ -279,16 +289,7 @@ std::vector<OcrBand> find_ocr_bands(const uint8_t* gray, int width, int height, 
         line.r1 = r0 + r;
         lines.push_back(line);
       }
-      for (size_t i = 0; i < lines.size(); ++i) {
-        Unit u;
-        u.c0 = c0, u.c1 = c1;
-        u.top = i == 0 ? top : (lines[i - 1].r1 + lines[i].r0) / 2.0;
-        u.bottom = i + 1 == lines.size() ? bottom : (lines[i].r1 + lines[i + 1].r0) / 2.0;
-        u.work = work_of(lines[i].ink, lines[i].r1 - lines[i].r0);
-        u.gap_below = i + 1 < lines.size() ? lines[i + 1].r0 - lines[i].r1 : 0;
-        u.next = i + 1 == lines.size() ? Next::kMustCut : Next::kMayCut;
-        units.push_back(u);
-      }
+      add_units(lines, 0, lines.size(), edges[c], edges[c + 1], top, bottom, Next::kMayCut, Next::kMustCut);
     }
     b = e;
   }

@@ -148,6 +148,12 @@ void expect_columns_read_in_order(const QImage& img, const std::vector<ingest::O
   EXPECT_LT(last_left, first_right);
 }
 
+// The band spans the page's width (it is not a column's).
+void expect_across_the_page(const ingest::OcrBand& b) {
+  EXPECT_EQ(b.x0, 0);
+  EXPECT_EQ(b.x1, kWidth);
+}
+
 TEST(OcrBands, ASingleColumnPageIsCutBetweenItsLines) {
   const Drawn d = draw_page(50, 0, 0);
   const auto bands = bands_of(d.img);
@@ -155,8 +161,7 @@ TEST(OcrBands, ASingleColumnPageIsCutBetweenItsLines) {
   expect_bands_tile_the_page(d.img, bands);
   for (size_t i = 0; i < bands.size(); ++i) {
     EXPECT_NEAR(bands[i].slope, 0.0, 1e-9);
-    EXPECT_EQ(bands[i].x0, 0);  // across the page
-    EXPECT_EQ(bands[i].x1, kWidth);
+    expect_across_the_page(bands[i]);
     EXPECT_GT(bands[i].work, 0.05);  // about equal shares, none tiny
     if (i > 0) {
       EXPECT_EQ(bands[i].top, bands[i - 1].bottom);  // top to bottom
@@ -167,14 +172,13 @@ TEST(OcrBands, ASingleColumnPageIsCutBetweenItsLines) {
   ASSERT_EQ(one.size(), 1u);
   EXPECT_EQ(one[0].y0, 0);
   EXPECT_EQ(one[0].y1, kHeight);
-  EXPECT_EQ(one[0].x0, 0);
-  EXPECT_EQ(one[0].x1, kWidth);
+  expect_across_the_page(one[0]);
 }
 
 // A two-column part that holds more than a band's share of the page is read column by column:
 // no band holds both columns, the left one's bands come first, and the full-width parts above
 // and below are bands of their own. (Cut across, it would read the top of both columns before
-// the rest of the first; whole, it was one band that one core read while the other waited.)
+// the rest of the first; whole, it was one band, and no number of cores read the page faster.)
 TEST(OcrBands, TwoColumnsAreReadOneAfterTheOther) {
   for (const auto& [above, below] : {std::pair{8, 8}, std::pair{0, 10}, std::pair{10, 0}, std::pair{0, 0}}) {
     SCOPED_TRACE(testing::Message() << above << " lines above the columns and " << below << " below");
@@ -201,8 +205,7 @@ TEST(OcrBands, AShortTwoColumnPartIsNotCutAcross) {
   ASSERT_GE(bands.size(), 4u);
   expect_bands_tile_the_page(d.img, bands);
   for (size_t i = 0; i < bands.size(); ++i) {
-    EXPECT_EQ(bands[i].x0, 0);
-    EXPECT_EQ(bands[i].x1, kWidth);
+    expect_across_the_page(bands[i]);
     if (i + 1 < bands.size()) {
       const double cut = bands[i].bottom;
       EXPECT_TRUE(cut <= d.columns_top || cut >= d.columns_bottom) << "cut at " << cut << " inside the columns";
